@@ -1,0 +1,149 @@
+//! Finding a brand in text: every alias, minus the phrases where the alias means something
+//! else (度小满 inside 欢度小满 is a festival greeting, not the lender).
+
+use crate::config::BrandConfig;
+
+use super::text::normalize;
+
+/// A brand compiled for matching against normalized text.
+#[derive(Debug, Clone)]
+pub struct BrandMatcher {
+    pub name: String,
+    /// Normalized aliases, longest first so 度小满金融 wins over 度小满 at the same place.
+    aliases: Vec<String>,
+    exclusions: Vec<String>,
+}
+
+/// Where a mention sits in the normalized text, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mention {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl BrandMatcher {
+    pub fn new(brand: &BrandConfig) -> BrandMatcher {
+        BrandMatcher::from_parts(
+            &brand.name,
+            brand.all_names(),
+            brand.exclusions.iter().map(String::as_str),
+        )
+    }
+
+    /// A matcher for an ad-hoc entity (e.g. one row of a labeled data set).
+    pub fn adhoc(name: &str) -> BrandMatcher {
+        BrandMatcher::from_parts(name, vec![name], std::iter::empty())
+    }
+
+    fn from_parts<'a>(
+        name: &str,
+        aliases: Vec<&str>,
+        exclusions: impl Iterator<Item = &'a str>,
+    ) -> BrandMatcher {
+        let mut aliases: Vec<String> = aliases
+            .into_iter()
+            .map(|a| normalize(a).trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        aliases.sort_by_key(|a| std::cmp::Reverse(a.len()));
+        aliases.dedup();
+        let exclusions = exclusions
+            .map(|e| normalize(e).trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
+        BrandMatcher {
+            name: name.to_string(),
+            aliases,
+            exclusions,
+        }
+    }
+
+    /// The aliases as they appear in normalized text, for the segmenter's dictionary.
+    pub fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    /// Non-overlapping mentions in `text` (already normalized), in order.
+    pub fn find(&self, text: &str) -> Vec<Mention> {
+        let mut found: Vec<Mention> = Vec::new();
+        for alias in &self.aliases {
+            for (start, _) in text.match_indices(alias.as_str()) {
+                let m = Mention {
+                    start,
+                    end: start + alias.len(),
+                };
+                if found.iter().any(|f| f.start < m.end && m.start < f.end) {
+                    continue; // inside a longer alias already found
+                }
+                if alias.is_ascii() && !ascii_word_bounded(text, m) {
+                    continue; // "duxiaomanx" is not a mention of "duxiaoman"
+                }
+                if self.excluded(text, m) {
+                    continue;
+                }
+                found.push(m);
+            }
+        }
+        found.sort_by_key(|m| m.start);
+        found
+    }
+
+    fn excluded(&self, text: &str, m: Mention) -> bool {
+        self.exclusions.iter().any(|ex| {
+            text.match_indices(ex.as_str())
+                .any(|(s, _)| s < m.end && m.start < s + ex.len())
+        })
+    }
+}
+
+fn ascii_word_bounded(text: &str, m: Mention) -> bool {
+    let before = text[..m.start].chars().next_back();
+    let after = text[m.end..].chars().next();
+    !before.is_some_and(|c| c.is_ascii_alphanumeric())
+        && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn duxiaoman() -> BrandMatcher {
+        BrandMatcher::new(&BrandConfig {
+            name: "度小满".into(),
+            aliases: vec!["度小满金融".into(), "有钱花".into(), "Du Xiaoman".into()],
+            exclusions: vec!["欢度小满".into(), "共度小满".into()],
+        })
+    }
+
+    #[test]
+    fn finds_every_alias_longest_first() {
+        let b = duxiaoman();
+        let t = normalize("度小满金融旗下有钱花，度小满回应");
+        let m = b.find(&t);
+        assert_eq!(m.len(), 3);
+        assert_eq!(&t[m[0].start..m[0].end], "度小满金融");
+        assert_eq!(&t[m[1].start..m[1].end], "有钱花");
+    }
+
+    #[test]
+    fn the_solar_term_is_not_the_brand() {
+        let b = duxiaoman();
+        assert!(b
+            .find(&normalize("今日小满，麦穗渐满，愿大家欢度小满！"))
+            .is_empty());
+        assert!(b
+            .find(&normalize("小满时节雨水多，天气闷热让人难受"))
+            .is_empty());
+        assert_eq!(
+            b.find(&normalize("欢度小满之际，度小满被曝暴力催收")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn ascii_aliases_need_word_boundaries() {
+        let b = duxiaoman();
+        assert_eq!(b.find(&normalize("Du Xiaoman fined")).len(), 1);
+        assert!(b.find(&normalize("xdu xiaomanx")).is_empty());
+    }
+}

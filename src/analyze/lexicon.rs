@@ -1,0 +1,312 @@
+//! The word lists in `lexicons/`, loaded into one lookup table.
+//!
+//! The files are compiled into the binary so the daemon judges the same way wherever it runs;
+//! `analysis.lexicon_dir` swaps in edited copies, file by file. Every file is plain TSV with a
+//! documenting header (see lexicons/README.md); a malformed line is an error naming the file
+//! and line, because a silently skipped lexicon line is a silently wrong score.
+//!
+//! All lists merge into a single `word → Entry` map so that scoring costs one hash lookup per
+//! token, whatever the number of lists.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// (file name, built-in contents), in load order.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "zh_negative.tsv",
+        include_str!("../../lexicons/zh_negative.tsv"),
+    ),
+    (
+        "zh_positive.tsv",
+        include_str!("../../lexicons/zh_positive.tsv"),
+    ),
+    (
+        "en_negative.tsv",
+        include_str!("../../lexicons/en_negative.tsv"),
+    ),
+    (
+        "en_positive.tsv",
+        include_str!("../../lexicons/en_positive.tsv"),
+    ),
+    (
+        "zh_negation.tsv",
+        include_str!("../../lexicons/zh_negation.tsv"),
+    ),
+    (
+        "en_negation.tsv",
+        include_str!("../../lexicons/en_negation.tsv"),
+    ),
+    (
+        "zh_degree.tsv",
+        include_str!("../../lexicons/zh_degree.tsv"),
+    ),
+    (
+        "en_degree.tsv",
+        include_str!("../../lexicons/en_degree.tsv"),
+    ),
+    (
+        "zh_contrast.tsv",
+        include_str!("../../lexicons/zh_contrast.tsv"),
+    ),
+    (
+        "en_contrast.tsv",
+        include_str!("../../lexicons/en_contrast.tsv"),
+    ),
+    (
+        "zh_rhetorical.tsv",
+        include_str!("../../lexicons/zh_rhetorical.tsv"),
+    ),
+    (
+        "emoticons.tsv",
+        include_str!("../../lexicons/emoticons.tsv"),
+    ),
+    (
+        "crisis_categories.tsv",
+        include_str!("../../lexicons/crisis_categories.tsv"),
+    ),
+    ("crisis.tsv", include_str!("../../lexicons/crisis.tsv")),
+];
+
+/// What one word means to the scorer. A word may play several roles (诈骗 is negative and a
+/// fraud term).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entry {
+    /// Signed sentiment weight: below zero is negative. Zero when the word has none.
+    pub polarity: f64,
+    /// How many following tokens a negation word reaches; 0 when not a negation.
+    pub negation_scope: u8,
+    /// Degree multiplier for the next sentiment word; 0.0 when not a degree adverb.
+    pub degree: f64,
+    /// Weights of the text before and after a contrast word.
+    pub contrast: Option<(f64, f64)>,
+    pub rhetorical: bool,
+    /// Index into [`Lexicon::categories`].
+    pub crisis: Option<usize>,
+}
+
+/// A crisis category and its harm weight (fraud, violent collection, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Category {
+    pub name: String,
+    pub harm_weight: f64,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    entries: HashMap<String, Entry>,
+    pub categories: Vec<Category>,
+}
+
+impl Lexicon {
+    /// The lexicons compiled into the binary.
+    pub fn builtin() -> Result<Lexicon> {
+        Lexicon::load(None)
+    }
+
+    /// Built-in lexicons, with any same-named file in `dir` used instead.
+    pub fn load(dir: Option<&Path>) -> Result<Lexicon> {
+        let mut lex = Lexicon::default();
+        for (name, builtin) in BUILTIN {
+            let (origin, text) = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read lexicon {}", path.display()))?;
+                    (path.display().to_string(), text)
+                }
+                None => (format!("lexicons/{name} (built in)"), builtin.to_string()),
+            };
+            lex.add_file(name, &origin, &text)?;
+        }
+        Ok(lex)
+    }
+
+    pub fn get(&self, word: &str) -> Option<&Entry> {
+        self.entries.get(word)
+    }
+
+    /// Every word, for the segmenter's dictionary.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn category(&self, index: usize) -> &Category {
+        &self.categories[index]
+    }
+
+    fn add_file(&mut self, name: &str, origin: &str, text: &str) -> Result<()> {
+        for (i, line) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
+            self.add_line(name, &fields)
+                .with_context(|| format!("{origin}:{line_no}: bad line {line:?}"))?;
+        }
+        Ok(())
+    }
+
+    fn add_line(&mut self, file: &str, f: &[&str]) -> Result<()> {
+        let term = normalize_term(f[0]);
+        if term.is_empty() {
+            bail!("empty term");
+        }
+        let num = |i: usize, what: &str| -> Result<f64> {
+            let s = f.get(i).copied().unwrap_or("");
+            let v: f64 = s
+                .parse()
+                .with_context(|| format!("column {} ({what}) is not a number: {s:?}", i + 1))?;
+            if !v.is_finite() {
+                bail!("column {} ({what}) is not finite", i + 1);
+            }
+            Ok(v)
+        };
+        match file {
+            "zh_negative.tsv" | "en_negative.tsv" => {
+                let w = num(1, "weight")?;
+                self.entry(term).polarity = -w.abs();
+            }
+            "zh_positive.tsv" | "en_positive.tsv" => {
+                let w = num(1, "weight")?;
+                self.entry(term).polarity = w.abs();
+            }
+            "emoticons.tsv" => {
+                let w = num(1, "signed weight")?;
+                self.entry(term).polarity = w;
+            }
+            "zh_negation.tsv" | "en_negation.tsv" => {
+                let scope = if f.len() > 1 { num(1, "scope")? } else { 3.0 };
+                if !(1.0..=20.0).contains(&scope) {
+                    bail!("scope must be 1 to 20 tokens");
+                }
+                self.entry(term).negation_scope = scope as u8;
+            }
+            "zh_degree.tsv" | "en_degree.tsv" => {
+                let m = num(1, "multiplier")?;
+                if m <= 0.0 {
+                    bail!("multiplier must be > 0");
+                }
+                self.entry(term).degree = m;
+            }
+            "zh_contrast.tsv" | "en_contrast.tsv" => {
+                let before = num(1, "before weight")?;
+                let after = num(2, "after weight")?;
+                self.entry(term).contrast = Some((before, after));
+            }
+            "zh_rhetorical.tsv" => self.entry(term).rhetorical = true,
+            "crisis_categories.tsv" => {
+                let harm = num(1, "harm weight")?;
+                if self.categories.iter().any(|c| c.name == term) {
+                    bail!("category {term:?} defined twice");
+                }
+                self.categories.push(Category {
+                    name: term,
+                    harm_weight: harm,
+                    description: f.get(2).copied().unwrap_or("").to_string(),
+                });
+            }
+            "crisis.tsv" => {
+                let cat = f.get(1).copied().unwrap_or("");
+                let index = self
+                    .categories
+                    .iter()
+                    .position(|c| c.name == cat)
+                    .with_context(|| {
+                        format!("unknown crisis category {cat:?} (see crisis_categories.tsv)")
+                    })?;
+                self.entry(term).crisis = Some(index);
+            }
+            other => bail!("no loader for lexicon file {other}"),
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, term: String) -> &mut Entry {
+        self.entries.entry(term).or_default()
+    }
+
+    /// Adds or overrides one entry; for tests and learned vocabularies.
+    pub fn insert(&mut self, term: &str, entry: Entry) {
+        self.entries.insert(normalize_term(term), entry);
+    }
+}
+
+/// Lexicon terms go through the same normalization as text, so they match.
+fn normalize_term(term: &str) -> String {
+    super::text::normalize(term).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_lexicons_load_with_every_role() {
+        let lex = Lexicon::builtin().unwrap();
+        assert!(lex.get("好").unwrap().polarity > 0.0);
+        assert!(lex.get("差").unwrap().polarity < 0.0);
+        assert!(lex.get("不").unwrap().negation_scope > 0);
+        assert!(lex.get("非常").unwrap().degree > 1.0);
+        assert!(lex.get("但是").unwrap().contrast.is_some());
+        assert!(lex.get("难道").unwrap().rhetorical);
+        assert!(lex.get("[怒]").unwrap().polarity < 0.0);
+        assert!(lex.get("scam").unwrap().polarity < 0.0);
+        assert!(lex.get("not").unwrap().negation_scope > 0);
+        let fraud = lex.get("诈骗").unwrap().crisis.unwrap();
+        assert_eq!(lex.category(fraud).name, "fraud");
+        assert!(lex.len() > 1000);
+    }
+
+    #[test]
+    fn a_bad_line_names_file_and_line() {
+        let mut lex = Lexicon::default();
+        let err = lex
+            .add_file(
+                "zh_degree.tsv",
+                "my/zh_degree.tsv",
+                "# header\n非常\t1.8\n很\tlots\n",
+            )
+            .unwrap_err();
+        let shown = format!("{err:#}");
+        assert!(shown.contains("my/zh_degree.tsv:3"), "{shown}");
+        assert!(shown.contains("not a number"), "{shown}");
+    }
+
+    #[test]
+    fn crisis_terms_need_a_known_category() {
+        let mut lex = Lexicon::default();
+        let err = lex
+            .add_file("crisis.tsv", "crisis.tsv", "跑路\tvanished\n")
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown crisis category"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn override_dir_replaces_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("zh_degree.tsv"), "# only one\n超\t3.0\n").unwrap();
+        let lex = Lexicon::load(Some(dir.path())).unwrap();
+        assert_eq!(lex.get("超").unwrap().degree, 3.0);
+        assert_eq!(lex.get("非常").map(|e| e.degree).unwrap_or(0.0), 0.0);
+        assert!(
+            lex.get("好").unwrap().polarity > 0.0,
+            "other files still built in"
+        );
+    }
+}

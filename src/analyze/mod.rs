@@ -1,0 +1,543 @@
+//! Analysis: is this post negative about this brand, and why?
+//!
+//! CPU only, no I/O. The [`Analyzer`] (jieba with the brand aliases and lexicon words in its
+//! dictionary, plus the lexicons) is built once and shared through an `Arc`; callers on the
+//! async runtime must run it in `spawn_blocking`, since segmenting a long post takes
+//! milliseconds.
+//!
+//! Flow for one text: [`text::normalize`] → jieba segmentation → clauses ([`Doc`]) →
+//! [`sentiment::contributions`] (target-independent) → per brand: mentions
+//! ([`brand::BrandMatcher`]), window weights, sum → [`Judgment`].
+
+pub mod brand;
+pub mod lexicon;
+pub mod sentiment;
+pub mod text;
+
+use std::collections::HashMap;
+
+use jieba_rs::Jieba;
+use serde::Serialize;
+
+use crate::config::BrandConfig;
+use brand::{BrandMatcher, Mention};
+use lexicon::Lexicon;
+use sentiment::{RawContribution, Terminator};
+use text::Boundary;
+
+/// Frequency given to brand aliases in jieba's dictionary: high enough that an alias is always
+/// cut as one word.
+const ALIAS_FREQ: usize = 100_000;
+/// Longest Weibo emoticon we look for, in bytes, brackets included ([笑cry] is 9).
+const MAX_EMOTICON_BYTES: usize = 20;
+
+/// A segmented, clause-split text. Built once per post and shared by every brand's judgment.
+#[derive(Debug)]
+pub struct Doc {
+    /// The normalized text; tokens index into it.
+    pub text: String,
+    /// Token byte ranges.
+    pub tokens: Vec<(usize, usize)>,
+    pub clauses: Vec<Clause>,
+    /// Token index where a Weibo emoticon starts → (end byte, weight).
+    emoticons: HashMap<usize, (usize, f64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Clause {
+    /// Token range `start..end`, boundary tokens excluded.
+    pub start: usize,
+    pub end: usize,
+    pub sentence: usize,
+    pub terminator: Terminator,
+}
+
+impl Doc {
+    pub fn word(&self, token: usize) -> &str {
+        let (s, e) = self.tokens[token];
+        &self.text[s..e]
+    }
+
+    fn emoticon_at(&self, token: usize) -> Option<&(usize, f64)> {
+        if self.emoticons.is_empty() {
+            return None;
+        }
+        self.emoticons.get(&token)
+    }
+
+    pub fn clause_text(&self, clause: usize) -> &str {
+        let c = &self.clauses[clause];
+        if c.start >= c.end {
+            return "";
+        }
+        &self.text[self.tokens[c.start].0..self.tokens[c.end - 1].1]
+    }
+
+    /// The clause holding byte offset `at`.
+    fn clause_of_byte(&self, at: usize) -> Option<usize> {
+        let token = self.tokens.partition_point(|&(_, e)| e <= at);
+        self.clauses
+            .iter()
+            .position(|c| c.start <= token && token < c.end)
+    }
+
+    fn clauses_of(&self, mentions: &[Mention]) -> Vec<usize> {
+        let mut out: Vec<usize> = mentions
+            .iter()
+            .filter_map(|m| self.clause_of_byte(m.start))
+            .collect();
+        out.dedup();
+        out
+    }
+}
+
+/// One term's part in a judgment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    pub term: String,
+    pub value: f64,
+    /// Index into [`Judgment::clauses`].
+    pub clause: usize,
+    pub rules: Vec<&'static str>,
+}
+
+/// The verdict about one target (or about the whole text), with its reasons.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judgment {
+    /// Signed polarity; below `-negative_threshold` is negative.
+    pub score: f64,
+    pub negative: bool,
+    /// Clauses that took part, as text.
+    pub clauses: Vec<String>,
+    /// Every contribution, strongest first.
+    pub contributions: Vec<Contribution>,
+    /// Crisis categories found in the window (fraud, outage, …).
+    pub crisis: Vec<String>,
+    /// The highest harm weight among them; 1.0 when none.
+    pub harm_weight: f64,
+}
+
+impl Judgment {
+    /// The words that decided it: contributions pulling the same way as the verdict.
+    pub fn terms(&self) -> Vec<String> {
+        let sign = if self.score < 0.0 { -1.0 } else { 1.0 };
+        let mut terms: Vec<String> = Vec::new();
+        for c in &self.contributions {
+            if c.value * sign > 0.0 && !terms.contains(&c.term) {
+                terms.push(c.term.clone());
+            }
+        }
+        terms
+    }
+
+    /// The per-post harm index: how negative × how harmful the category × how much the source
+    /// counts × how far it spread. Zero for posts that are not negative.
+    pub fn severity(&self, source_weight: f64, reposts: u32) -> f64 {
+        if !self.negative {
+            return 0.0;
+        }
+        let amplification = 1.0 + (1.0 + f64::from(reposts)).ln();
+        (-self.score) * self.harm_weight * source_weight * amplification
+    }
+}
+
+pub struct Analyzer {
+    jieba: Jieba,
+    lexicon: Lexicon,
+    brands: Vec<BrandMatcher>,
+    negative_threshold: f64,
+}
+
+impl Analyzer {
+    /// Builds the segmenter and matchers. Takes a moment (jieba's dictionary): do it once.
+    pub fn new(lexicon: Lexicon, brands: &[BrandConfig], negative_threshold: f64) -> Analyzer {
+        let mut jieba = Jieba::new();
+        let brands: Vec<BrandMatcher> = brands.iter().map(BrandMatcher::new).collect();
+        // Lexicon phrases must come out of jieba whole (暴力催收, not 暴力/催收) or they would
+        // never be looked up. Single characters and ASCII are left to jieba.
+        for word in lexicon.words() {
+            if word.chars().count() > 1 && !word.is_ascii() && !jieba.has_word(word) {
+                jieba.add_word(word, None, None);
+            }
+        }
+        for b in &brands {
+            for alias in b.aliases() {
+                jieba.add_word(alias, Some(ALIAS_FREQ), Some("nz"));
+            }
+        }
+        Analyzer {
+            jieba,
+            lexicon,
+            brands,
+            negative_threshold,
+        }
+    }
+
+    pub fn brands(&self) -> &[BrandMatcher] {
+        &self.brands
+    }
+
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
+    /// The configured matcher for `name`, or an ad-hoc one treating `name` as its only alias.
+    pub fn matcher_for(&self, name: &str) -> BrandMatcher {
+        self.brands
+            .iter()
+            .find(|b| b.name == name)
+            .cloned()
+            .unwrap_or_else(|| BrandMatcher::adhoc(name))
+    }
+
+    /// Normalizes and segments a text into clauses.
+    pub fn prepare(&self, raw: &str) -> Doc {
+        let text = text::normalize(raw);
+        let tokens: Vec<(usize, usize)> = self
+            .jieba
+            .cut(&text, true)
+            .iter()
+            .map(|t| (t.byte_start, t.byte_end))
+            .collect();
+        let emoticons = self.find_emoticons(&text, &tokens);
+
+        let mut clauses = Vec::new();
+        let mut sentence = 0;
+        let mut start = 0;
+        for (i, &(s, e)) in tokens.iter().enumerate() {
+            let word = &text[s..e];
+            let Some(kind) = text::boundary(word) else {
+                continue;
+            };
+            let terminator = if word.contains('!') {
+                Terminator::Exclamation(word.matches('!').count())
+            } else if word.contains('?') {
+                Terminator::Question
+            } else {
+                Terminator::Plain
+            };
+            clauses.push(Clause {
+                start,
+                end: i,
+                sentence,
+                terminator,
+            });
+            if kind == Boundary::Sentence {
+                sentence += 1;
+            }
+            start = i + 1;
+        }
+        clauses.push(Clause {
+            start,
+            end: tokens.len(),
+            sentence,
+            terminator: Terminator::Plain,
+        });
+        // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
+        clauses.retain(|c| c.start < c.end);
+        let mut doc = Doc {
+            text,
+            tokens,
+            clauses,
+            emoticons,
+        };
+        renumber_sentences(&mut doc.clauses);
+        doc
+    }
+
+    fn find_emoticons(
+        &self,
+        text: &str,
+        tokens: &[(usize, usize)],
+    ) -> HashMap<usize, (usize, f64)> {
+        let mut found = HashMap::new();
+        if !text.contains('[') {
+            return found;
+        }
+        for (open, _) in text.match_indices('[') {
+            let tail = &text[open..];
+            let Some(close) = tail
+                .char_indices()
+                .take_while(|&(i, _)| i < MAX_EMOTICON_BYTES)
+                .find(|&(_, c)| c == ']')
+            else {
+                continue;
+            };
+            let candidate = &tail[..=close.0];
+            if let Some(e) = self.lexicon.get(candidate) {
+                if e.polarity != 0.0 {
+                    if let Ok(ti) = tokens.binary_search_by_key(&open, |&(s, _)| s) {
+                        found.insert(ti, (open + candidate.len(), e.polarity));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Judges `doc` for a target given its mentions; `others` are mentions of other known
+    /// brands, which close the target's window.
+    pub fn judge_doc(
+        &self,
+        doc: &Doc,
+        raw: &[RawContribution],
+        crisis: &[sentiment::CrisisMark],
+        mentions: &[Mention],
+        others: &[Mention],
+    ) -> Judgment {
+        let target_clauses = doc.clauses_of(mentions);
+        let other_clauses = doc.clauses_of(others);
+        let weights = sentiment::scope_weights(doc, &target_clauses, &other_clauses);
+        let mention_tokens: Vec<usize> = mentions
+            .iter()
+            .map(|m| doc.tokens.partition_point(|&(_, e)| e <= m.start))
+            .collect();
+        let mut clause_ids: Vec<usize> = Vec::new();
+        let mut contributions = Vec::new();
+        let mut score = 0.0;
+        for c in raw {
+            let w = weights[c.clause];
+            if w == 0.0 {
+                continue;
+            }
+            let mut value = c.value * w;
+            let mut rules = c.rules.clone();
+            // "招联比度小满差": the target stands after 比, so 差 is said of the other side.
+            if let Some(bi) = c.comparative_at {
+                if mention_tokens.iter().any(|&m| bi < m && m < c.token) {
+                    value = -value;
+                    rules.push("comparative (target is the better side)");
+                }
+            }
+            if w != 1.0 {
+                rules.push("window distance");
+            }
+            score += value;
+            let ci = index_of(&mut clause_ids, c.clause);
+            contributions.push(Contribution {
+                term: c.term.clone(),
+                value,
+                clause: ci,
+                rules,
+            });
+        }
+        contributions.sort_by(|a, b| b.value.abs().total_cmp(&a.value.abs()));
+        let mut crisis_names = Vec::new();
+        let mut harm_weight: f64 = 1.0;
+        for m in crisis.iter().filter(|m| weights[m.clause] > 0.0) {
+            let cat = self.lexicon.category(m.category);
+            if !crisis_names.contains(&cat.name) {
+                crisis_names.push(cat.name.clone());
+                harm_weight = harm_weight.max(cat.harm_weight);
+            }
+        }
+        let clauses = clause_ids
+            .iter()
+            .map(|&c| doc.clause_text(c).to_string())
+            .collect();
+        Judgment {
+            score,
+            negative: score < -self.negative_threshold,
+            clauses,
+            contributions,
+            crisis: crisis_names,
+            harm_weight,
+        }
+    }
+
+    /// Judges every configured brand that `text` mentions.
+    pub fn analyze(&self, text: &str) -> Vec<(String, Judgment)> {
+        let names: Vec<&str> = self.brands.iter().map(|b| b.name.as_str()).collect();
+        self.analyze_with(text, &names)
+    }
+
+    /// Judges the named targets (configured brands or ad-hoc entities) that `text` mentions,
+    /// each with the others closing its window.
+    pub fn analyze_with(&self, text: &str, targets: &[&str]) -> Vec<(String, Judgment)> {
+        let doc = self.prepare(text);
+        let matchers: Vec<BrandMatcher> = targets.iter().map(|t| self.matcher_for(t)).collect();
+        let mentions: Vec<Vec<Mention>> = matchers.iter().map(|m| m.find(&doc.text)).collect();
+        if mentions.iter().all(Vec::is_empty) {
+            return Vec::new();
+        }
+        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon);
+        let mut out = Vec::new();
+        for (i, m) in matchers.iter().enumerate() {
+            if mentions[i].is_empty() {
+                continue;
+            }
+            let others: Vec<Mention> = mentions
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .flat_map(|(_, ms)| ms.iter().copied())
+                .filter(|o| {
+                    !mentions[i]
+                        .iter()
+                        .any(|t| t.start <= o.start && o.end <= t.end)
+                })
+                .collect();
+            out.push((
+                m.name.clone(),
+                self.judge_doc(&doc, &raw, &crisis, &mentions[i], &others),
+            ));
+        }
+        out
+    }
+
+    /// Judges one target; `None` when the text does not mention it.
+    pub fn judge_target(&self, text: &str, target: &BrandMatcher) -> Option<Judgment> {
+        let doc = self.prepare(text);
+        let mentions = target.find(&doc.text);
+        if mentions.is_empty() {
+            return None;
+        }
+        let others: Vec<Mention> = self
+            .brands
+            .iter()
+            .filter(|b| b.name != target.name)
+            .flat_map(|b| b.find(&doc.text))
+            .filter(|o| {
+                !mentions
+                    .iter()
+                    .any(|t| t.start <= o.start && o.end <= t.end)
+            })
+            .collect();
+        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon);
+        Some(self.judge_doc(&doc, &raw, &crisis, &mentions, &others))
+    }
+
+    /// Judges the whole text, with no target: general sentiment.
+    pub fn judge_text(&self, text: &str) -> Judgment {
+        let doc = self.prepare(text);
+        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon);
+        let everything: Vec<Mention> = if doc.tokens.is_empty() {
+            Vec::new()
+        } else {
+            // Every clause counts fully: treat each clause as mentioning the target.
+            doc.clauses
+                .iter()
+                .map(|c| Mention {
+                    start: doc.tokens[c.start].0,
+                    end: doc.tokens[c.start].1,
+                })
+                .collect()
+        };
+        self.judge_doc(&doc, &raw, &crisis, &everything, &[])
+    }
+
+    /// Segments only; the baseline for the analysis benchmark.
+    pub fn segment_only(&self, text: &str) -> usize {
+        self.jieba.cut(text, true).len()
+    }
+}
+
+fn index_of(ids: &mut Vec<usize>, id: usize) -> usize {
+    match ids.iter().position(|&x| x == id) {
+        Some(i) => i,
+        None => {
+            ids.push(id);
+            ids.len() - 1
+        }
+    }
+}
+
+/// After empty clauses are dropped, sentence numbers may skip; make them consecutive so that
+/// "the next sentence" means the next one that has words.
+fn renumber_sentences(clauses: &mut [Clause]) {
+    let mut last = None;
+    let mut n = 0;
+    for c in clauses.iter_mut() {
+        match last {
+            Some(prev) if prev != c.sentence => n += 1,
+            _ => {}
+        }
+        last = Some(c.sentence);
+        c.sentence = n;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// One analyzer per test binary: building jieba's dictionary is the slow part.
+    pub fn analyzer() -> &'static Analyzer {
+        static A: OnceLock<Analyzer> = OnceLock::new();
+        A.get_or_init(|| {
+            let brands = vec![
+                BrandConfig {
+                    name: "度小满".into(),
+                    aliases: vec!["度小满金融".into(), "有钱花".into()],
+                    exclusions: vec!["欢度小满".into(), "共度小满".into()],
+                },
+                BrandConfig {
+                    name: "招联".into(),
+                    aliases: vec!["招联金融".into()],
+                    exclusions: vec![],
+                },
+            ];
+            Analyzer::new(Lexicon::builtin().unwrap(), &brands, 0.5)
+        })
+    }
+
+    #[test]
+    fn brand_sentence_versus_solar_term() {
+        let a = analyzer();
+        let brand = a.analyze("度小满的有钱花暴力催收，天天打电话骚扰家人");
+        assert_eq!(brand.len(), 1);
+        assert_eq!(brand[0].0, "度小满");
+        assert!(brand[0].1.negative, "{:?}", brand[0].1);
+        // Same gloom, but about the solar term: no brand hit at all.
+        assert!(a.analyze("欢度小满，可惜天气太差，闷热难受").is_empty());
+        assert!(a.analyze("今天是小满节气，糟糕的天气").is_empty());
+    }
+
+    #[test]
+    fn judgment_explains_itself() {
+        let a = analyzer();
+        let j = a
+            .judge_target("有钱花太坑了，暴力催收！", &a.matcher_for("度小满"))
+            .unwrap();
+        assert!(j.negative);
+        assert!(j.terms().iter().any(|t| t == "暴力催收"), "{:?}", j.terms());
+        assert!(
+            j.crisis.contains(&"violent_collection".to_string()),
+            "{:?}",
+            j.crisis
+        );
+        assert!(j.harm_weight > 1.0);
+        assert!(!j.clauses.is_empty());
+        assert!(j.contributions.iter().all(|c| c.clause < j.clauses.len()));
+        let sum: f64 = j.contributions.iter().map(|c| c.value).sum();
+        assert!(
+            (sum - j.score).abs() < 1e-9,
+            "contributions add up to the score"
+        );
+        assert!(j.severity(1.0, 0) > 0.0);
+        assert!(j.severity(2.0, 10) > j.severity(1.0, 0));
+    }
+
+    #[test]
+    fn empty_and_odd_input_does_not_panic() {
+        let a = analyzer();
+        for t in [
+            "",
+            "   ",
+            "。。。",
+            "[",
+            "[怒",
+            "]]]",
+            "!!!???",
+            "🙂",
+            "度小满",
+        ] {
+            let _ = a.judge_text(t);
+            let _ = a.analyze(t);
+        }
+        let j = a.judge_target("度小满", &a.matcher_for("度小满")).unwrap();
+        assert_eq!(j.score, 0.0);
+        assert!(!j.negative);
+    }
+}

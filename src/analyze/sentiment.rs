@@ -1,0 +1,527 @@
+//! Rule-based, target-aware sentiment over segmented text.
+//!
+//! Scoring runs in two steps, so that a text naming several brands is segmented and scored
+//! once:
+//! 1. [`contributions`]: every sentiment-bearing token becomes a signed contribution, already
+//!    adjusted by the rules that do not depend on the target: negation scope (不是不好 is
+//!    positive), degree adverbs (非常), contrast (the clause after 但是 weighs more),
+//!    exclamations, rhetorical questions (难道这也叫好服务？ is criticism), Weibo emoticons and
+//!    emoji.
+//! 2. [`judge`]: the contributions inside the target's window (the clauses that mention it and
+//!    their neighbours, see [`scope_weights`]) are weighted and summed. Comparatives are
+//!    resolved here: in "A比B差" the 差 belongs to A, and counts the other way for B.
+
+use super::lexicon::{Entry, Lexicon};
+use super::text::is_filler;
+use super::Doc;
+
+/// Negated positive words count this much, negated (so 不好 is clearly negative).
+const NEGATED_POSITIVE: f64 = 0.9;
+/// Negated negative words count this much, negated: 不差 is faint praise, not praise.
+const NEGATED_NEGATIVE: f64 = 0.5;
+/// How much an exclamation mark amplifies its clause, and a run of them.
+const EXCLAIM: f64 = 1.3;
+const EXCLAIM_RUN: f64 = 1.5;
+/// How many tokens a degree adverb reaches.
+const DEGREE_REACH: u8 = 3;
+/// Negation prefixes that jieba often glues to the word they negate (不好, 没用, 无效).
+const GLUED_NEGATIONS: &[char] = &['不', '没', '无', '未', '非', '别'];
+/// Longest English lexicon phrase, in words.
+const MAX_PHRASE_WORDS: usize = 4;
+/// Longest lexicon term looked for inside a compound token, in characters.
+const MAX_INNER_CHARS: usize = 4;
+
+/// One token's signed effect on the score, before target weighting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawContribution {
+    pub clause: usize,
+    /// Token index in the document.
+    pub token: usize,
+    /// How the term is shown: 暴力催收, 不…好, [怒].
+    pub term: String,
+    pub value: f64,
+    /// Which rules shaped the value, for explanations.
+    pub rules: Vec<&'static str>,
+    /// Token index of a comparative marker (比) earlier in the same clause, if any.
+    pub comparative_at: Option<usize>,
+}
+
+/// A crisis term found in the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrisisMark {
+    pub clause: usize,
+    pub category: usize,
+    pub term: String,
+}
+
+/// Target-independent scoring of a whole document.
+pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<CrisisMark>) {
+    let mut out: Vec<RawContribution> = Vec::new();
+    let mut crisis = Vec::new();
+    let mut sentence_start = 0; // index into `out` where the current sentence began
+    let mut after_contrast = 1.0;
+    let mut rhetorical = false;
+
+    for (ci, clause) in doc.clauses.iter().enumerate() {
+        if ci > 0 && doc.clauses[ci - 1].sentence != clause.sentence {
+            sentence_start = out.len();
+            after_contrast = 1.0;
+            rhetorical = false;
+        }
+        let clause_start = out.len();
+        let mut negations: Vec<(usize, u8, &str)> = Vec::new(); // (token, remaining reach, word)
+        let mut degree = 1.0;
+        let mut degree_left = 0u8;
+        let mut comparative_at = None;
+
+        let mut ti = clause.start;
+        while ti < clause.end {
+            let word = doc.word(ti);
+            if let Some(&(end, weight)) = doc.emoticon_at(ti) {
+                out.push(RawContribution {
+                    clause: ci,
+                    token: ti,
+                    term: doc.text[doc.tokens[ti].0..end].to_string(),
+                    value: weight,
+                    rules: vec!["emoticon"],
+                    comparative_at: None,
+                });
+                while ti < clause.end && doc.tokens[ti].0 < end {
+                    ti += 1;
+                }
+                continue;
+            }
+            ti += 1;
+            let token = ti - 1;
+            if is_filler(word) {
+                continue;
+            }
+            if word == "比" || word == "than" {
+                comparative_at = Some(token);
+            }
+
+            // English phrases ("hidden fees") span several tokens: try the longest first.
+            let phrase = english_phrase(doc, token, clause.end, lex);
+            let token_units = match phrase {
+                Some((next, entry, text)) => {
+                    ti = next;
+                    vec![Unit::Known(entry, text)]
+                }
+                None => units(word, lex),
+            };
+            for unit in token_units {
+                let (entry, glued) = match unit {
+                    Unit::Known(e, _) => (Some(e), None),
+                    Unit::Glued(e, _, neg) => (Some(e), Some(neg)),
+                    Unit::Unknown(_) => (None, None),
+                };
+                let unit_word = unit.word();
+                let Some(entry) = entry else {
+                    // Emoji runs come out of jieba as one token: score each symbol.
+                    if unit_word.chars().count() > 1
+                        && unit_word.chars().all(|c| !c.is_alphanumeric())
+                    {
+                        for sym in unit_word.chars() {
+                            if let Some(e) = lex.get(sym.encode_utf8(&mut [0; 4])) {
+                                if e.polarity != 0.0 {
+                                    out.push(RawContribution {
+                                        clause: ci,
+                                        token,
+                                        term: sym.to_string(),
+                                        value: e.polarity,
+                                        rules: vec!["emoji"],
+                                        comparative_at: None,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    age(&mut negations, &mut degree, &mut degree_left);
+                    continue;
+                };
+
+                if let Some(cat) = entry.crisis {
+                    crisis.push(CrisisMark {
+                        clause: ci,
+                        category: cat,
+                        term: unit_word.to_string(),
+                    });
+                }
+                if entry.rhetorical {
+                    rhetorical = true;
+                }
+                if let Some((before, after)) = entry.contrast {
+                    for c in &mut out[sentence_start..] {
+                        c.value *= before;
+                        c.rules.push("before contrast");
+                    }
+                    after_contrast = after;
+                    continue;
+                }
+                if entry.polarity == 0.0 {
+                    if entry.negation_scope > 0 {
+                        negations.push((token, entry.negation_scope, unit_word));
+                        continue;
+                    }
+                    if entry.degree > 0.0 {
+                        degree *= entry.degree;
+                        degree_left = DEGREE_REACH;
+                        continue;
+                    }
+                    age(&mut negations, &mut degree, &mut degree_left);
+                    continue;
+                }
+
+                let mut value = entry.polarity * degree;
+                let mut rules: Vec<&'static str> = Vec::new();
+                if degree != 1.0 {
+                    rules.push("degree");
+                }
+                let negation_count = negations.len() + usize::from(glued.is_some());
+                let term = match (negations.first(), glued) {
+                    (_, Some(neg)) => format!("{neg}{unit_word}"),
+                    (Some(&(n, _, neg)), None) if n + 1 == token => format!("{neg}{unit_word}"),
+                    (Some(&(_, _, neg)), None) => format!("{neg}…{unit_word}"),
+                    (None, None) => unit_word.to_string(),
+                };
+                if negation_count % 2 == 1 {
+                    value = if value > 0.0 {
+                        -value * NEGATED_POSITIVE
+                    } else {
+                        -value * NEGATED_NEGATIVE
+                    };
+                    rules.push("negated");
+                } else if negation_count > 0 {
+                    rules.push("double negation");
+                }
+                if after_contrast != 1.0 {
+                    value *= after_contrast;
+                    rules.push("after contrast");
+                }
+                out.push(RawContribution {
+                    clause: ci,
+                    token,
+                    term,
+                    value,
+                    rules,
+                    comparative_at,
+                });
+                negations.clear();
+                degree = 1.0;
+                degree_left = 0;
+            }
+        }
+
+        match clause.terminator {
+            Terminator::Exclamation(n) => {
+                let factor = if n > 1 { EXCLAIM_RUN } else { EXCLAIM };
+                for c in &mut out[clause_start..] {
+                    c.value *= factor;
+                    c.rules.push("exclamation");
+                }
+            }
+            Terminator::Question if rhetorical => {
+                // "Is this what you call good service?" — praise inside a rhetorical question
+                // is sarcasm.
+                for c in &mut out[sentence_start..] {
+                    if c.value > 0.0 {
+                        c.value = -c.value;
+                        c.rules.push("rhetorical question");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (out, crisis)
+}
+
+/// Ages pending negations and degree adverbs by one token.
+fn age(negations: &mut Vec<(usize, u8, &str)>, degree: &mut f64, degree_left: &mut u8) {
+    for n in negations.iter_mut() {
+        n.1 = n.1.saturating_sub(1);
+    }
+    negations.retain(|n| n.1 > 0);
+    if *degree_left > 0 {
+        *degree_left -= 1;
+        if *degree_left == 0 {
+            *degree = 1.0;
+        }
+    }
+}
+
+/// The longest lexicon phrase of 2–4 English words starting at `token`, as (the token after
+/// it, its entry, its text).
+fn english_phrase<'d, 'l>(
+    doc: &'d Doc,
+    token: usize,
+    end: usize,
+    lex: &'l Lexicon,
+) -> Option<(usize, &'l Entry, &'d str)> {
+    let first = doc.word(token);
+    if !first.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    // Word tokens after `token`, skipping the whitespace tokens jieba emits between them.
+    let mut words = vec![token];
+    let mut t = token + 1;
+    while t < end && words.len() < MAX_PHRASE_WORDS {
+        let w = doc.word(t);
+        if w.trim().is_empty() {
+            t += 1;
+            continue;
+        }
+        if !w
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'\'' || b == b'-')
+        {
+            break;
+        }
+        words.push(t);
+        t += 1;
+    }
+    for n in (2..=words.len()).rev() {
+        let key: Vec<&str> = words[..n].iter().map(|&w| doc.word(w)).collect();
+        if let Some(e) = lex.get(&key.join(" ")) {
+            let (start, _) = doc.tokens[token];
+            let (_, stop) = doc.tokens[words[n - 1]];
+            return Some((words[n - 1] + 1, e, &doc.text[start..stop]));
+        }
+    }
+    None
+}
+
+/// One scoring unit: a token, or a piece of a compound token.
+enum Unit<'t, 'l> {
+    Known(&'l Entry, &'t str),
+    /// A sentiment word with a negation character glued in front (不好 → 不 + 好).
+    Glued(&'l Entry, &'t str, char),
+    Unknown(&'t str),
+}
+
+impl<'t> Unit<'t, '_> {
+    fn word(&self) -> &'t str {
+        match self {
+            Unit::Known(_, w) | Unit::Glued(_, w, _) | Unit::Unknown(w) => w,
+        }
+    }
+}
+
+/// Resolves a token into scoring units. jieba's dictionary holds compounds (获得好评,
+/// 非常满意) that would hide their sentiment word from a plain lookup; an unknown token of three
+/// or more characters is searched for lexicon terms of two or more characters (never single
+/// characters: 好 inside 好像 means nothing).
+fn units<'t, 'l>(word: &'t str, lex: &'l Lexicon) -> Vec<Unit<'t, 'l>> {
+    if let Some(e) = lex.get(word) {
+        return vec![Unit::Known(e, word)];
+    }
+    let mut chars = word.chars();
+    if let Some(first) = chars.next() {
+        if GLUED_NEGATIONS.contains(&first) {
+            let rest = chars.as_str();
+            if let Some(e) = lex.get(rest).filter(|e| e.polarity != 0.0) {
+                return vec![Unit::Glued(e, rest, first)];
+            }
+        }
+    }
+    let char_starts: Vec<usize> = word
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(word.len()))
+        .collect();
+    let n = char_starts.len() - 1;
+    if n < 3 || word.is_ascii() {
+        return vec![Unit::Unknown(word)];
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let found = (2..=MAX_INNER_CHARS.min(n - i)).rev().find_map(|len| {
+            let piece = &word[char_starts[i]..char_starts[i + len]];
+            lex.get(piece).map(|e| (e, piece, len))
+        });
+        match found {
+            Some((e, piece, len)) => {
+                out.push(Unit::Known(e, piece));
+                i += len;
+            }
+            None => i += 1,
+        }
+    }
+    if out.is_empty() {
+        out.push(Unit::Unknown(word));
+    }
+    out
+}
+
+/// How a clause ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminator {
+    Plain,
+    Exclamation(usize),
+    Question,
+}
+
+/// Per-clause weights of the window around a target's mentions.
+///
+/// A mention's own clause weighs 1; the clauses after it in the same sentence (where the
+/// predicate about a subject usually sits) fade by 0.2 a clause down to 0.4; the clauses before
+/// it weigh 0.5 then 0.3; the next sentence weighs 0.4 (a title naming the brand, then the
+/// complaint). The window stops at a clause that mentions another known brand: what follows
+/// that mention is about the other brand.
+pub fn scope_weights(doc: &Doc, target_clauses: &[usize], other_clauses: &[usize]) -> Vec<f64> {
+    let mut w = vec![0.0f64; doc.clauses.len()];
+    let is_other = |c: usize| other_clauses.contains(&c) && !target_clauses.contains(&c);
+    for &c in target_clauses {
+        let sentence = doc.clauses[c].sentence;
+        w[c] = 1.0;
+        let mut next = c + 1;
+        let mut d: f64 = 1.0;
+        while next < doc.clauses.len() && doc.clauses[next].sentence == sentence && !is_other(next)
+        {
+            w[next] = w[next].max((1.0 - 0.2 * d).max(0.4));
+            next += 1;
+            d += 1.0;
+        }
+        // The next sentence, unless it belongs to someone else from its start.
+        if next < doc.clauses.len() && doc.clauses[next].sentence == sentence + 1 && !is_other(next)
+        {
+            let s2 = sentence + 1;
+            let mut k = next;
+            while k < doc.clauses.len() && doc.clauses[k].sentence == s2 && !is_other(k) {
+                w[k] = w[k].max(0.4);
+                k += 1;
+            }
+        }
+        let mut prev = c;
+        let mut d = 0;
+        while prev > 0 && doc.clauses[prev - 1].sentence == sentence && !is_other(prev - 1) {
+            prev -= 1;
+            d += 1;
+            w[prev] = w[prev].max(if d == 1 { 0.5 } else { 0.3 });
+        }
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::analyzer;
+
+    fn score(text: &str) -> f64 {
+        analyzer().judge_text(text).score
+    }
+
+    fn about(text: &str, entity: &str) -> f64 {
+        let a = analyzer();
+        let target = a.matcher_for(entity);
+        a.judge_target(text, &target)
+            .expect("entity mentioned")
+            .score
+    }
+
+    #[test]
+    fn negation_flips_polarity() {
+        assert!(score("好") > 0.0);
+        assert!(score("不好") < 0.0);
+        assert!(score("服务不好") < 0.0);
+        assert!(
+            score("服务很不好") < score("服务不好"),
+            "degree strengthens"
+        );
+    }
+
+    #[test]
+    fn double_negation_is_positive() {
+        assert!(score("不是不好") > 0.0, "{}", score("不是不好"));
+    }
+
+    #[test]
+    fn negation_scope_ends_at_the_clause() {
+        // 不 in the first clause must not reach 差 in the second.
+        assert!(score("我不知道，服务太差") < 0.0);
+    }
+
+    #[test]
+    fn degree_scales() {
+        assert!(score("非常差") < score("差"));
+        assert!(score("有点差") > score("差"));
+    }
+
+    #[test]
+    fn contrast_weighs_the_second_clause() {
+        assert!(score("放款很快，但是利息太坑") < 0.0);
+        assert!(score("利息太坑，但是放款很快，服务很好") > 0.0);
+    }
+
+    #[test]
+    fn exclamation_amplifies() {
+        assert!(score("太坑了！") < score("太坑了"));
+    }
+
+    #[test]
+    fn rhetorical_question_turns_praise() {
+        assert!(score("这就是好服务") > 0.0);
+        assert!(score("难道这就是好服务？") < 0.0);
+    }
+
+    #[test]
+    fn emoticons_and_emoji_count() {
+        assert!(score("今天又接到电话[怒]") < 0.0);
+        assert!(score("到账了[哈哈]") > 0.0);
+        assert!(score("客服😡😡") < 0.0);
+        assert!(score("👍") > 0.0);
+    }
+
+    #[test]
+    fn english_negation_and_intensifiers() {
+        assert!(score("the service is good") > 0.0);
+        assert!(score("the service is not good") < 0.0);
+        assert!(score("the app doesn't work and support is terrible") < 0.0);
+        assert!(score("extremely bad") < score("bad"));
+    }
+
+    #[test]
+    fn english_phrases_span_tokens() {
+        assert!(score("they charge hidden fees") < 0.0);
+        let j = analyzer().judge_text("a data breach at the lender");
+        assert!(
+            j.terms().iter().any(|t| t == "data breach"),
+            "{:?}",
+            j.terms()
+        );
+    }
+
+    #[test]
+    fn sentiment_inside_compound_tokens() {
+        // jieba keeps 获得好评 as one dictionary word.
+        assert!(score("获得好评") > 0.0);
+        assert_eq!(
+            score("好像"),
+            0.0,
+            "single characters are not dug out of words"
+        );
+    }
+
+    #[test]
+    fn comparative_goes_to_the_right_side() {
+        assert!(about("度小满比招联差", "度小满") < 0.0);
+        assert!(about("招联比度小满差", "度小满") >= 0.0);
+    }
+
+    #[test]
+    fn negative_goes_to_the_entity_it_is_about() {
+        let text = "某某贷平台涉嫌非法集资被立案，投资人血本无归。度小满发布了新的助学公益计划，获得好评。";
+        assert!(about(text, "某某贷") < 0.0);
+        assert!(about(text, "度小满") > 0.0);
+    }
+
+    #[test]
+    fn another_brand_closes_the_window() {
+        let text = "度小满放款很快，招联暴力催收";
+        let a = analyzer();
+        let judged = a.analyze_with(text, &["度小满", "招联"]);
+        assert!(judged[0].1.score >= 0.0, "{:?}", judged[0]);
+        assert!(judged[1].1.score < 0.0, "{:?}", judged[1]);
+    }
+}

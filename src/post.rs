@@ -1,0 +1,186 @@
+//! The `Post`: one item from a source, normalized, before any judgment.
+//!
+//! Everything downstream (dedupe, analysis, storage) sees only this type, whatever the source
+//! kind, so a new source kind only has to produce `Post`s.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Posts longer than this are cut before analysis: a page that pastes a novel into an RSS item
+/// must not stall segmentation, and the start of a post is what readers (and we) judge.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    /// Name of the configured source that produced it.
+    pub source: String,
+    /// The feed's own identifier (GUID / Atom id), if it gave one.
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: String,
+    /// Plain text: HTML removed, whitespace collapsed, at most [`MAX_TEXT_CHARS`].
+    pub body: String,
+    pub published: Option<DateTime<Utc>>,
+    pub fetched_at: DateTime<Utc>,
+}
+
+impl Post {
+    /// Title and body as one text, which is what gets analyzed.
+    pub fn text(&self) -> String {
+        match (self.title.is_empty(), self.body.is_empty()) {
+            (false, false) if self.body.starts_with(&self.title) => self.body.clone(),
+            (false, false) => format!("{}。{}", self.title, self.body),
+            (false, true) => self.title.clone(),
+            _ => self.body.clone(),
+        }
+    }
+
+    /// The time the post counts at in detection windows: its publication time, but never later
+    /// than when we saw it (clocks on the web lie) and never missing.
+    pub fn event_time(&self) -> DateTime<Utc> {
+        match self.published {
+            Some(p) if p <= self.fetched_at => p,
+            _ => self.fetched_at,
+        }
+    }
+}
+
+/// Turns an HTML fragment (feed descriptions are often HTML) into plain text: tags dropped,
+/// common entities decoded, whitespace collapsed, length capped.
+pub fn plain_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut chars = html.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '<' => {
+                // Skip to the end of the tag; a block-level tag separates words.
+                let mut tag = String::new();
+                for t in chars.by_ref() {
+                    if t == '>' {
+                        break;
+                    }
+                    if tag.len() < 8 {
+                        tag.push(t.to_ascii_lowercase());
+                    }
+                }
+                let name = tag.trim_start_matches('/');
+                if ["p", "br", "div", "li", "tr", "h1", "h2", "h3", "h4"]
+                    .iter()
+                    .any(|b| {
+                        name.starts_with(b)
+                            && name[b.len()..]
+                                .chars()
+                                .next()
+                                .is_none_or(|c| !c.is_alphanumeric())
+                    })
+                {
+                    out.push(' ');
+                }
+            }
+            '&' => {
+                let mut entity = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n == ';' || entity.len() > 10 || n.is_whitespace() || n == '&' {
+                        break;
+                    }
+                    entity.push(n);
+                    chars.next();
+                }
+                if chars.peek() == Some(&';') {
+                    chars.next();
+                    match decode_entity(&entity) {
+                        Some(d) => out.push(d),
+                        None => {
+                            out.push('&');
+                            out.push_str(&entity);
+                            out.push(';');
+                        }
+                    }
+                } else {
+                    out.push('&');
+                    out.push_str(&entity);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    collapse_whitespace(&out, MAX_TEXT_CHARS)
+}
+
+fn decode_entity(entity: &str) -> Option<char> {
+    match entity {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        "nbsp" => Some(' '),
+        "ldquo" => Some('“'),
+        "rdquo" => Some('”'),
+        "hellip" => Some('…'),
+        "mdash" => Some('—'),
+        _ => {
+            let num = entity.strip_prefix('#')?;
+            let code = match num.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => num.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
+/// Collapses runs of whitespace to one space, trims, and keeps at most `max_chars` characters.
+pub fn collapse_whitespace(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 3));
+    let mut count = 0;
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+            count += 1;
+        }
+        for c in word.chars() {
+            if count >= max_chars {
+                return out;
+            }
+            out.push(c);
+            count += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_becomes_plain_text() {
+        assert_eq!(
+            plain_text("<p>度小满 &amp; 有钱花</p><p>暴力催收&#65281;</p>"),
+            "度小满 & 有钱花 暴力催收！"
+        );
+        assert_eq!(plain_text("a<b>b</b>c &bogus; x & y"), "abc &bogus; x & y");
+    }
+
+    #[test]
+    fn text_is_capped() {
+        let long = "坑".repeat(MAX_TEXT_CHARS + 10);
+        assert_eq!(plain_text(&long).chars().count(), MAX_TEXT_CHARS);
+    }
+
+    #[test]
+    fn event_time_never_in_the_future() {
+        let now = Utc::now();
+        let post = Post {
+            source: "s".into(),
+            guid: None,
+            url: None,
+            title: "t".into(),
+            body: String::new(),
+            published: Some(now + chrono::Duration::hours(3)),
+            fetched_at: now,
+        };
+        assert_eq!(post.event_time(), now);
+    }
+}
