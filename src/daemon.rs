@@ -1,0 +1,406 @@
+//! Wires the stages into a running daemon. No business rules live here.
+//!
+//! Tasks and the bounded channels between them:
+//!
+//! ```text
+//! poller (one per source): schedule → fetch → parse → dedupe → analyze (blocking pool)
+//!     │  mpsc<AnalyzedBatch>(32)
+//!     ▼
+//! recorder: store hits → detect → incident (open / attach)
+//!     │  mpsc<Notice>(64)            ▲
+//!     ▼                              │
+//! deliverer: console or Telegram     escalator: overdue acks → next tier
+//!
+//! commands (Telegram getUpdates): /ack /resolve /incidents → incident
+//! ```
+//!
+//! Shutdown (SIGTERM, SIGINT, or any task failing): pollers stop between polls and drop their
+//! senders; the recorder drains what was already analyzed, then drops its notice sender; the
+//! deliverer sends what is queued; then the store is flushed. Bounded channels mean a slow chat
+//! slows polling instead of growing memory.
+
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::analyze::lexicon::Lexicon;
+use crate::analyze::{Analyzer, Judgment};
+use crate::config::{Config, SourceConfig, SourceKind};
+use crate::dedupe;
+use crate::detect::Detector;
+use crate::fetch::{self, FetchError, Fetched, Fetcher, Validators};
+use crate::incident::{Incidents, Notice};
+use crate::notify::{telegram, Notifier};
+use crate::parse;
+use crate::post::Post;
+use crate::shutdown::{self, Shutdown};
+use crate::source::Schedule;
+use crate::store::{Hit, Store};
+
+/// How often overdue acknowledgements are looked for.
+const ESCALATION_TICK: Duration = Duration::from_millis(500);
+/// How long an undelivered notice waits before another attempt.
+const REDELIVERY_WAIT: Duration = Duration::from_secs(15);
+
+/// Secrets that never come from the config file.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    pub telegram_token: Option<String>,
+}
+
+impl Secrets {
+    /// Reads the token from the environment variable the config names.
+    pub fn from_env(config: &Config) -> Secrets {
+        let token = std::env::var(&config.telegram.token_env)
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        Secrets {
+            telegram_token: token,
+        }
+    }
+}
+
+/// Posts of one poll that were new, each with its judgments.
+struct AnalyzedBatch {
+    source_weight: f64,
+    items: Vec<(Post, Vec<(String, Judgment)>)>,
+}
+
+/// Runs until `shutdown` fires or a task fails. Returns the first failure.
+pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result<()> {
+    let store = Store::open(&config.daemon.data_dir)?;
+    tracing::info!(data_dir = %config.daemon.data_dir.display(), hits = store.hit_count(), "store opened");
+
+    let lexicon = Lexicon::load(config.analysis.lexicon_dir.as_deref())?;
+    let brands = config.brands.clone();
+    let threshold = config.analysis.negative_threshold;
+    let analyzer = Arc::new(
+        tokio::task::spawn_blocking(move || Analyzer::new(lexicon, &brands, threshold))
+            .await
+            .context("building the analyzer")?,
+    );
+
+    let client = fetch::http_client(&config.daemon)?;
+    let fetcher = Fetcher::new(client.clone(), &config.daemon);
+    let incidents = Incidents::new(
+        store.clone(),
+        config.telegram.tiers.clone(),
+        config.detection.top_posts,
+    );
+    let detector = Detector::new(config.detection.clone());
+
+    let bot = match (&secrets.telegram_token, config.telegram.chat_id) {
+        (Some(token), Some(_)) => Some(telegram::bot(&config.telegram, token, client.clone())?),
+        (Some(_), None) => {
+            tracing::warn!(
+                "a Telegram token is set but telegram.chat_id is not: alerting to the console"
+            );
+            None
+        }
+        (None, _) => None,
+    };
+    let notifier = match (&bot, config.telegram.chat_id) {
+        (Some(bot), Some(chat)) => {
+            Notifier::Telegram(telegram::TelegramSender::new(bot.clone(), chat))
+        }
+        _ => Notifier::Console,
+    };
+    tracing::info!(sources = config.sources.len(), brands = config.brands.len(), alerts = %notifier.describe(), "yuqing running");
+
+    // Our own stop signal: fired by the caller's, or by a failing task.
+    let (stop, stopped) = shutdown::channel();
+    let mut tasks: JoinSet<(&'static str, Result<()>)> = JoinSet::new();
+    {
+        let stop = stop.clone();
+        let mut external = external;
+        let mut stopped = stopped.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = external.wait() => stop.trigger(),
+                _ = stopped.wait() => {}
+            }
+            ("signal", Ok(()))
+        });
+    }
+
+    let (batch_tx, batch_rx) = mpsc::channel::<AnalyzedBatch>(32);
+    let (notice_tx, notice_rx) = mpsc::channel::<Notice>(64);
+
+    for source in config.sources.clone() {
+        let poller = Poller {
+            source,
+            fetcher: fetcher.clone(),
+            analyzer: analyzer.clone(),
+            store: store.clone(),
+            batches: batch_tx.clone(),
+        };
+        let shutdown = stop.subscribe();
+        tasks.spawn(async move { ("poller", poller.run(shutdown).await) });
+    }
+    drop(batch_tx);
+
+    tasks.spawn(
+        record(
+            batch_rx,
+            store.clone(),
+            incidents.clone(),
+            detector,
+            notice_tx.clone(),
+        )
+        .map_named("recorder"),
+    );
+    tasks.spawn(escalate(incidents.clone(), notice_tx, stop.subscribe()).map_named("escalator"));
+    tasks.spawn(deliver(notice_rx, notifier, incidents.clone()).map_named("deliverer"));
+    if let (Some(bot), Some(chat)) = (bot, config.telegram.chat_id) {
+        let ctx = telegram::CommandContext {
+            incidents: incidents.clone(),
+            ack_users: config.telegram.ack_users.clone(),
+            crisis_chat: Some(chat),
+        };
+        tasks.spawn(
+            telegram::run_commands(bot, ctx, config.telegram.poll_timeout, stop.subscribe())
+                .map_named("commands"),
+        );
+    }
+
+    let mut first_error: Option<anyhow::Error> = None;
+    while let Some(joined) = tasks.join_next().await {
+        let failure = match joined {
+            Ok((_, Ok(()))) => None,
+            Ok((name, Err(e))) => Some(e.context(format!("the {name} task failed"))),
+            Err(e) if e.is_panic() => Some(anyhow::anyhow!("a task panicked: {e}")),
+            Err(e) => Some(anyhow::anyhow!("a task was cancelled: {e}")),
+        };
+        if let Some(e) = failure {
+            tracing::error!(error = %format!("{e:#}"), "stopping yuqing");
+            stop.trigger();
+            first_error.get_or_insert(e);
+        }
+    }
+    store.flush().await?;
+    tracing::info!("yuqing stopped; store flushed");
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Names a task's result for the supervisor's log.
+trait MapNamed: std::future::Future<Output = Result<()>> + Sized {
+    fn map_named(
+        self,
+        name: &'static str,
+    ) -> impl std::future::Future<Output = (&'static str, Result<()>)> {
+        async move { (name, self.await) }
+    }
+}
+impl<F: std::future::Future<Output = Result<()>>> MapNamed for F {}
+
+/// One source's loop: wait, fetch, parse, dedupe, analyze, hand over.
+struct Poller {
+    source: SourceConfig,
+    fetcher: Fetcher,
+    analyzer: Arc<Analyzer>,
+    store: Store,
+    batches: mpsc::Sender<AnalyzedBatch>,
+}
+
+impl Poller {
+    async fn run(self, mut shutdown: Shutdown) -> Result<()> {
+        let mut schedule = Schedule::new(&self.source);
+        let mut delay = schedule.first_delay();
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => return Ok(()),
+                _ = tokio::time::sleep(delay) => {}
+            }
+            // A poll that has started finishes, so what was fetched is not thrown away.
+            delay = match self.poll(&schedule.validators).await {
+                Ok(PollOutcome::Stopping) => return Ok(()),
+                Ok(PollOutcome::Done(validators)) => schedule.succeeded(validators),
+                Err(e) => {
+                    let retry_after = e
+                        .downcast_ref::<FetchError>()
+                        .and_then(FetchError::retry_after);
+                    let next = schedule.failed(retry_after);
+                    tracing::warn!(
+                        source = %self.source.name,
+                        failures = schedule.failures(),
+                        retry_in = ?next,
+                        error = %format!("{e:#}"),
+                        "poll failed"
+                    );
+                    next
+                }
+            };
+        }
+    }
+
+    async fn poll(&self, validators: &Validators) -> Result<PollOutcome> {
+        let (bytes, validators) = match self.fetcher.fetch(&self.source.url, validators).await? {
+            Fetched::NotModified => return Ok(PollOutcome::Done(None)),
+            Fetched::Body {
+                bytes, validators, ..
+            } => (bytes, validators),
+        };
+        let now = Utc::now();
+        let name = self.source.name.clone();
+        let kind = self.source.kind;
+        let posts = tokio::task::spawn_blocking(move || match kind {
+            SourceKind::Feed => parse::feed::parse_feed(&name, &bytes, now),
+        })
+        .await??;
+        let total = posts.len();
+        let fresh = dedupe::fresh(&self.store, posts, now)?;
+        tracing::debug!(source = %self.source.name, total, new = fresh.len(), "polled");
+        if fresh.is_empty() {
+            return Ok(PollOutcome::Done(Some(validators)));
+        }
+        let analyzer = self.analyzer.clone();
+        let items = tokio::task::spawn_blocking(move || {
+            fresh
+                .into_iter()
+                .map(|post| {
+                    let judged = analyzer.analyze(&post.text());
+                    (post, judged)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        let batch = AnalyzedBatch {
+            source_weight: self.source.weight,
+            items,
+        };
+        if self.batches.send(batch).await.is_err() {
+            return Ok(PollOutcome::Stopping);
+        }
+        Ok(PollOutcome::Done(Some(validators)))
+    }
+}
+
+enum PollOutcome {
+    /// Polled; the validators to keep (None after a 304).
+    Done(Option<Validators>),
+    /// The recorder is gone: the daemon is stopping.
+    Stopping,
+}
+
+/// Stores hits, then lets detection and incidents react to the new negatives.
+async fn record(
+    mut batches: mpsc::Receiver<AnalyzedBatch>,
+    store: Store,
+    incidents: Incidents,
+    detector: Detector,
+    notices: mpsc::Sender<Notice>,
+) -> Result<()> {
+    while let Some(batch) = batches.recv().await {
+        let mut negatives: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
+        for (post, judgments) in &batch.items {
+            for (brand, judgment) in judgments {
+                let severity = judgment.severity(batch.source_weight, 0);
+                let hit = Hit::new(
+                    post,
+                    brand,
+                    judgment.score,
+                    judgment.negative,
+                    judgment.terms(),
+                    severity,
+                );
+                store.insert_hit(&hit)?;
+                if hit.negative {
+                    tracing::info!(brand = %brand, source = %post.source, score = judgment.score, title = %post.title, "negative hit");
+                    negatives.entry(brand.clone()).or_default().push(hit);
+                }
+            }
+        }
+        for (brand, hits) in negatives {
+            if let Some(incident) = incidents
+                .on_negative_hits(&brand, &hits, &detector, Utc::now())
+                .await?
+            {
+                // Only fails when the deliverer is gone, i.e. while stopping; the incident is
+                // stored undelivered and will be alerted on the next start.
+                let _ = notices.send(incidents.opened_notice(incident)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Re-sends alerts stored but never delivered, then pages the next tier when acks are overdue.
+async fn escalate(
+    incidents: Incidents,
+    notices: mpsc::Sender<Notice>,
+    mut shutdown: Shutdown,
+) -> Result<()> {
+    for incident in incidents.undelivered()? {
+        tracing::info!(
+            id = incident.id,
+            "re-sending an alert that was not delivered before the last stop"
+        );
+        if notices
+            .send(incidents.opened_notice(incident))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = tokio::time::sleep(ESCALATION_TICK) => {}
+        }
+        for notice in incidents.escalate_due(Utc::now()).await? {
+            if notices.send(notice).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Delivers notices in order; failed ones are retried until delivered or the daemon stops (an
+/// undelivered opening alert is sent again on the next start).
+async fn deliver(
+    mut notices: mpsc::Receiver<Notice>,
+    notifier: Notifier,
+    incidents: Incidents,
+) -> Result<()> {
+    let mut pending: VecDeque<Notice> = VecDeque::new();
+    loop {
+        let notice = if pending.is_empty() {
+            match notices.recv().await {
+                Some(n) => n,
+                None => return Ok(()),
+            }
+        } else {
+            tokio::select! {
+                n = notices.recv() => match n {
+                    Some(n) => n,
+                    None => {
+                        tracing::warn!(pending = pending.len(), "stopping with undelivered notices");
+                        return Ok(());
+                    }
+                },
+                _ = tokio::time::sleep(REDELIVERY_WAIT) => pending.pop_front().expect("not empty"),
+            }
+        };
+        match notifier.deliver(&notice).await {
+            Ok(()) => {
+                if let Notice::Opened { incident, .. } = &notice {
+                    incidents.mark_delivered(incident.id).await?;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "alert not delivered; will retry");
+                pending.push_back(notice);
+            }
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! Incidents: Triggered → Acknowledged → Resolved, with escalation through the tiers while
+//! nobody acknowledges.
+//!
+//! Rules, in the manner of Alertmanager:
+//! - One open incident per brand. Negative hits while one is open attach to it (more count,
+//!   better top posts) instead of opening another, so a storm of posts is one page.
+//! - Every change is stored and flushed *before* anyone is told, so a crash can lose a
+//!   message but never a state change; [`Incident::alert_delivered`] lets the next start send
+//!   an opening alert that was stored but not delivered.
+//! - Transitions are idempotent: acknowledging twice changes nothing and says who already
+//!   owns it. Updates go through the store's compare-and-swap, so a command racing the
+//!   escalation ticker cannot lose either change.
+//!
+//! This module decides; it writes no message text (notify does).
+
+use anyhow::Result;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+
+use crate::config::TierConfig;
+use crate::detect::{Detector, Signal};
+use crate::store::{Actor, Hit, Incident, IncidentState, PostSummary, Store, Transition};
+
+/// Something people must be told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// A new incident; `tier` is who is paged first (if tiers are configured).
+    Opened {
+        incident: Incident,
+        tier: Option<TierConfig>,
+    },
+    /// Nobody acknowledged in time: the next tier is paged. `repeat` when the last tier is
+    /// paged again.
+    Escalated {
+        incident: Incident,
+        tier: TierConfig,
+        tier_number: usize,
+        repeat: bool,
+    },
+}
+
+/// The result of a chat command on an incident.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Changed(Incident),
+    /// Nothing to do: already in that state, or the transition makes no sense.
+    Unchanged {
+        incident: Incident,
+        reason: String,
+    },
+    NotFound(u64),
+}
+
+#[derive(Clone)]
+pub struct Incidents {
+    store: Store,
+    tiers: Vec<TierConfig>,
+    top_posts: usize,
+}
+
+impl Incidents {
+    pub fn new(store: Store, tiers: Vec<TierConfig>, top_posts: usize) -> Incidents {
+        Incidents {
+            store,
+            tiers,
+            top_posts,
+        }
+    }
+
+    pub fn tiers(&self) -> &[TierConfig] {
+        &self.tiers
+    }
+
+    pub fn get(&self, id: u64) -> Result<Option<Incident>> {
+        self.store.incident(id)
+    }
+
+    pub fn open_incidents(&self) -> Result<Vec<Incident>> {
+        self.store.open_incidents()
+    }
+
+    /// Handles new negative hits about `brand`: attaches them to its open incident, or opens
+    /// one when the detector sees a spike. Returns the incident if one was opened.
+    pub async fn on_negative_hits(
+        &self,
+        brand: &str,
+        hits: &[Hit],
+        detector: &Detector,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Incident>> {
+        if let Some(open) = self
+            .store
+            .open_incidents()?
+            .into_iter()
+            .find(|i| i.brand == brand)
+        {
+            let top_posts = self.top_posts;
+            self.store.update_incident(open.id, |old| {
+                let mut new = old.clone();
+                new.hit_count += hits.len() as u64;
+                merge_top(&mut new.top_posts, hits, top_posts);
+                Ok(new)
+            })?;
+            self.store.flush().await?;
+            return Ok(None);
+        }
+        match detector.check(&self.store, brand, now) {
+            Some(signal) => Ok(Some(self.open(&signal, now).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens an incident for a signal and stores it.
+    pub async fn open(&self, signal: &Signal, now: DateTime<Utc>) -> Result<Incident> {
+        let id = self.store.next_incident_id()?;
+        let mut top_posts = Vec::new();
+        merge_top(&mut top_posts, &signal.top, self.top_posts);
+        let incident = Incident {
+            id,
+            brand: signal.brand.clone(),
+            state: IncidentState::Triggered,
+            opened_at: now,
+            window_count: signal.window_count,
+            baseline: signal.baseline,
+            window_secs: signal.window.as_secs(),
+            hit_count: signal.window_count,
+            top_posts,
+            tier: 0,
+            next_page_at: self.tiers.first().map(|t| now + to_chrono(t.ack_timeout)),
+            alert_delivered: false,
+            acked_by: None,
+            acked_at: None,
+            resolved_by: None,
+            resolved_at: None,
+            history: vec![Transition {
+                at: now,
+                to: IncidentState::Triggered,
+                by: None,
+                note: format!(
+                    "{} negative in window, baseline {:.1}",
+                    signal.window_count, signal.baseline
+                ),
+            }],
+        };
+        self.store.put_incident(&incident)?;
+        self.store.flush().await?;
+        tracing::warn!(id, brand = %incident.brand, count = signal.window_count, baseline = signal.baseline, "incident opened");
+        Ok(incident)
+    }
+
+    /// The notice for an opened incident.
+    pub fn opened_notice(&self, incident: Incident) -> Notice {
+        Notice::Opened {
+            tier: self.tiers.first().cloned(),
+            incident,
+        }
+    }
+
+    pub async fn mark_delivered(&self, id: u64) -> Result<()> {
+        self.store.update_incident(id, |old| {
+            let mut new = old.clone();
+            new.alert_delivered = true;
+            Ok(new)
+        })?;
+        self.store.flush().await
+    }
+
+    /// Open incidents whose opening alert never reached anyone.
+    pub fn undelivered(&self) -> Result<Vec<Incident>> {
+        Ok(self
+            .store
+            .open_incidents()?
+            .into_iter()
+            .filter(|i| !i.alert_delivered)
+            .collect())
+    }
+
+    pub async fn acknowledge(&self, id: u64, by: &Actor, now: DateTime<Utc>) -> Result<Outcome> {
+        self.transition(id, now, |old| match old.state {
+            IncidentState::Triggered => {
+                let mut new = old.clone();
+                new.state = IncidentState::Acknowledged;
+                new.acked_by = Some(by.clone());
+                new.acked_at = Some(now);
+                new.next_page_at = None;
+                new.history.push(Transition {
+                    at: now,
+                    to: new.state,
+                    by: Some(by.clone()),
+                    note: "acknowledged".into(),
+                });
+                Ok(new)
+            }
+            IncidentState::Acknowledged => Err(format!(
+                "already acknowledged by {}",
+                old.acked_by
+                    .as_ref()
+                    .map(|a| a.name.as_str())
+                    .unwrap_or("someone")
+            )),
+            IncidentState::Resolved => Err("already resolved".into()),
+        })
+        .await
+    }
+
+    pub async fn resolve(&self, id: u64, by: &Actor, now: DateTime<Utc>) -> Result<Outcome> {
+        self.transition(id, now, |old| match old.state {
+            IncidentState::Triggered | IncidentState::Acknowledged => {
+                let mut new = old.clone();
+                new.state = IncidentState::Resolved;
+                new.resolved_by = Some(by.clone());
+                new.resolved_at = Some(now);
+                new.next_page_at = None;
+                // Resolving an unacknowledged incident also takes ownership of it.
+                if new.acked_by.is_none() {
+                    new.acked_by = Some(by.clone());
+                    new.acked_at = Some(now);
+                }
+                new.history.push(Transition {
+                    at: now,
+                    to: new.state,
+                    by: Some(by.clone()),
+                    note: "resolved".into(),
+                });
+                Ok(new)
+            }
+            IncidentState::Resolved => Err(format!(
+                "already resolved by {}",
+                old.resolved_by
+                    .as_ref()
+                    .map(|a| a.name.as_str())
+                    .unwrap_or("someone")
+            )),
+        })
+        .await
+    }
+
+    async fn transition<F>(&self, id: u64, _now: DateTime<Utc>, change: F) -> Result<Outcome>
+    where
+        F: Fn(&Incident) -> Result<Incident, String>,
+    {
+        let outcome = match self.store.update_incident(id, change)? {
+            None => return Ok(Outcome::NotFound(id)),
+            Some(Ok(new)) => Outcome::Changed(new),
+            Some(Err(reason)) => {
+                let incident = self
+                    .store
+                    .incident(id)?
+                    .expect("incident exists: it was just read");
+                return Ok(Outcome::Unchanged { incident, reason });
+            }
+        };
+        self.store.flush().await?;
+        if let Outcome::Changed(i) = &outcome {
+            tracing::info!(id, state = ?i.state, "incident changed");
+        }
+        Ok(outcome)
+    }
+
+    /// Pages the next tier for every triggered incident whose acknowledgement is overdue.
+    /// The change is stored before the notices are returned.
+    pub async fn escalate_due(&self, now: DateTime<Utc>) -> Result<Vec<Notice>> {
+        let mut notices = Vec::new();
+        if self.tiers.is_empty() {
+            return Ok(notices);
+        }
+        for incident in self.store.open_incidents()? {
+            let due = incident.state == IncidentState::Triggered
+                && incident.next_page_at.is_some_and(|at| at <= now);
+            if !due {
+                continue;
+            }
+            let last = self.tiers.len() - 1;
+            let tiers = &self.tiers;
+            let updated = self.store.update_incident(incident.id, |old| {
+                // Re-check inside the swap: an /ack may have landed since the read.
+                if old.state != IncidentState::Triggered
+                    || old.next_page_at.is_none_or(|at| at > now)
+                {
+                    return Err("no longer due".into());
+                }
+                let mut new = old.clone();
+                new.tier = (old.tier + 1).min(last);
+                new.next_page_at = Some(now + to_chrono(tiers[new.tier].ack_timeout));
+                new.history.push(Transition {
+                    at: now,
+                    to: IncidentState::Triggered,
+                    by: None,
+                    note: format!(
+                        "escalated to tier {} ({})",
+                        new.tier + 1,
+                        tiers[new.tier].name
+                    ),
+                });
+                Ok(new)
+            })?;
+            if let Some(Ok(new)) = updated {
+                let repeat = incident.tier == last;
+                tracing::warn!(
+                    id = new.id,
+                    tier = new.tier + 1,
+                    repeat,
+                    "incident escalated"
+                );
+                notices.push(Notice::Escalated {
+                    tier: self.tiers[new.tier].clone(),
+                    tier_number: new.tier + 1,
+                    repeat,
+                    incident: new,
+                });
+            }
+        }
+        if !notices.is_empty() {
+            self.store.flush().await?;
+        }
+        Ok(notices)
+    }
+}
+
+/// Keeps the `limit` most severe posts, most severe first, without duplicates.
+fn merge_top(top: &mut Vec<PostSummary>, hits: &[Hit], limit: usize) {
+    for h in hits.iter().filter(|h| h.negative) {
+        if top
+            .iter()
+            .any(|p| p.url.is_some() && p.url == h.url && p.title == h.title)
+        {
+            continue;
+        }
+        top.push(PostSummary {
+            source: h.source.clone(),
+            url: h.url.clone(),
+            title: if h.title.is_empty() {
+                h.snippet.clone()
+            } else {
+                h.title.clone()
+            },
+            score: h.score,
+            terms: h.terms.iter().take(5).cloned().collect(),
+            at: h.at,
+        });
+    }
+    top.sort_by(|a, b| a.score.total_cmp(&b.score));
+    top.truncate(limit);
+}
+
+fn to_chrono(d: std::time::Duration) -> ChronoDuration {
+    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn tiers() -> Vec<TierConfig> {
+        vec![
+            TierConfig {
+                name: "first".into(),
+                mention: vec!["@a".into()],
+                ack_timeout: Duration::from_secs(60),
+            },
+            TierConfig {
+                name: "second".into(),
+                mention: vec!["@b".into()],
+                ack_timeout: Duration::from_secs(120),
+            },
+        ]
+    }
+
+    fn signal(n: u64) -> Signal {
+        Signal {
+            brand: "度小满".into(),
+            window_count: n,
+            baseline: 0.0,
+            window: Duration::from_secs(900),
+            top: vec![],
+        }
+    }
+
+    fn alice() -> Actor {
+        Actor {
+            id: 1,
+            name: "alice".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn ack_is_stored_and_idempotent() {
+        let inc = Incidents::new(Store::temporary().unwrap(), tiers(), 3);
+        let now = Utc::now();
+        let opened = inc.open(&signal(5), now).await.unwrap();
+        assert_eq!(opened.id, 1);
+        assert_eq!(opened.next_page_at, Some(now + ChronoDuration::seconds(60)));
+        let Outcome::Changed(acked) = inc.acknowledge(1, &alice(), now).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(acked.state, IncidentState::Acknowledged);
+        assert_eq!(inc.get(1).unwrap().unwrap().acked_by, Some(alice()));
+        let again = inc
+            .acknowledge(
+                1,
+                &Actor {
+                    id: 2,
+                    name: "bob".into(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        match again {
+            Outcome::Unchanged { reason, incident } => {
+                assert!(reason.contains("alice"), "{reason}");
+                assert_eq!(incident.acked_by, Some(alice()), "bob did not take it over");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            inc.acknowledge(42, &alice(), now).await.unwrap(),
+            Outcome::NotFound(42)
+        );
+    }
+
+    #[tokio::test]
+    async fn escalation_walks_the_tiers_until_acked() {
+        let inc = Incidents::new(Store::temporary().unwrap(), tiers(), 3);
+        let t0 = Utc::now();
+        inc.open(&signal(5), t0).await.unwrap();
+        assert!(inc
+            .escalate_due(t0 + ChronoDuration::seconds(59))
+            .await
+            .unwrap()
+            .is_empty());
+        let n = inc
+            .escalate_due(t0 + ChronoDuration::seconds(61))
+            .await
+            .unwrap();
+        assert_eq!(n.len(), 1);
+        let Notice::Escalated {
+            tier_number,
+            repeat,
+            ..
+        } = &n[0]
+        else {
+            panic!()
+        };
+        assert_eq!((*tier_number, *repeat), (2, false));
+        // Not due again until the second tier's timeout has passed.
+        assert!(inc
+            .escalate_due(t0 + ChronoDuration::seconds(120))
+            .await
+            .unwrap()
+            .is_empty());
+        let n = inc
+            .escalate_due(t0 + ChronoDuration::seconds(182))
+            .await
+            .unwrap();
+        let Notice::Escalated {
+            tier_number,
+            repeat,
+            ..
+        } = &n[0]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*tier_number, *repeat),
+            (2, true),
+            "the last tier is paged again"
+        );
+        inc.acknowledge(1, &alice(), t0 + ChronoDuration::seconds(190))
+            .await
+            .unwrap();
+        assert!(inc
+            .escalate_due(t0 + ChronoDuration::hours(5))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn resolve_closes_and_later_hits_open_a_new_incident() {
+        let store = Store::temporary().unwrap();
+        let inc = Incidents::new(store.clone(), tiers(), 3);
+        let now = Utc::now();
+        inc.open(&signal(5), now).await.unwrap();
+        let Outcome::Changed(r) = inc.resolve(1, &alice(), now).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.state, IncidentState::Resolved);
+        assert_eq!(r.acked_by, Some(alice()), "resolving takes ownership");
+        assert!(inc.open_incidents().unwrap().is_empty());
+        assert!(matches!(
+            inc.acknowledge(1, &alice(), now).await.unwrap(),
+            Outcome::Unchanged { .. }
+        ));
+        assert!(matches!(
+            inc.resolve(1, &alice(), now).await.unwrap(),
+            Outcome::Unchanged { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn hits_attach_to_the_open_incident() {
+        let store = Store::temporary().unwrap();
+        let inc = Incidents::new(store.clone(), tiers(), 2);
+        let detector = Detector::new(crate::config::DetectionConfig {
+            window: Duration::from_secs(900),
+            baseline_window: Duration::from_secs(86400),
+            min_negative: 1,
+            spike_ratio: 1.0,
+            top_posts: 2,
+        });
+        let now = Utc::now();
+        let hit = |score: f64, title: &str| Hit {
+            brand: "度小满".into(),
+            source: "s".into(),
+            url: Some(format!("https://x.example/{title}")),
+            title: title.into(),
+            snippet: String::new(),
+            at: now,
+            fetched_at: now,
+            score,
+            negative: true,
+            terms: vec!["坑".into()],
+            severity: -score,
+        };
+        let first = vec![hit(-1.0, "a")];
+        store.insert_hit(&first[0]).unwrap();
+        let opened = inc
+            .on_negative_hits("度小满", &first, &detector, now)
+            .await
+            .unwrap();
+        assert!(opened.is_some());
+        let more = vec![hit(-5.0, "b"), hit(-0.7, "c")];
+        let opened_again = inc
+            .on_negative_hits("度小满", &more, &detector, now)
+            .await
+            .unwrap();
+        assert!(
+            opened_again.is_none(),
+            "no second incident while one is open"
+        );
+        let i = inc.get(1).unwrap().unwrap();
+        assert_eq!(i.hit_count, 3);
+        assert_eq!(
+            i.top_posts
+                .iter()
+                .map(|p| p.title.as_str())
+                .collect::<Vec<_>>(),
+            vec!["b", "a"]
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! yuqing (舆情): watches the open web for trouble about a brand, tells the right person within a
+//! minute, and does not let go until a named human owns the problem.
+//!
+//! # Layout
+//!
+//! Data flows one way, and the modules follow it:
+//!
+//! | stage | module | owns |
+//! |---|---|---|
+//! | source | [`source`] | when each source is polled: interval, backoff, validators |
+//! | fetch | [`fetch`] | HTTP: one client, timeouts, body cap, conditional GET |
+//! | parse | [`parse`] | bytes → [`post::Post`]s, one parser per format |
+//! | post | [`post`] | the `Post` type and text clean-up |
+//! | dedupe | [`dedupe`] | seen GUIDs and URLs |
+//! | analyze | [`analyze`] | jieba, brand mentions, target-aware sentiment (CPU only) |
+//! | store | [`store`] | sled: the only module that touches it |
+//! | detect | [`detect`] | per-brand windows against the baseline → `Signal` |
+//! | incident | [`incident`] | Triggered → Acknowledged → Resolved, escalation |
+//! | notify | [`notify`] | console and Telegram delivery, chat commands |
+//!
+//! [`config`] reads `sources.toml`; [`daemon`] wires the stages into tasks joined by bounded
+//! channels; [`shutdown`] carries the stop signal; [`eval`] measures the scorer.
+
+pub mod analyze;
+pub mod config;
+pub mod daemon;
+pub mod dedupe;
+pub mod detect;
+pub mod fetch;
+pub mod incident;
+pub mod notify;
+pub mod parse;
+pub mod post;
+pub mod shutdown;
+pub mod source;
+pub mod store;

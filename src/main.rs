@@ -1,0 +1,215 @@
+//! The `yuqing` command line: argument parsing, logging, signals. No logic lives here.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use yuqing::analyze::lexicon::Lexicon;
+use yuqing::analyze::Analyzer;
+use yuqing::config::Config;
+use yuqing::daemon::{self, Secrets};
+use yuqing::shutdown;
+
+#[derive(Parser)]
+#[command(
+    name = "yuqing",
+    version,
+    about = "Brand public-opinion monitoring daemon"
+)]
+struct Cli {
+    /// Config file. Without it (and without YUQING_CONFIG), ./sources.toml is used if present,
+    /// else the built-in default config.
+    #[arg(long, global = true, env = "YUQING_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon until SIGTERM or SIGINT.
+    Run {
+        /// Overrides daemon.data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validate the config and print a summary.
+    Check,
+    /// Score texts (arguments, or stdin lines): one JSON object per line.
+    Score {
+        /// Judge against this brand only (a configured brand, or any name).
+        #[arg(long)]
+        brand: Option<String>,
+        texts: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yuqing: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let explicit = cli.config.is_some();
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("sources.toml"));
+    Config::load(&path, explicit)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Check => {
+            let config = load_config(&cli)?;
+            print!("{}", config.summary());
+            Ok(())
+        }
+        Command::Run { data_dir } => {
+            let mut config = load_config(&cli)?;
+            if let Some(dir) = data_dir {
+                config.daemon.data_dir = dir.clone();
+            }
+            let secrets = Secrets::from_env(&config);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let (trigger, shutdown) = shutdown::channel();
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    tracing::info!("signal received; finishing in-flight work");
+                    trigger.trigger();
+                });
+                daemon::run(config, secrets, shutdown).await
+            })
+        }
+        Command::Score { brand, texts } => {
+            let config = load_config(&cli)?;
+            let lexicon = Lexicon::load(config.analysis.lexicon_dir.as_deref())?;
+            let analyzer =
+                Analyzer::new(lexicon, &config.brands, config.analysis.negative_threshold);
+            let target = brand.as_deref().map(|b| analyzer.matcher_for(b));
+            let mut out = std::io::stdout().lock();
+            let mut score_one = |text: &str| -> Result<()> {
+                let line = score_json(&analyzer, target.as_ref(), text);
+                use std::io::Write;
+                writeln!(out, "{line}")?;
+                Ok(())
+            };
+            if texts.is_empty() {
+                for line in std::io::stdin().lock().lines() {
+                    let line = line.context("reading stdin")?;
+                    if !line.trim().is_empty() {
+                        score_one(&line)?;
+                    }
+                }
+            } else {
+                for t in texts {
+                    score_one(t)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One `yuqing score` line. Without `--brand`, every configured brand the text mentions is
+/// judged and the most negative verdict is reported; a text that names none is judged as a
+/// whole.
+fn score_json(
+    analyzer: &Analyzer,
+    target: Option<&yuqing::analyze::brand::BrandMatcher>,
+    text: &str,
+) -> serde_json::Value {
+    let judged: Vec<(String, yuqing::analyze::Judgment)> = match target {
+        Some(t) => analyzer
+            .judge_target(text, t)
+            .map(|j| vec![(t.name.clone(), j)])
+            .unwrap_or_default(),
+        None => analyzer.analyze(text),
+    };
+    let brands: Vec<&str> = judged.iter().map(|(b, _)| b.as_str()).collect();
+    let decisive = judged
+        .iter()
+        .map(|(_, j)| j)
+        .min_by(|a, b| a.score.total_cmp(&b.score))
+        .cloned()
+        .unwrap_or_else(|| {
+            if target.is_some() {
+                // The brand asked about is not in the text: nothing is said about it.
+                yuqing::analyze::Judgment {
+                    score: 0.0,
+                    negative: false,
+                    clauses: vec![],
+                    contributions: vec![],
+                    crisis: vec![],
+                    harm_weight: 1.0,
+                }
+            } else {
+                analyzer.judge_text(text)
+            }
+        });
+    let by_brand: serde_json::Map<String, serde_json::Value> = judged
+        .iter()
+        .map(|(b, j)| {
+            (
+                b.clone(),
+                json!({"score": round(j.score), "negative": j.negative, "terms": j.terms()}),
+            )
+        })
+        .collect();
+    json!({
+        "text": text,
+        "brands": brands,
+        "score": round(decisive.score),
+        "negative": decisive.negative,
+        "terms": decisive.terms(),
+        "crisis": decisive.crisis,
+        "by_brand": by_brand,
+    })
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop yuqing");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,167 @@
+//! Telling people: message text, and delivery to the console or Telegram.
+//!
+//! Delivery never writes the store; chat commands change incidents only through
+//! [`crate::incident::Incidents`].
+
+pub mod console;
+pub mod telegram;
+
+use std::fmt::Write;
+
+use anyhow::Result;
+
+use crate::incident::Notice;
+use crate::store::Incident;
+
+/// Where notices go.
+pub enum Notifier {
+    /// No bot token or chat configured: stdout and the log.
+    Console,
+    Telegram(telegram::TelegramSender),
+}
+
+impl Notifier {
+    pub async fn deliver(&self, notice: &Notice) -> Result<()> {
+        let text = render(notice);
+        match self {
+            Notifier::Console => {
+                console::print(&text);
+                Ok(())
+            }
+            Notifier::Telegram(sender) => sender.send_to_crisis_chat(&text).await,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Notifier::Console => "console".to_string(),
+            Notifier::Telegram(s) => format!("telegram chat {}", s.chat_id()),
+        }
+    }
+}
+
+/// The message for a notice. Plain text: no markup to escape, and it reads the same in a
+/// terminal, a log and a chat.
+pub fn render(notice: &Notice) -> String {
+    let mut out = String::new();
+    match notice {
+        Notice::Opened { incident, tier } => {
+            let _ = writeln!(
+                out,
+                "🚨 yuqing incident #{} — {}",
+                incident.id, incident.brand
+            );
+            let _ = writeln!(
+                out,
+                "{} negative posts in the last {} (baseline {:.1} per window)",
+                incident.window_count,
+                window_text(incident),
+                incident.baseline
+            );
+            write_top_posts(&mut out, incident);
+            if let Some(t) = tier {
+                let _ = writeln!(
+                    out,
+                    "Paging tier 1, {}{}: acknowledge within {}.",
+                    t.name,
+                    mentions(&t.mention),
+                    humantime::format_duration(t.ack_timeout)
+                );
+            }
+            let _ = write!(
+                out,
+                "Reply /ack {id} to take it, /resolve {id} when it is handled.",
+                id = incident.id
+            );
+        }
+        Notice::Escalated {
+            incident,
+            tier,
+            tier_number,
+            repeat,
+        } => {
+            let waited = chrono::Utc::now() - incident.opened_at;
+            let _ = writeln!(
+                out,
+                "⏰ yuqing incident #{} — {} is still unacknowledged after {}m{}",
+                incident.id,
+                incident.brand,
+                waited.num_minutes(),
+                if *repeat { " (reminder)" } else { "" }
+            );
+            let _ = writeln!(
+                out,
+                "Escalating to tier {tier_number}, {}{}: acknowledge within {}.",
+                tier.name,
+                mentions(&tier.mention),
+                humantime::format_duration(tier.ack_timeout)
+            );
+            let _ = writeln!(out, "{} negative posts so far.", incident.hit_count);
+            write_top_posts(&mut out, incident);
+            let _ = write!(out, "Reply /ack {} to take it.", incident.id);
+        }
+    }
+    out
+}
+
+fn write_top_posts(out: &mut String, incident: &Incident) {
+    if incident.top_posts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Top posts:");
+    for (i, p) in incident.top_posts.iter().enumerate() {
+        let title: String = p.title.chars().take(80).collect();
+        let _ = writeln!(
+            out,
+            "{}. [{}] {} (score {:.1}; {})",
+            i + 1,
+            p.source,
+            title,
+            p.score,
+            if p.terms.is_empty() {
+                "-".to_string()
+            } else {
+                p.terms.join(", ")
+            }
+        );
+        if let Some(url) = &p.url {
+            let _ = writeln!(out, "   {url}");
+        }
+    }
+}
+
+fn window_text(incident: &Incident) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(incident.window_secs)).to_string()
+}
+
+fn mentions(handles: &[String]) -> String {
+    if handles.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", handles.join(" "))
+    }
+}
+
+/// One line per open incident, for `/incidents`.
+pub fn render_list(incidents: &[Incident]) -> String {
+    if incidents.is_empty() {
+        return "No open incidents.".to_string();
+    }
+    let mut out = format!("{} open incident(s):\n", incidents.len());
+    for i in incidents {
+        let owner = match &i.acked_by {
+            Some(a) => format!("acknowledged by {}", a.name),
+            None => format!("UNACKNOWLEDGED, tier {}", i.tier + 1),
+        };
+        let _ = writeln!(
+            out,
+            "#{} {} — {} negative posts, opened {} — {}",
+            i.id,
+            i.brand,
+            i.hit_count,
+            i.opened_at.format("%m-%d %H:%M UTC"),
+            owner
+        );
+    }
+    out.trim_end().to_string()
+}
