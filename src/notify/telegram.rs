@@ -220,7 +220,10 @@ pub async fn run_commands(
         // The HTTP request itself must not outlive the long poll by much.
         let deadline = poll_timeout + Duration::from_secs(10);
         let updates = tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
+            _ = shutdown.wait() => {
+                confirm_offset(&bot, offset).await;
+                return Ok(());
+            }
             r = tokio::time::timeout(deadline, request.send()) => r,
         };
         let updates = match updates {
@@ -233,7 +236,10 @@ pub async fn run_commands(
                 let wait = Duration::from_secs(2u64.pow(failures.min(5)));
                 tracing::warn!(error = %e, failures, "getUpdates failed; retrying in {wait:?}");
                 tokio::select! {
-                    _ = shutdown.wait() => return Ok(()),
+                    _ = shutdown.wait() => {
+                        confirm_offset(&bot, offset).await;
+                        return Ok(());
+                    }
                     _ = tokio::time::sleep(wait) => continue,
                 }
             }
@@ -263,6 +269,20 @@ pub async fn run_commands(
                 tracing::error!(error = %format!("{e:#}"), "could not reply to a command");
             }
         }
+    }
+}
+
+/// Tells Telegram which updates were handled, so a restart does not answer them again. Best
+/// effort: if it fails, re-delivered commands are harmless because transitions are idempotent.
+async fn confirm_offset(bot: &Bot, offset: i32) {
+    if offset == 0 {
+        return;
+    }
+    let confirm = bot.get_updates().offset(offset).timeout(0).limit(1);
+    match tokio::time::timeout(Duration::from_secs(3), confirm.send()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not confirm handled Telegram updates"),
+        Err(_) => tracing::warn!("confirming handled Telegram updates timed out"),
     }
 }
 

@@ -1,0 +1,189 @@
+//! The `yuqing` binary as a user runs it: check, score, and run in console mode with a real
+//! SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::feeds::{rss, FeedServer, Item};
+
+fn yuqing() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_yuqing"));
+    cmd.env_remove("YUQING_CONFIG")
+        .env_remove("YUQING_TELEGRAM_TOKEN")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+#[test]
+fn check_prints_a_summary_of_the_shipped_config() {
+    let out = yuqing()
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/sources.toml"),
+            "check",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("度小满"), "{stdout}");
+    assert!(stdout.contains("alerts go to the console"), "{stdout}");
+}
+
+#[test]
+fn check_names_file_line_and_key_of_a_broken_config() {
+    let dir = common::temp_dir();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, "[[brands]]\nname = \"度小满\"\n\n[[sources]]\nname = \"x\"\nkind = \"feed\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"soon\"\n").unwrap();
+    let out = yuqing()
+        .arg("--config")
+        .arg(&path)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:8: sources.interval", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid duration"), "{stderr}");
+}
+
+#[test]
+fn an_explicit_config_that_does_not_exist_is_an_error() {
+    let out = yuqing()
+        .args(["--config", "/nonexistent/yuqing.toml", "check"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/yuqing.toml"));
+}
+
+#[test]
+fn score_prints_one_json_object_per_line() {
+    let mut child = yuqing()
+        .args(["score"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("度小满有钱花暴力催收，太恶心了\n\n欢度小满，天气太差\n服务很好\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "blank lines are skipped");
+    assert_eq!(lines[0]["brands"], serde_json::json!(["度小满"]));
+    assert_eq!(lines[0]["negative"], true);
+    assert!(lines[0]["score"].as_f64().unwrap() < 0.0);
+    assert!(lines[0]["terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "暴力催收"));
+    assert_eq!(
+        lines[1]["brands"],
+        serde_json::json!([]),
+        "the solar term is not the brand"
+    );
+    assert_eq!(lines[2]["negative"], false);
+
+    let out = yuqing()
+        .args(["score", "--brand", "招联", "招联比度小满差", "度小满很好"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["negative"], true, "{}", lines[0]);
+    assert_eq!(lines[1]["brands"], serde_json::json!([]), "{}", lines[1]);
+    assert_eq!(lines[1]["score"], 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_alerts_to_the_console_and_stops_cleanly_on_sigterm() {
+    let feeds = FeedServer::start().await;
+    let items: Vec<Item> = (0..4)
+        .map(|i| {
+            Item::new(
+                &format!("n{i}"),
+                "有钱花暴力催收",
+                &format!("度小满有钱花暴力催收，骚扰家人，太恶心了 {i}"),
+            )
+        })
+        .collect();
+    feeds.set("/feed", "application/rss+xml", rss("f", &items));
+    let dir = common::temp_dir();
+    let config = dir.path().join("sources.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detection]\nmin_negative = 3\n\n[[brands]]\nname = \"度小满\"\naliases = [\"有钱花\"]\n\n[[sources]]\nname = \"f\"\nkind = \"feed\"\nurl = \"{}\"\ninterval = \"300ms\"\n",
+            feeds.url("/feed")
+        ),
+    )
+    .unwrap();
+    let mut child = yuqing()
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // The alert appears on stdout.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("yuqing incident #1"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no console alert; stdout so far: {seen:?}");
+            }
+        }
+    }
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    assert!(stderr.contains("store flushed"), "{stderr}");
+}

@@ -1,0 +1,392 @@
+//! The whole loop on real components over loopback: feed server → daemon (fetch, parse, dedupe,
+//! analyze, sled, detect, incident) → real teloxide client → fake Bot API → /ack → restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::feeds::{rss, FeedServer, Item};
+use common::telegram::{FakeTelegram, SentMessage};
+use yuqing::config::{Config, Origin};
+use yuqing::daemon::{self, Secrets};
+use yuqing::shutdown::{self, Trigger};
+use yuqing::store::{IncidentState, Store};
+
+const CHAT: i64 = -1001;
+const ALICE: u64 = 7;
+const MALLORY: u64 = 99;
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Setup {
+    feeds: FeedServer,
+    telegram: FakeTelegram,
+    data: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let feeds = FeedServer::start().await;
+        feeds.set("/weibo", "application/rss+xml", rss("weibo", &calm_items()));
+        Setup {
+            feeds,
+            telegram: FakeTelegram::start().await,
+            data: common::temp_dir(),
+        }
+    }
+
+    /// A test config: one feed polled every 200 ms, three negative posts open an incident,
+    /// the first tier must ack within `ack_timeout`.
+    fn config(&self, ack_timeout: &str) -> Config {
+        let text = format!(
+            r#"
+[daemon]
+data_dir = "{data}"
+fetch_timeout = "5s"
+
+[detection]
+window = "15m"
+baseline_window = "24h"
+min_negative = 3
+spike_ratio = 3.0
+
+[telegram]
+api_url = "{api}"
+token_env = "YUQING_E2E_TOKEN_UNUSED"
+chat_id = {CHAT}
+ack_users = [{ALICE}]
+poll_timeout = "1s"
+
+[[telegram.tiers]]
+name = "responder"
+mention = ["@alice"]
+ack_timeout = "{ack_timeout}"
+
+[[telegram.tiers]]
+name = "lead"
+mention = ["@boss"]
+ack_timeout = "1h"
+
+[[brands]]
+name = "度小满"
+aliases = ["有钱花", "度小满金融"]
+exclusions = ["欢度小满"]
+
+[[sources]]
+name = "weibo"
+kind = "feed"
+url = "{feed}"
+interval = "200ms"
+"#,
+            data = self.data.path().display(),
+            api = self.telegram.api_url(),
+            feed = self.feeds.url("/weibo"),
+        );
+        Config::parse(&text, Origin::Embedded).expect("test config is valid")
+    }
+
+    fn start(&self, ack_timeout: &str) -> Daemon {
+        let (trigger, shutdown) = shutdown::channel();
+        let secrets = Secrets {
+            telegram_token: Some("123:TEST".into()),
+        };
+        let handle = tokio::spawn(daemon::run(self.config(ack_timeout), secrets, shutdown));
+        Daemon { trigger, handle }
+    }
+
+    fn alerts(&self) -> Vec<SentMessage> {
+        self.telegram
+            .sent_to(CHAT)
+            .into_iter()
+            .filter(|m| m.text.contains("🚨"))
+            .collect()
+    }
+
+    fn pages(&self) -> Vec<SentMessage> {
+        self.telegram
+            .sent_to(CHAT)
+            .into_iter()
+            .filter(|m| m.text.contains("Escalating"))
+            .collect()
+    }
+
+    async fn polls(&self, n: usize) {
+        let now = self.feeds.hits("/weibo");
+        self.feeds.wait_for_hits("/weibo", now + n, WAIT).await;
+    }
+}
+
+struct Daemon {
+    trigger: Trigger,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    async fn stop(self) {
+        self.trigger.trigger();
+        let result = tokio::time::timeout(WAIT, self.handle)
+            .await
+            .expect("daemon stops promptly");
+        result
+            .expect("daemon task did not panic")
+            .expect("daemon stopped cleanly");
+    }
+}
+
+fn calm_items() -> Vec<Item> {
+    vec![
+        Item::new(
+            "calm-1",
+            "度小满发布年度报告",
+            "度小满业务稳健增长，获得用户好评",
+        ),
+        Item::new("calm-2", "小满节气", "欢度小满，天气闷热让人难受"),
+    ]
+}
+
+fn burst_items() -> Vec<Item> {
+    [
+        (
+            "neg-1",
+            "有钱花暴力催收",
+            "度小满有钱花暴力催收，天天打电话骚扰我家人，太恶心了！",
+        ),
+        (
+            "neg-2",
+            "有钱花砍头息",
+            "有钱花利息太高，砍头息，就是高利贷",
+        ),
+        ("neg-3", "度小满投诉", "度小满客服态度极差，投诉无门"),
+        ("neg-4", "乱收费", "度小满的有钱花乱收费，隐形费用坑人"),
+    ]
+    .iter()
+    .map(|(g, t, d)| Item::new(g, t, d))
+    .collect()
+}
+
+fn serve(setup: &Setup, items: Vec<Item>) {
+    setup
+        .feeds
+        .set("/weibo", "application/rss+xml", rss("weibo", &items));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_alerts_once_ack_is_stored_and_restart_is_silent() {
+    let setup = Setup::new().await;
+    let daemon = setup.start("1h");
+    setup.polls(2).await;
+    assert!(
+        setup.alerts().is_empty(),
+        "calm posts raise nothing: {:?}",
+        setup.telegram.sent()
+    );
+
+    // 1. A burst of negative posts: exactly one alert, with evidence.
+    serve(&setup, [calm_items(), burst_items()].concat());
+    let alert = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.chat_id == CHAT && m.text.contains("🚨"), WAIT)
+        .await;
+    assert!(alert.text.contains("incident #1"), "{}", alert.text);
+    assert!(alert.text.contains("度小满"), "{}", alert.text);
+    assert!(
+        alert.text.contains("https://news.example/neg-"),
+        "links to the posts: {}",
+        alert.text
+    );
+    assert!(
+        alert.text.contains("暴力催收"),
+        "the words that made it negative: {}",
+        alert.text
+    );
+    assert!(alert.text.contains("baseline"), "{}", alert.text);
+    // More negative posts attach to the open incident: still one alert.
+    let mut more = [calm_items(), burst_items()].concat();
+    more.push(Item::new(
+        "neg-5",
+        "有钱花又来了",
+        "有钱花暴力催收，骚扰通讯录，太坑了",
+    ));
+    serve(&setup, more);
+    setup.polls(3).await;
+    assert_eq!(
+        setup.alerts().len(),
+        1,
+        "no alert storm: {:?}",
+        setup.telegram.sent()
+    );
+
+    // 3. Someone not on the list is refused, and nothing changes.
+    setup.telegram.push_text(CHAT, MALLORY, "/ack 1");
+    let refusal = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("not allowed"), WAIT)
+        .await;
+    assert!(refusal.text.contains("99"), "{}", refusal.text);
+
+    // 2. The on-call person acknowledges.
+    setup.telegram.push_text(CHAT, ALICE, "/ack 1");
+    let reply = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("acknowledged by"), WAIT)
+        .await;
+    assert!(reply.text.contains("#1"), "{}", reply.text);
+    setup.telegram.push_text(CHAT, ALICE, "/incidents");
+    let list = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("open incident"), WAIT)
+        .await;
+    assert!(
+        list.text.contains("acknowledged by @user7"),
+        "{}",
+        list.text
+    );
+    daemon.stop().await;
+
+    // The acknowledgement is in the store, with who did it.
+    {
+        let store = Store::open(setup.data.path()).unwrap();
+        let incident = store.incident(1).unwrap().expect("incident #1 stored");
+        assert_eq!(incident.state, IncidentState::Acknowledged);
+        assert_eq!(incident.acked_by.as_ref().map(|a| a.id), Some(ALICE));
+        assert!(incident.hit_count >= 4, "{incident:?}");
+        assert!(store.incident(2).unwrap().is_none(), "one incident only");
+    }
+
+    // 5. A restart on the same data folder does not alert again.
+    let sent_before = setup.telegram.sent().len();
+    let daemon = setup.start("1h");
+    setup.polls(4).await;
+    // Give the escalator and deliverer a moment too: they would act within a tick.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    daemon.stop().await;
+    assert_eq!(setup.alerts().len(), 1, "{:?}", setup.telegram.sent());
+    assert_eq!(
+        setup.telegram.sent().len(),
+        sent_before,
+        "nothing new was sent after the restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_incident_escalates_and_ack_stops_it() {
+    let setup = Setup::new().await;
+    serve(&setup, burst_items());
+    let daemon = setup.start("1s");
+    setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("🚨"), WAIT)
+        .await;
+    // 4. Nobody acks within the first tier's timeout: tier 2 is paged.
+    let page = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("Escalating"), WAIT)
+        .await;
+    assert!(page.text.contains("tier 2"), "{}", page.text);
+    assert!(page.text.contains("@boss"), "{}", page.text);
+    assert!(page.text.contains("incident #1"), "{}", page.text);
+    setup.telegram.push_text(CHAT, ALICE, "/ack 1");
+    setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("acknowledged by"), WAIT)
+        .await;
+    let pages = setup.pages().len();
+    setup.polls(3).await;
+    daemon.stop().await;
+    assert_eq!(setup.pages().len(), pages, "no pages after the ack");
+    assert_eq!(setup.alerts().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_remembers_an_open_incident() {
+    let setup = Setup::new().await;
+    serve(&setup, burst_items());
+    let daemon = setup.start("2s");
+    setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("🚨"), WAIT)
+        .await;
+    daemon.stop().await;
+    assert!(setup.pages().is_empty(), "stopped before the ack timeout");
+
+    // Still unacknowledged after the restart: it escalates, without a second opening alert.
+    let daemon = setup.start("2s");
+    setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("Escalating"), WAIT)
+        .await;
+    daemon.stop().await;
+    assert_eq!(setup.alerts().len(), 1, "{:?}", setup.telegram.sent());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_that_could_not_be_delivered_is_sent_after_restart() {
+    let setup = Setup::new().await;
+    // The Bot API refuses every message (400: teloxide reports it at once).
+    setup.telegram.set_fail_send_status(400);
+    setup.telegram.set_fail_send(true);
+    serve(&setup, burst_items());
+    let daemon = setup.start("1h");
+    common::eventually("the alert was attempted", WAIT, || {
+        setup.telegram.method_calls("sendMessage") > 0
+    })
+    .await;
+    daemon.stop().await;
+    assert!(setup.alerts().is_empty());
+    {
+        let store = Store::open(setup.data.path()).unwrap();
+        let incident = store
+            .incident(1)
+            .unwrap()
+            .expect("stored although undelivered");
+        assert!(!incident.alert_delivered);
+    }
+
+    setup.telegram.set_fail_send(false);
+    let daemon = setup.start("1h");
+    let alert = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("🚨"), WAIT)
+        .await;
+    assert!(alert.text.contains("incident #1"), "{}", alert.text);
+    setup.polls(2).await;
+    daemon.stop().await;
+    assert_eq!(setup.alerts().len(), 1);
+    let store = Store::open(setup.data.path()).unwrap();
+    assert!(store.incident(1).unwrap().unwrap().alert_delivered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_feed_does_not_stop_the_daemon_or_lose_data() {
+    let setup = Setup::new().await;
+    let daemon = setup.start("1h");
+    setup.polls(2).await;
+    // Garbage, an error status, a truncated feed: each fails alone, and polling goes on.
+    setup.feeds.set(
+        "/weibo",
+        "text/html",
+        "<html><body>502 Bad Gateway</body></html>",
+    );
+    setup.polls(1).await;
+    setup.feeds.set_status("/weibo", 500, "oops");
+    setup.polls(1).await;
+    let full = rss("weibo", &burst_items());
+    setup.feeds.set(
+        "/weibo",
+        "application/rss+xml",
+        full[..full.len() / 2].to_string(),
+    );
+    setup.polls(1).await;
+    // Back to health: the burst still gets through.
+    serve(&setup, burst_items());
+    setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("🚨"), Duration::from_secs(60))
+        .await;
+    daemon.stop().await;
+    let store = Store::open(setup.data.path()).unwrap();
+    assert!(
+        store.hit_count() >= 5,
+        "calm and burst hits are kept: {}",
+        store.hit_count()
+    );
+}
