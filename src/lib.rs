@@ -26,6 +26,7 @@ pub mod config;
 pub mod daemon;
 pub mod dedupe;
 pub mod detect;
+pub mod eval;
 pub mod fetch;
 pub mod incident;
 pub mod notify;

@@ -12,6 +12,7 @@ use yuqing::analyze::lexicon::Lexicon;
 use yuqing::analyze::Analyzer;
 use yuqing::config::Config;
 use yuqing::daemon::{self, Secrets};
+use yuqing::eval;
 use yuqing::shutdown;
 
 #[derive(Parser)]
@@ -46,6 +47,52 @@ enum Command {
         brand: Option<String>,
         texts: Vec<String>,
     },
+    /// Measure the scorer on a labeled CSV; the last line is a JSON summary.
+    Eval {
+        file: PathBuf,
+        #[command(flatten)]
+        columns: ColumnArgs,
+    },
+    /// Time the whole analysis against bare jieba segmentation, on one core.
+    Bench {
+        /// A CSV whose text column supplies the documents.
+        file: PathBuf,
+        #[arg(long, default_value = "text")]
+        text_col: String,
+        /// Judge each document about the entity in this column (else the whole text).
+        #[arg(long)]
+        entity_col: Option<String>,
+        /// Use at most this many documents.
+        #[arg(long, default_value_t = 2000)]
+        limit: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct ColumnArgs {
+    #[arg(long)]
+    text_col: String,
+    #[arg(long)]
+    label_col: String,
+    /// The label value that means "negative".
+    #[arg(long)]
+    negative_value: String,
+    /// Judge each row about the entity in this column.
+    #[arg(long)]
+    entity_col: Option<String>,
+}
+
+impl ColumnArgs {
+    fn columns(&self) -> yuqing::eval::Columns {
+        yuqing::eval::Columns {
+            text: self.text_col.clone(),
+            label: self.label_col.clone(),
+            negative_value: self.negative_value.clone(),
+            entity: self.entity_col.clone(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -101,11 +148,39 @@ fn run(cli: Cli) -> Result<()> {
                 daemon::run(config, secrets, shutdown).await
             })
         }
+        Command::Eval { file, columns } => {
+            let config = load_config(&cli)?;
+            let analyzer = build_analyzer(&config)?;
+            let data = read_dataset(file, &columns.columns())?;
+            let (confusion, missing, docs_per_s) = eval::evaluate(&analyzer, &data.examples);
+            let report = eval::Report::new(confusion, docs_per_s, data.malformed.len(), missing, 0);
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Bench {
+            file,
+            text_col,
+            entity_col,
+            limit,
+            rounds,
+        } => {
+            let config = load_config(&cli)?;
+            let analyzer = build_analyzer(&config)?;
+            let columns = eval::Columns {
+                text: text_col.clone(),
+                label: text_col.clone(),
+                negative_value: String::new(),
+                entity: entity_col.clone(),
+            };
+            let data = read_dataset(file, &columns)?;
+            let examples: Vec<eval::Example> = data.examples.into_iter().take(*limit).collect();
+            let report = eval::bench(&analyzer, &examples, *rounds);
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         Command::Score { brand, texts } => {
             let config = load_config(&cli)?;
-            let lexicon = Lexicon::load(config.analysis.lexicon_dir.as_deref())?;
-            let analyzer =
-                Analyzer::new(lexicon, &config.brands, config.analysis.negative_threshold);
+            let analyzer = build_analyzer(&config)?;
             let target = brand.as_deref().map(|b| analyzer.matcher_for(b));
             let mut out = std::io::stdout().lock();
             let mut score_one = |text: &str| -> Result<()> {
@@ -129,6 +204,27 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn build_analyzer(config: &Config) -> Result<Analyzer> {
+    let lexicon = Lexicon::load(config.analysis.lexicon_dir.as_deref())?;
+    Ok(Analyzer::new(
+        lexicon,
+        &config.brands,
+        config.analysis.negative_threshold,
+    ))
+}
+
+/// Reads a labeled CSV, reporting each malformed row on stderr.
+fn read_dataset(file: &std::path::Path, columns: &eval::Columns) -> Result<eval::Dataset> {
+    let data = eval::read_csv(file, columns)?;
+    for problem in data.malformed.iter().take(20) {
+        eprintln!("malformed: {problem}");
+    }
+    if data.malformed.len() > 20 {
+        eprintln!("malformed: … and {} more", data.malformed.len() - 20);
+    }
+    Ok(data)
 }
 
 /// One `yuqing score` line. Without `--brand`, every configured brand the text mentions is

@@ -1,17 +1,24 @@
 //! Finding a brand in text: every alias, minus the phrases where the alias means something
 //! else (度小满 inside 欢度小满 is a festival greeting, not the lender).
 
+use aho_corasick::{AhoCorasick, MatchKind};
+
 use crate::config::BrandConfig;
 
 use super::text::normalize;
 
-/// A brand compiled for matching against normalized text.
+/// A brand compiled for matching against normalized text: one automaton over all aliases and
+/// one over the exclusions, so finding a brand is a single pass over the post whatever the
+/// number of aliases.
 #[derive(Debug, Clone)]
 pub struct BrandMatcher {
     pub name: String,
-    /// Normalized aliases, longest first so 度小满金融 wins over 度小满 at the same place.
+    /// Normalized aliases, longest first.
     aliases: Vec<String>,
-    exclusions: Vec<String>,
+    /// Leftmost-longest: at one place, 度小满金融 wins over 度小满. `None` for a single alias,
+    /// where a plain substring search is cheaper than building an automaton.
+    alias_automaton: Option<AhoCorasick>,
+    exclusion_automaton: Option<AhoCorasick>,
 }
 
 /// Where a mention sits in the normalized text, in bytes.
@@ -47,14 +54,24 @@ impl BrandMatcher {
             .collect();
         aliases.sort_by_key(|a| std::cmp::Reverse(a.len()));
         aliases.dedup();
-        let exclusions = exclusions
+        let exclusions: Vec<String> = exclusions
             .map(|e| normalize(e).trim().to_string())
             .filter(|e| !e.is_empty())
             .collect();
+        let alias_automaton = (aliases.len() > 1).then(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&aliases)
+                .expect("a handful of short patterns always compiles")
+        });
+        let exclusion_automaton = (!exclusions.is_empty()).then(|| {
+            AhoCorasick::new(&exclusions).expect("a handful of short patterns always compiles")
+        });
         BrandMatcher {
             name: name.to_string(),
             aliases,
-            exclusions,
+            alias_automaton,
+            exclusion_automaton,
         }
     }
 
@@ -65,34 +82,44 @@ impl BrandMatcher {
 
     /// Non-overlapping mentions in `text` (already normalized), in order.
     pub fn find(&self, text: &str) -> Vec<Mention> {
-        let mut found: Vec<Mention> = Vec::new();
-        for alias in &self.aliases {
-            for (start, _) in text.match_indices(alias.as_str()) {
-                let m = Mention {
-                    start,
-                    end: start + alias.len(),
-                };
-                if found.iter().any(|f| f.start < m.end && m.start < f.end) {
-                    continue; // inside a longer alias already found
-                }
-                if alias.is_ascii() && !ascii_word_bounded(text, m) {
-                    continue; // "duxiaomanx" is not a mention of "duxiaoman"
-                }
-                if self.excluded(text, m) {
+        let mut found = Vec::new();
+        let mut excluded: Option<Vec<(usize, usize)>> = None;
+        let candidates: Box<dyn Iterator<Item = (usize, usize, usize)>> =
+            match &self.alias_automaton {
+                Some(ac) => Box::new(
+                    ac.find_iter(text)
+                        .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
+                ),
+                None => match self.aliases.first() {
+                    Some(alias) => Box::new(
+                        text.match_indices(alias.as_str())
+                            .map(|(s, a)| (s, s + a.len(), 0)),
+                    ),
+                    None => Box::new(std::iter::empty()),
+                },
+            };
+        for (start, end, pattern) in candidates {
+            let mention = Mention { start, end };
+            if self.aliases[pattern].is_ascii() && !ascii_word_bounded(text, mention) {
+                continue; // "duxiaomanx" is not a mention of "duxiaoman"
+            }
+            if let Some(ex) = &self.exclusion_automaton {
+                // Exclusion spans are only computed for texts that mention the brand at all.
+                let spans = excluded.get_or_insert_with(|| {
+                    ex.find_overlapping_iter(text)
+                        .map(|e| (e.start(), e.end()))
+                        .collect()
+                });
+                if spans
+                    .iter()
+                    .any(|&(s, e)| s < mention.end && mention.start < e)
+                {
                     continue;
                 }
-                found.push(m);
             }
+            found.push(mention);
         }
-        found.sort_by_key(|m| m.start);
         found
-    }
-
-    fn excluded(&self, text: &str, m: Mention) -> bool {
-        self.exclusions.iter().any(|ex| {
-            text.match_indices(ex.as_str())
-                .any(|(s, _)| s < m.end && m.start < s + ex.len())
-        })
     }
 }
 

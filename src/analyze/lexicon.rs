@@ -8,8 +8,9 @@
 //! All lists merge into a single `word → Entry` map so that scoring costs one hash lookup per
 //! token, whatever the number of lists.
 
-use std::collections::HashMap;
 use std::path::Path;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use anyhow::{bail, Context, Result};
 
@@ -97,7 +98,10 @@ pub struct Category {
 
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
-    entries: HashMap<String, Entry>,
+    // Fx rather than SipHash: the keys are our own words, and this lookup runs once per token.
+    entries: FxHashMap<String, Entry>,
+    /// First words of multi-word English phrases ("hidden" of "hidden fees").
+    phrase_starts: FxHashSet<String>,
     pub categories: Vec<Category>,
 }
 
@@ -126,6 +130,13 @@ impl Lexicon {
 
     pub fn get(&self, word: &str) -> Option<&Entry> {
         self.entries.get(word)
+    }
+
+    /// Whether some multi-word phrase begins with `word`.
+    pub fn starts_phrase(&self, word: &str) -> bool {
+        word.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+            && !self.phrase_starts.is_empty()
+            && self.phrase_starts.contains(word)
     }
 
     /// Every word, for the segmenter's dictionary.
@@ -235,12 +246,15 @@ impl Lexicon {
     }
 
     fn entry(&mut self, term: String) -> &mut Entry {
+        if let Some((first, _)) = term.split_once(' ') {
+            self.phrase_starts.insert(first.to_string());
+        }
         self.entries.entry(term).or_default()
     }
 
     /// Adds or overrides one entry; for tests and learned vocabularies.
     pub fn insert(&mut self, term: &str, entry: Entry) {
-        self.entries.insert(normalize_term(term), entry);
+        *self.entry(normalize_term(term)) = entry;
     }
 }
 

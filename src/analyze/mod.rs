@@ -14,8 +14,6 @@ pub mod lexicon;
 pub mod sentiment;
 pub mod text;
 
-use std::collections::HashMap;
-
 use jieba_rs::Jieba;
 use serde::Serialize;
 
@@ -39,8 +37,8 @@ pub struct Doc {
     /// Token byte ranges.
     pub tokens: Vec<(usize, usize)>,
     pub clauses: Vec<Clause>,
-    /// Token index where a Weibo emoticon starts → (end byte, weight).
-    emoticons: HashMap<usize, (usize, f64)>,
+    /// Weibo emoticons: (token index where one starts, end byte, weight), by token index.
+    emoticons: Vec<(usize, usize, f64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,11 +56,12 @@ impl Doc {
         &self.text[s..e]
     }
 
-    fn emoticon_at(&self, token: usize) -> Option<&(usize, f64)> {
+    fn emoticon_at(&self, token: usize) -> Option<(usize, f64)> {
         if self.emoticons.is_empty() {
             return None;
         }
-        self.emoticons.get(&token)
+        let i = self.emoticons.binary_search_by_key(&token, |e| e.0).ok()?;
+        Some((self.emoticons[i].1, self.emoticons[i].2))
     }
 
     pub fn clause_text(&self, clause: usize) -> &str {
@@ -98,7 +97,7 @@ pub struct Contribution {
     pub value: f64,
     /// Index into [`Judgment::clauses`].
     pub clause: usize,
-    pub rules: Vec<&'static str>,
+    pub rules: sentiment::Rules,
 }
 
 /// The verdict about one target (or about the whole text), with its reasons.
@@ -245,12 +244,8 @@ impl Analyzer {
         doc
     }
 
-    fn find_emoticons(
-        &self,
-        text: &str,
-        tokens: &[(usize, usize)],
-    ) -> HashMap<usize, (usize, f64)> {
-        let mut found = HashMap::new();
+    fn find_emoticons(&self, text: &str, tokens: &[(usize, usize)]) -> Vec<(usize, usize, f64)> {
+        let mut found = Vec::new();
         if !text.contains('[') {
             return found;
         }
@@ -267,7 +262,7 @@ impl Analyzer {
             if let Some(e) = self.lexicon.get(candidate) {
                 if e.polarity != 0.0 {
                     if let Ok(ti) = tokens.binary_search_by_key(&open, |&(s, _)| s) {
-                        found.insert(ti, (open + candidate.len(), e.polarity));
+                        found.push((ti, open + candidate.len(), e.polarity));
                     }
                 }
             }
@@ -275,19 +270,21 @@ impl Analyzer {
         found
     }
 
-    /// Judges `doc` for a target given its mentions; `others` are mentions of other known
-    /// brands, which close the target's window.
-    pub fn judge_doc(
+    /// Per-clause weights of a target's window; `others` are mentions of other known brands,
+    /// which close the window.
+    fn window(&self, doc: &Doc, mentions: &[Mention], others: &[Mention]) -> Vec<f64> {
+        sentiment::scope_weights(doc, &doc.clauses_of(mentions), &doc.clauses_of(others))
+    }
+
+    /// Sums the contributions inside a target's window into a judgment.
+    fn judge_doc(
         &self,
         doc: &Doc,
         raw: &[RawContribution],
         crisis: &[sentiment::CrisisMark],
+        weights: &[f64],
         mentions: &[Mention],
-        others: &[Mention],
     ) -> Judgment {
-        let target_clauses = doc.clauses_of(mentions);
-        let other_clauses = doc.clauses_of(others);
-        let weights = sentiment::scope_weights(doc, &target_clauses, &other_clauses);
         let mention_tokens: Vec<usize> = mentions
             .iter()
             .map(|m| doc.tokens.partition_point(|&(_, e)| e <= m.start))
@@ -301,16 +298,16 @@ impl Analyzer {
                 continue;
             }
             let mut value = c.value * w;
-            let mut rules = c.rules.clone();
+            let mut rules = c.rules;
             // "招联比度小满差": the target stands after 比, so 差 is said of the other side.
             if let Some(bi) = c.comparative_at {
                 if mention_tokens.iter().any(|&m| bi < m && m < c.token) {
                     value = -value;
-                    rules.push("comparative (target is the better side)");
+                    rules.insert(sentiment::Rules::COMPARATIVE);
                 }
             }
             if w != 1.0 {
-                rules.push("window distance");
+                rules.insert(sentiment::Rules::WINDOW_DISTANCE);
             }
             score += value;
             let ci = index_of(&mut clause_ids, c.clause);
@@ -360,8 +357,7 @@ impl Analyzer {
         if mentions.iter().all(Vec::is_empty) {
             return Vec::new();
         }
-        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon);
-        let mut out = Vec::new();
+        let mut windows = Vec::new();
         for (i, m) in matchers.iter().enumerate() {
             if mentions[i].is_empty() {
                 continue;
@@ -377,12 +373,16 @@ impl Analyzer {
                         .any(|t| t.start <= o.start && o.end <= t.end)
                 })
                 .collect();
-            out.push((
-                m.name.clone(),
-                self.judge_doc(&doc, &raw, &crisis, &mentions[i], &others),
-            ));
+            windows.push((m.name.clone(), i, self.window(&doc, &mentions[i], &others)));
         }
-        out
+        let union: Vec<f64> = (0..doc.clauses.len())
+            .map(|c| windows.iter().map(|(_, _, w)| w[c]).fold(0.0, f64::max))
+            .collect();
+        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, Some(&union));
+        windows
+            .into_iter()
+            .map(|(name, i, w)| (name, self.judge_doc(&doc, &raw, &crisis, &w, &mentions[i])))
+            .collect()
     }
 
     /// Judges one target; `None` when the text does not mention it.
@@ -403,27 +403,17 @@ impl Analyzer {
                     .any(|t| t.start <= o.start && o.end <= t.end)
             })
             .collect();
-        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon);
-        Some(self.judge_doc(&doc, &raw, &crisis, &mentions, &others))
+        let weights = self.window(&doc, &mentions, &others);
+        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, Some(&weights));
+        Some(self.judge_doc(&doc, &raw, &crisis, &weights, &mentions))
     }
 
     /// Judges the whole text, with no target: general sentiment.
     pub fn judge_text(&self, text: &str) -> Judgment {
         let doc = self.prepare(text);
-        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon);
-        let everything: Vec<Mention> = if doc.tokens.is_empty() {
-            Vec::new()
-        } else {
-            // Every clause counts fully: treat each clause as mentioning the target.
-            doc.clauses
-                .iter()
-                .map(|c| Mention {
-                    start: doc.tokens[c.start].0,
-                    end: doc.tokens[c.start].1,
-                })
-                .collect()
-        };
-        self.judge_doc(&doc, &raw, &crisis, &everything, &[])
+        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, None);
+        let weights = vec![1.0; doc.clauses.len()];
+        self.judge_doc(&doc, &raw, &crisis, &weights, &[])
     }
 
     /// Segments only; the baseline for the analysis benchmark.

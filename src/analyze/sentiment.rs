@@ -28,8 +28,66 @@ const DEGREE_REACH: u8 = 3;
 const GLUED_NEGATIONS: &[char] = &['不', '没', '无', '未', '非', '别'];
 /// Longest English lexicon phrase, in words.
 const MAX_PHRASE_WORDS: usize = 4;
+/// Longest token searched for lexicon terms inside it, in characters.
+const MAX_COMPOUND_CHARS: usize = 12;
 /// Longest lexicon term looked for inside a compound token, in characters.
 const MAX_INNER_CHARS: usize = 4;
+
+/// Which rules shaped a contribution: a bit set, so recording them costs no allocation on the
+/// hot path; [`Rules::names`] spells them out for explanations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rules(u16);
+
+impl Rules {
+    pub const EMOTICON: Rules = Rules(1);
+    pub const EMOJI: Rules = Rules(1 << 1);
+    pub const DEGREE: Rules = Rules(1 << 2);
+    pub const NEGATED: Rules = Rules(1 << 3);
+    pub const DOUBLE_NEGATION: Rules = Rules(1 << 4);
+    pub const BEFORE_CONTRAST: Rules = Rules(1 << 5);
+    pub const AFTER_CONTRAST: Rules = Rules(1 << 6);
+    pub const EXCLAMATION: Rules = Rules(1 << 7);
+    pub const RHETORICAL: Rules = Rules(1 << 8);
+    pub const COMPARATIVE: Rules = Rules(1 << 9);
+    pub const WINDOW_DISTANCE: Rules = Rules(1 << 10);
+    pub const LEARNED: Rules = Rules(1 << 11);
+
+    const NAMES: [&'static str; 12] = [
+        "emoticon",
+        "emoji",
+        "degree",
+        "negated",
+        "double negation",
+        "before contrast",
+        "after contrast",
+        "exclamation",
+        "rhetorical question",
+        "comparative (target is the better side)",
+        "window distance",
+        "learned weight",
+    ];
+
+    pub fn insert(&mut self, rule: Rules) {
+        self.0 |= rule.0;
+    }
+
+    pub fn contains(self, rule: Rules) -> bool {
+        self.0 & rule.0 == rule.0
+    }
+
+    pub fn names(self) -> Vec<&'static str> {
+        (0..Self::NAMES.len())
+            .filter(|i| self.0 & (1 << i) != 0)
+            .map(|i| Self::NAMES[i])
+            .collect()
+    }
+}
+
+impl serde::Serialize for Rules {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
 
 /// One token's signed effect on the score, before target weighting.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +99,7 @@ pub struct RawContribution {
     pub term: String,
     pub value: f64,
     /// Which rules shaped the value, for explanations.
-    pub rules: Vec<&'static str>,
+    pub rules: Rules,
     /// Token index of a comparative marker (比) earlier in the same clause, if any.
     pub comparative_at: Option<usize>,
 }
@@ -54,15 +112,39 @@ pub struct CrisisMark {
     pub term: String,
 }
 
-/// Target-independent scoring of a whole document.
-pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<CrisisMark>) {
+/// Target-independent scoring of a document. With `weights` (per-clause window weights), only
+/// the sentences that hold a weighted clause are scored: the others cannot change any target's
+/// verdict, and skipping them halves the cost on long articles. Whole sentences are kept so
+/// that contrast and rhetorical questions still see their context.
+pub fn contributions(
+    doc: &Doc,
+    lex: &Lexicon,
+    weights: Option<&[f64]>,
+) -> (Vec<RawContribution>, Vec<CrisisMark>) {
+    let active_sentences: Option<Vec<bool>> = weights.map(|w| {
+        let count = doc.clauses.last().map_or(0, |c| c.sentence + 1);
+        let mut active = vec![false; count];
+        for (c, &weight) in doc.clauses.iter().zip(w) {
+            if weight > 0.0 {
+                active[c.sentence] = true;
+            }
+        }
+        active
+    });
     let mut out: Vec<RawContribution> = Vec::new();
     let mut crisis = Vec::new();
     let mut sentence_start = 0; // index into `out` where the current sentence began
     let mut after_contrast = 1.0;
     let mut rhetorical = false;
+    let mut unit_buf: Vec<Unit> = Vec::with_capacity(4);
 
     for (ci, clause) in doc.clauses.iter().enumerate() {
+        if active_sentences
+            .as_ref()
+            .is_some_and(|a| !a[clause.sentence])
+        {
+            continue;
+        }
         if ci > 0 && doc.clauses[ci - 1].sentence != clause.sentence {
             sentence_start = out.len();
             after_contrast = 1.0;
@@ -77,13 +159,13 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
         let mut ti = clause.start;
         while ti < clause.end {
             let word = doc.word(ti);
-            if let Some(&(end, weight)) = doc.emoticon_at(ti) {
+            if let Some((end, weight)) = doc.emoticon_at(ti) {
                 out.push(RawContribution {
                     clause: ci,
                     token: ti,
                     term: doc.text[doc.tokens[ti].0..end].to_string(),
                     value: weight,
-                    rules: vec!["emoticon"],
+                    rules: Rules::EMOTICON,
                     comparative_at: None,
                 });
                 while ti < clause.end && doc.tokens[ti].0 < end {
@@ -101,15 +183,15 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
             }
 
             // English phrases ("hidden fees") span several tokens: try the longest first.
-            let phrase = english_phrase(doc, token, clause.end, lex);
-            let token_units = match phrase {
+            match english_phrase(doc, token, clause.end, lex) {
                 Some((next, entry, text)) => {
                     ti = next;
-                    vec![Unit::Known(entry, text)]
+                    unit_buf.clear();
+                    unit_buf.push(Unit::Known(entry, text));
                 }
-                None => units(word, lex),
-            };
-            for unit in token_units {
+                None => units(word, lex, &mut unit_buf),
+            }
+            for unit in unit_buf.drain(..) {
                 let (entry, glued) = match unit {
                     Unit::Known(e, _) => (Some(e), None),
                     Unit::Glued(e, _, neg) => (Some(e), Some(neg)),
@@ -118,9 +200,7 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
                 let unit_word = unit.word();
                 let Some(entry) = entry else {
                     // Emoji runs come out of jieba as one token: score each symbol.
-                    if unit_word.chars().count() > 1
-                        && unit_word.chars().all(|c| !c.is_alphanumeric())
-                    {
+                    if is_symbol_run(unit_word) {
                         for sym in unit_word.chars() {
                             if let Some(e) = lex.get(sym.encode_utf8(&mut [0; 4])) {
                                 if e.polarity != 0.0 {
@@ -129,7 +209,7 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
                                         token,
                                         term: sym.to_string(),
                                         value: e.polarity,
-                                        rules: vec!["emoji"],
+                                        rules: Rules::EMOJI,
                                         comparative_at: None,
                                     });
                                 }
@@ -153,7 +233,7 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
                 if let Some((before, after)) = entry.contrast {
                     for c in &mut out[sentence_start..] {
                         c.value *= before;
-                        c.rules.push("before contrast");
+                        c.rules.insert(Rules::BEFORE_CONTRAST);
                     }
                     after_contrast = after;
                     continue;
@@ -173,9 +253,9 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
                 }
 
                 let mut value = entry.polarity * degree;
-                let mut rules: Vec<&'static str> = Vec::new();
+                let mut rules = Rules::default();
                 if degree != 1.0 {
-                    rules.push("degree");
+                    rules.insert(Rules::DEGREE);
                 }
                 let negation_count = negations.len() + usize::from(glued.is_some());
                 let term = match (negations.first(), glued) {
@@ -190,13 +270,13 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
                     } else {
                         -value * NEGATED_NEGATIVE
                     };
-                    rules.push("negated");
+                    rules.insert(Rules::NEGATED);
                 } else if negation_count > 0 {
-                    rules.push("double negation");
+                    rules.insert(Rules::DOUBLE_NEGATION);
                 }
                 if after_contrast != 1.0 {
                     value *= after_contrast;
-                    rules.push("after contrast");
+                    rules.insert(Rules::AFTER_CONTRAST);
                 }
                 out.push(RawContribution {
                     clause: ci,
@@ -217,7 +297,7 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
                 let factor = if n > 1 { EXCLAIM_RUN } else { EXCLAIM };
                 for c in &mut out[clause_start..] {
                     c.value *= factor;
-                    c.rules.push("exclamation");
+                    c.rules.insert(Rules::EXCLAMATION);
                 }
             }
             Terminator::Question if rhetorical => {
@@ -226,7 +306,7 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
                 for c in &mut out[sentence_start..] {
                     if c.value > 0.0 {
                         c.value = -c.value;
-                        c.rules.push("rhetorical question");
+                        c.rules.insert(Rules::RHETORICAL);
                     }
                 }
             }
@@ -234,6 +314,19 @@ pub fn contributions(doc: &Doc, lex: &Lexicon) -> (Vec<RawContribution>, Vec<Cri
         }
     }
     (out, crisis)
+}
+
+/// A run of two or more symbols (emoji, dingbats) that jieba returned as one token. Cheap
+/// byte checks first: this is asked of every unknown token.
+fn is_symbol_run(word: &str) -> bool {
+    let Some(&first) = word.as_bytes().first() else {
+        return false;
+    };
+    // ASCII and CJK ideographs (lead bytes E4–E9) are never emoji.
+    if first < 0x80 || (0xE4..=0xE9).contains(&first) {
+        return false;
+    }
+    word.chars().nth(1).is_some() && word.chars().all(|c| !c.is_alphanumeric())
 }
 
 /// Ages pending negations and degree adverbs by one token.
@@ -259,7 +352,7 @@ fn english_phrase<'d, 'l>(
     lex: &'l Lexicon,
 ) -> Option<(usize, &'l Entry, &'d str)> {
     let first = doc.word(token);
-    if !first.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if !lex.starts_phrase(first) {
         return None;
     }
     // Word tokens after `token`, skipping the whitespace tokens jieba emits between them.
@@ -307,37 +400,51 @@ impl<'t> Unit<'t, '_> {
     }
 }
 
-/// Resolves a token into scoring units. jieba's dictionary holds compounds (获得好评,
-/// 非常满意) that would hide their sentiment word from a plain lookup; an unknown token of three
-/// or more characters is searched for lexicon terms of two or more characters (never single
-/// characters: 好 inside 好像 means nothing).
-fn units<'t, 'l>(word: &'t str, lex: &'l Lexicon) -> Vec<Unit<'t, 'l>> {
+/// Resolves a token into scoring units, appended to `out`. jieba's dictionary holds compounds
+/// (获得好评, 非常满意) that would hide their sentiment word from a plain lookup; an unknown token
+/// of three to [`MAX_COMPOUND_CHARS`] characters is searched for lexicon terms of two or more
+/// characters (never single characters: 好 inside 好像 means nothing). Allocation-free: this
+/// runs for every token.
+fn units<'t, 'l>(word: &'t str, lex: &'l Lexicon, out: &mut Vec<Unit<'t, 'l>>) {
+    out.clear();
     if let Some(e) = lex.get(word) {
-        return vec![Unit::Known(e, word)];
+        out.push(Unit::Known(e, word));
+        return;
+    }
+    if word.is_ascii() || word.len() < 6 {
+        // ASCII, or at most two CJK characters: nothing to decompose.
+        out.push(Unit::Unknown(word));
+        return;
     }
     let mut chars = word.chars();
     if let Some(first) = chars.next() {
         if GLUED_NEGATIONS.contains(&first) {
             let rest = chars.as_str();
             if let Some(e) = lex.get(rest).filter(|e| e.polarity != 0.0) {
-                return vec![Unit::Glued(e, rest, first)];
+                out.push(Unit::Glued(e, rest, first));
+                return;
             }
         }
     }
-    let char_starts: Vec<usize> = word
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(word.len()))
-        .collect();
-    let n = char_starts.len() - 1;
-    if n < 3 || word.is_ascii() {
-        return vec![Unit::Unknown(word)];
+    let mut starts = [0usize; MAX_COMPOUND_CHARS + 1];
+    let mut n = 0;
+    for (i, _) in word.char_indices() {
+        if n == MAX_COMPOUND_CHARS {
+            out.push(Unit::Unknown(word));
+            return;
+        }
+        starts[n] = i;
+        n += 1;
     }
-    let mut out = Vec::new();
+    starts[n] = word.len();
+    if n < 3 {
+        out.push(Unit::Unknown(word));
+        return;
+    }
     let mut i = 0;
     while i < n {
         let found = (2..=MAX_INNER_CHARS.min(n - i)).rev().find_map(|len| {
-            let piece = &word[char_starts[i]..char_starts[i + len]];
+            let piece = &word[starts[i]..starts[i + len]];
             lex.get(piece).map(|e| (e, piece, len))
         });
         match found {
@@ -351,7 +458,6 @@ fn units<'t, 'l>(word: &'t str, lex: &'l Lexicon) -> Vec<Unit<'t, 'l>> {
     if out.is_empty() {
         out.push(Unit::Unknown(word));
     }
-    out
 }
 
 /// How a clause ends.

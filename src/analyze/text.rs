@@ -41,6 +41,11 @@ pub enum Boundary {
 /// Classifies a token as a boundary. Tokens come from jieba, which emits punctuation as
 /// tokens of its own.
 pub fn boundary(token: &str) -> Option<Boundary> {
+    let first = *token.as_bytes().first()?;
+    // Fast exit for what most tokens are: CJK ideographs (lead bytes E4–E9) and ASCII words.
+    if (0xE4..=0xE9).contains(&first) || first.is_ascii_alphanumeric() {
+        return None;
+    }
     if token.contains('\n') {
         return Some(Boundary::Sentence);
     }
@@ -93,6 +98,11 @@ mod tests {
         assert_eq!(normalize("It DOESN’T work"), "it does not work");
         assert_eq!(normalize("I can't"), "i can not");
         assert_eq!(normalize("❤\u{FE0F}"), "❤");
+        assert_eq!(
+            normalize("度小满\u{3000}有钱花\u{00A0}ＯＫ"),
+            "度小满 有钱花 ok"
+        );
+        assert_eq!(normalize("“好”"), "“好”", "other punctuation is kept");
     }
 
     #[test]

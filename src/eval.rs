@@ -1,0 +1,374 @@
+//! Measuring the scorer: labeled CSV data, accuracy and negative-class F1, cross-validation,
+//! and the speed benchmark. Used by `yuqing eval`, `yuqing learn` and `yuqing bench`.
+//!
+//! A malformed row (missing column, unknown label, broken quoting or encoding) is reported on
+//! stderr with its row number and counted; it never stops a run, because a 60,000-row export
+//! with three bad lines should still be measurable.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::analyze::Analyzer;
+
+/// Which columns hold what, and which label value means "negative".
+#[derive(Debug, Clone)]
+pub struct Columns {
+    pub text: String,
+    pub label: String,
+    pub negative_value: String,
+    /// When set, each row is judged about this column's entity.
+    pub entity: Option<String>,
+}
+
+/// One labeled example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub text: String,
+    pub entity: Option<String>,
+    pub negative: bool,
+}
+
+/// Rows read, and what was wrong with the rest.
+#[derive(Debug, Default)]
+pub struct Dataset {
+    pub examples: Vec<Example>,
+    pub malformed: Vec<String>,
+}
+
+/// Reads a labeled CSV (UTF-8, header row). Labels other than `negative_value` count as not
+/// negative, except empty ones, which are malformed.
+pub fn read_csv(path: &Path, cols: &Columns) -> Result<Dataset> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: cannot read the header row", path.display()))?
+        .clone();
+    let find = |name: &str| -> Result<usize> {
+        match headers.iter().position(|h| h.trim() == name) {
+            Some(i) => Ok(i),
+            None => bail!(
+                "{}: no column {name:?}; the columns are: {}",
+                path.display(),
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    };
+    let text_i = find(&cols.text)?;
+    let label_i = find(&cols.label)?;
+    let entity_i = cols.entity.as_deref().map(find).transpose()?;
+    let mut data = Dataset::default();
+    let mut record = csv::ByteRecord::new();
+    let mut row = 1; // the header
+    loop {
+        row += 1;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                data.malformed
+                    .push(format!("{}: row {row}: {e}", path.display()));
+                continue;
+            }
+        }
+        let field = |i: usize| -> Result<&str, String> {
+            let bytes = record
+                .get(i)
+                .ok_or_else(|| format!("missing column {}", i + 1))?;
+            std::str::from_utf8(bytes).map_err(|_| format!("column {} is not UTF-8", i + 1))
+        };
+        let parsed = (|| -> Result<Example, String> {
+            let text = field(text_i)?.trim();
+            let label = field(label_i)?.trim();
+            if text.is_empty() {
+                return Err("empty text".into());
+            }
+            if label.is_empty() {
+                return Err("empty label".into());
+            }
+            let entity = match entity_i {
+                Some(i) => {
+                    let e = field(i)?.trim();
+                    if e.is_empty() {
+                        return Err("empty entity".into());
+                    }
+                    Some(e.to_string())
+                }
+                None => None,
+            };
+            Ok(Example {
+                text: text.to_string(),
+                entity,
+                negative: label == cols.negative_value,
+            })
+        })();
+        match parsed {
+            Ok(ex) => data.examples.push(ex),
+            Err(why) => data
+                .malformed
+                .push(format!("{}: row {row}: {why}", path.display())),
+        }
+    }
+    Ok(data)
+}
+
+/// Confusion counts for the negative class.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Confusion {
+    pub tp: u64,
+    pub fp: u64,
+    pub tn: u64,
+    pub fn_: u64,
+}
+
+impl Confusion {
+    pub fn add(&mut self, predicted_negative: bool, truly_negative: bool) {
+        match (predicted_negative, truly_negative) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fp += 1,
+            (false, false) => self.tn += 1,
+            (false, true) => self.fn_ += 1,
+        }
+    }
+
+    pub fn merge(&mut self, other: Confusion) {
+        self.tp += other.tp;
+        self.fp += other.fp;
+        self.tn += other.tn;
+        self.fn_ += other.fn_;
+    }
+
+    pub fn n(&self) -> u64 {
+        self.tp + self.fp + self.tn + self.fn_
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        ratio(self.tp + self.tn, self.n())
+    }
+
+    pub fn precision(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fp)
+    }
+
+    pub fn recall(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// The summary line of `yuqing eval`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub n: u64,
+    pub accuracy: f64,
+    pub neg_precision: f64,
+    pub neg_recall: f64,
+    pub neg_f1: f64,
+    pub docs_per_s: f64,
+    pub malformed: usize,
+    /// Rows whose entity does not occur in the text (judged not negative).
+    pub entity_missing: u64,
+    /// Cross-validation folds, 0 when the scorer was evaluated as shipped.
+    pub folds: usize,
+}
+
+impl Report {
+    pub fn new(
+        c: Confusion,
+        docs_per_s: f64,
+        malformed: usize,
+        entity_missing: u64,
+        folds: usize,
+    ) -> Report {
+        let r4 = |x: f64| (x * 10_000.0).round() / 10_000.0;
+        Report {
+            n: c.n(),
+            accuracy: r4(c.accuracy()),
+            neg_precision: r4(c.precision()),
+            neg_recall: r4(c.recall()),
+            neg_f1: r4(c.f1()),
+            docs_per_s: docs_per_s.round(),
+            malformed,
+            entity_missing,
+            folds,
+        }
+    }
+}
+
+/// Judges one example: about its entity when it has one, else the whole text. Returns the
+/// verdict and whether the entity was found.
+pub fn predict(analyzer: &Analyzer, ex: &Example) -> (bool, bool) {
+    match &ex.entity {
+        Some(entity) => match analyzer.judge_target(&ex.text, &analyzer.matcher_for(entity)) {
+            Some(j) => (j.negative, true),
+            None => (false, false),
+        },
+        None => (analyzer.judge_text(&ex.text).negative, true),
+    }
+}
+
+/// Scores every example with `analyzer`.
+pub fn evaluate(analyzer: &Analyzer, examples: &[Example]) -> (Confusion, u64, f64) {
+    let started = Instant::now();
+    let mut c = Confusion::default();
+    let mut missing = 0;
+    for ex in examples {
+        let (negative, found) = predict(analyzer, ex);
+        if !found {
+            missing += 1;
+        }
+        c.add(negative, ex.negative);
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    (c, missing, examples.len() as f64 / secs)
+}
+
+/// Splits examples into `k` folds so that every row of one text lands in the same fold (the
+/// same post judged about two entities must not be in training and test at once). Stable:
+/// the fold of a text depends only on the text.
+pub fn fold_of(text: &str, k: usize) -> usize {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (h % k as u64) as usize
+}
+
+/// Throughput of the whole analysis against bare jieba segmentation on the same documents,
+/// on the calling thread only.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub docs: usize,
+    pub chars: usize,
+    pub jieba_docs_per_s: f64,
+    pub jieba_mchars_per_s: f64,
+    pub analysis_docs_per_s: f64,
+    pub analysis_mchars_per_s: f64,
+    /// analysis ÷ bare jieba throughput.
+    pub ratio_to_jieba: f64,
+}
+
+/// Times every step a post goes through (normalize, segment, find the target, score) for each
+/// example: about its entity when it has one, else the whole text.
+pub fn bench(analyzer: &Analyzer, examples: &[Example], rounds: usize) -> BenchReport {
+    let bare = jieba_rs::Jieba::new();
+    let chars: usize = examples.iter().map(|e| e.text.chars().count()).sum();
+    let rounds = rounds.max(1);
+    // Best of several rounds: the least disturbed by whatever else the machine is doing.
+    let mut jieba_best = f64::MAX;
+    let mut analysis_best = f64::MAX;
+    let mut sink = 0usize;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for ex in examples {
+            sink = sink.wrapping_add(bare.cut(&ex.text, true).len());
+        }
+        jieba_best = jieba_best.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for ex in examples {
+            sink = sink.wrapping_add(usize::from(predict(analyzer, ex).0));
+        }
+        analysis_best = analysis_best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(sink);
+    let per = |secs: f64| examples.len() as f64 / secs.max(1e-9);
+    let mchars = |secs: f64| chars as f64 / secs.max(1e-9) / 1e6;
+    BenchReport {
+        docs: examples.len(),
+        chars,
+        jieba_docs_per_s: per(jieba_best).round(),
+        jieba_mchars_per_s: (mchars(jieba_best) * 1000.0).round() / 1000.0,
+        analysis_docs_per_s: per(analysis_best).round(),
+        analysis_mchars_per_s: (mchars(analysis_best) * 1000.0).round() / 1000.0,
+        ratio_to_jieba: ((jieba_best / analysis_best) * 1000.0).round() / 1000.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(entity: bool) -> Columns {
+        Columns {
+            text: "text".into(),
+            label: "label".into(),
+            negative_value: "1".into(),
+            entity: entity.then(|| "entity".into()),
+        }
+    }
+
+    #[test]
+    fn malformed_rows_are_reported_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv");
+        let mut bytes =
+            b"id,entity,label,text\n1,A,1,A is a scam\n2,B,,no label\n3,C,0\n4,,0,no entity\n"
+                .to_vec();
+        bytes.extend_from_slice(b"5,D,0,\xff\xfe bad utf8\n6,E,0,E is fine\n");
+        std::fs::write(&path, bytes).unwrap();
+        let data = read_csv(&path, &cols(true)).unwrap();
+        assert_eq!(data.examples.len(), 2);
+        assert_eq!(data.malformed.len(), 4, "{:?}", data.malformed);
+        assert!(data.malformed[0].contains("row 3"), "{:?}", data.malformed);
+        assert!(data.examples[0].negative && !data.examples[1].negative);
+    }
+
+    #[test]
+    fn unknown_column_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv");
+        std::fs::write(&path, "label,review\n1,good\n").unwrap();
+        let err = read_csv(&path, &cols(false)).unwrap_err().to_string();
+        assert!(
+            err.contains("no column \"text\"") && err.contains("label, review"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn metrics() {
+        let mut c = Confusion::default();
+        for (p, t) in [
+            (true, true),
+            (true, true),
+            (true, false),
+            (false, true),
+            (false, false),
+        ] {
+            c.add(p, t);
+        }
+        assert_eq!(c.n(), 5);
+        assert!((c.precision() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((c.recall() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((c.accuracy() - 0.6).abs() < 1e-12);
+        assert_eq!(Confusion::default().f1(), 0.0);
+    }
+
+    #[test]
+    fn folds_keep_a_text_together() {
+        assert_eq!(fold_of("same text", 5), fold_of("same text", 5));
+        let spread: std::collections::HashSet<usize> =
+            (0..100).map(|i| fold_of(&format!("t{i}"), 5)).collect();
+        assert_eq!(spread.len(), 5);
+    }
+}
