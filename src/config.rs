@@ -99,6 +99,8 @@ pub struct AnalysisConfig {
     pub lexicon_dir: Option<PathBuf>,
     /// A brand score below `-negative_threshold` makes a hit negative.
     pub negative_threshold: f64,
+    /// Whether the learned weights (`learned.tsv`) join the hand rules.
+    pub learned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -255,9 +257,19 @@ impl Config {
                     "must be a number >= 0",
                 );
             }
+            if let Some(dir) = &a.lexicon_dir {
+                if !dir.get_ref().is_dir() {
+                    problems.at(
+                        dir,
+                        "analysis.lexicon_dir",
+                        &format!("{} is not a directory", dir.get_ref().display()),
+                    );
+                }
+            }
             AnalysisConfig {
-                lexicon_dir: a.lexicon_dir,
+                lexicon_dir: a.lexicon_dir.map(Spanned::into_inner),
                 negative_threshold: a.negative_threshold.into_inner(),
+                learned: a.learned,
             }
         };
 
@@ -731,8 +743,9 @@ mod raw {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields, default)]
     pub struct Analysis {
-        pub lexicon_dir: Option<PathBuf>,
+        pub lexicon_dir: Option<Spanned<PathBuf>>,
         pub negative_threshold: Spanned<f64>,
+        pub learned: bool,
     }
 
     impl Default for Analysis {
@@ -740,6 +753,7 @@ mod raw {
             Analysis {
                 lexicon_dir: None,
                 negative_threshold: spanned(0.5),
+                learned: true,
             }
         }
     }

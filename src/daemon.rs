@@ -29,7 +29,6 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::analyze::lexicon::Lexicon;
 use crate::analyze::{Analyzer, Judgment};
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::dedupe;
@@ -77,13 +76,12 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
     let store = Store::open(&config.daemon.data_dir)?;
     tracing::info!(data_dir = %config.daemon.data_dir.display(), hits = store.hit_count(), "store opened");
 
-    let lexicon = Lexicon::load(config.analysis.lexicon_dir.as_deref())?;
+    let analysis = config.analysis.clone();
     let brands = config.brands.clone();
-    let threshold = config.analysis.negative_threshold;
     let analyzer = Arc::new(
-        tokio::task::spawn_blocking(move || Analyzer::new(lexicon, &brands, threshold))
+        tokio::task::spawn_blocking(move || Analyzer::from_config(&analysis, &brands))
             .await
-            .context("building the analyzer")?,
+            .context("building the analyzer")??,
     );
 
     let client = fetch::http_client(&config.daemon)?;

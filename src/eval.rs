@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::analyze::learned::{self, LearnedModel, Row, TrainOptions, Vocabulary};
 use crate::analyze::Analyzer;
 
 /// Which columns hold what, and which label value means "negative".
@@ -304,6 +305,104 @@ pub fn bench(analyzer: &Analyzer, examples: &[Example], rounds: usize) -> BenchR
     }
 }
 
+/// Every example as a training row, with the fold of its text. Rows whose entity is not in the
+/// text have no features and are `None` (they always count as "not negative").
+pub struct FeatureSet {
+    pub vocabulary: Vocabulary,
+    pub rows: Vec<Option<Row>>,
+}
+
+pub fn extract(analyzer: &Analyzer, examples: &[Example]) -> FeatureSet {
+    let mut vocabulary = Vocabulary::default();
+    let rows = examples
+        .iter()
+        .map(|ex| {
+            let mut found = true;
+            let row = vocabulary.row(
+                |emit| found = analyzer.features(&ex.text, ex.entity.as_deref(), emit),
+                ex.negative,
+            );
+            found.then_some(row)
+        })
+        .collect();
+    FeatureSet { vocabulary, rows }
+}
+
+/// Fits a model on the given rows and names its features.
+pub fn fit(
+    set: &FeatureSet,
+    rows: &[&Row],
+    opts: &TrainOptions,
+    threshold: f64,
+) -> (LearnedModel, usize) {
+    let owned: Vec<Row> = rows.iter().map(|r| (*r).clone()).collect();
+    let (w, b) = learned::train(&owned, set.vocabulary.names.len(), opts);
+    let total_nonzero = w.iter().filter(|x| **x != 0.0).count();
+    let kept = w
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.abs() >= opts.prune_below)
+        .map(|(i, x)| (set.vocabulary.names[i].clone(), *x));
+    // Fold the decision offset into the bias: the analyzer calls a post negative when
+    // score = -(bias + w·x) < -threshold, which must mean w·x + b > 0, P(negative) > ½.
+    (
+        LearnedModel::from_weights(kept, b + threshold),
+        total_nonzero,
+    )
+}
+
+/// K-fold cross-validation over texts: trains on k−1 folds, predicts the held-out one.
+pub fn cross_validate(
+    set: &FeatureSet,
+    examples: &[Example],
+    k: usize,
+    opts: &TrainOptions,
+) -> Confusion {
+    let mut total = Confusion::default();
+    let folds: Vec<usize> = examples.iter().map(|e| fold_of(&e.text, k)).collect();
+    for fold in 0..k {
+        let train: Vec<&Row> = set
+            .rows
+            .iter()
+            .zip(&folds)
+            .filter(|(_, &f)| f != fold)
+            .filter_map(|(r, _)| r.as_ref())
+            .collect();
+        let (w, b) = learned::train(
+            &train.iter().map(|r| (*r).clone()).collect::<Vec<_>>(),
+            set.vocabulary.names.len(),
+            opts,
+        );
+        let mut c = Confusion::default();
+        for ((row, ex), _) in set
+            .rows
+            .iter()
+            .zip(examples)
+            .zip(&folds)
+            .filter(|(_, &f)| f == fold)
+        {
+            let predicted = row.as_ref().is_some_and(|r| {
+                let z: f64 = b + r
+                    .features
+                    .iter()
+                    .filter(|&&(j, _)| w[j as usize].abs() >= opts.prune_below)
+                    .map(|&(j, v)| w[j as usize] * v)
+                    .sum::<f64>();
+                z > 0.0
+            });
+            c.add(predicted, ex.negative);
+        }
+        tracing::info!(
+            fold,
+            f1 = c.f1(),
+            accuracy = c.accuracy(),
+            "cross-validation fold"
+        );
+        total.merge(c);
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +461,59 @@ mod tests {
         assert!((c.recall() - 2.0 / 3.0).abs() < 1e-12);
         assert!((c.accuracy() - 0.6).abs() < 1e-12);
         assert_eq!(Confusion::default().f1(), 0.0);
+    }
+
+    #[test]
+    fn learn_round_trip_on_a_tiny_fixture() {
+        use crate::analyze::lexicon::Lexicon;
+        // "X" is the brand in every row; whether a row is negative depends on a word the hand
+        // lexicons do not know (展期, a loan extension, stands for domain vocabulary).
+        let mut examples = Vec::new();
+        for i in 0..30 {
+            examples.push(Example {
+                text: format!("平台{i}号公告：星辰贷展期，投资人排队"),
+                entity: Some("星辰贷".into()),
+                negative: true,
+            });
+            examples.push(Example {
+                text: format!("平台{i}号公告：星辰贷上线新功能，投资人排队"),
+                entity: Some("星辰贷".into()),
+                negative: false,
+            });
+        }
+        let rules = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5);
+        let set = extract(&rules, &examples);
+        let rows: Vec<&Row> = set.rows.iter().flatten().collect();
+        assert_eq!(rows.len(), 60);
+        let (model, _) = fit(&set, &rows, &TrainOptions::default(), 0.5);
+        // The learned file is readable text, and reads back to the same model.
+        let tsv = model.to_tsv("fixture");
+        assert!(tsv.lines().any(|l| l.starts_with("展期\t")), "{tsv}");
+        let back = LearnedModel::parse(&tsv, "fixture.tsv").unwrap();
+        assert_eq!(back.len(), model.len());
+        let learned = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_learned(Some(back));
+        let target = learned.matcher_for("星辰贷");
+        let bad = learned
+            .judge_target("星辰贷展期了，投资人排队", &target)
+            .unwrap();
+        let fine = learned
+            .judge_target("星辰贷上线新功能，投资人排队", &target)
+            .unwrap();
+        assert!(
+            bad.negative && !fine.negative,
+            "{} {}",
+            bad.score,
+            fine.score
+        );
+        assert!(bad.terms().iter().any(|t| t == "展期"), "{:?}", bad.terms());
+        let sum: f64 = bad.contributions.iter().map(|c| c.value).sum();
+        assert!(
+            (sum - bad.score).abs() < 1e-6,
+            "explanations add up: {sum} vs {}",
+            bad.score
+        );
+        let cv = cross_validate(&set, &examples, 3, &TrainOptions::default());
+        assert!(cv.accuracy() > 0.9, "{cv:?}");
     }
 
     #[test]

@@ -53,6 +53,26 @@ enum Command {
         #[command(flatten)]
         columns: ColumnArgs,
     },
+    /// Learn word weights from a labeled CSV and write them as a readable TSV.
+    Learn {
+        file: PathBuf,
+        #[command(flatten)]
+        columns: ColumnArgs,
+        /// Where to write the weights.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Report K-fold cross-validated figures (folds keep each text together) first.
+        #[arg(long, default_value_t = 0)]
+        cv: usize,
+        /// Inverse L2 regularisation strength.
+        #[arg(long, default_value_t = 0.3)]
+        c: f64,
+        #[arg(long, default_value_t = 600)]
+        iterations: usize,
+        /// Drop weights smaller than this from the file.
+        #[arg(long, default_value_t = 0.02)]
+        prune: f64,
+    },
     /// Time the whole analysis against bare jieba segmentation, on one core.
     Bench {
         /// A CSV whose text column supplies the documents.
@@ -85,6 +105,17 @@ struct ColumnArgs {
 }
 
 impl ColumnArgs {
+    fn describe(&self) -> String {
+        let mut s = format!(
+            "--text-col {} --label-col {} --negative-value {}",
+            self.text_col, self.label_col, self.negative_value
+        );
+        if let Some(e) = &self.entity_col {
+            s.push_str(&format!(" --entity-col {e}"));
+        }
+        s
+    }
+
     fn columns(&self) -> yuqing::eval::Columns {
         yuqing::eval::Columns {
             text: self.text_col.clone(),
@@ -157,6 +188,78 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
+        Command::Learn {
+            file,
+            columns,
+            out,
+            cv,
+            c,
+            iterations,
+            prune,
+        } => {
+            let config = load_config(&cli)?;
+            // Features are extracted by the rules alone: the model learns on top of them.
+            let lexicon = Lexicon::load(config.analysis.lexicon_dir.as_deref())?;
+            let analyzer =
+                Analyzer::new(lexicon, &config.brands, config.analysis.negative_threshold);
+            let data = read_dataset(file, &columns.columns())?;
+            let opts = yuqing::analyze::learned::TrainOptions {
+                c: *c,
+                iterations: *iterations,
+                prune_below: *prune,
+            };
+            let started = std::time::Instant::now();
+            let set = eval::extract(&analyzer, &data.examples);
+            eprintln!(
+                "{} rows, {} features, extracted in {:.1}s",
+                data.examples.len(),
+                set.vocabulary.names.len(),
+                started.elapsed().as_secs_f64()
+            );
+            if *cv > 1 {
+                let started = std::time::Instant::now();
+                let confusion = eval::cross_validate(&set, &data.examples, *cv, &opts);
+                let docs_per_s =
+                    data.examples.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                let missing = set.rows.iter().filter(|r| r.is_none()).count() as u64;
+                let report =
+                    eval::Report::new(confusion, docs_per_s, data.malformed.len(), missing, *cv);
+                println!("{}", serde_json::to_string(&report)?);
+            }
+            if let Some(out) = out {
+                let rows: Vec<&yuqing::analyze::learned::Row> = set.rows.iter().flatten().collect();
+                let (model, nonzero) =
+                    eval::fit(&set, &rows, &opts, config.analysis.negative_threshold);
+                let negatives = data.examples.iter().filter(|e| e.negative).count();
+                let header = format!(
+                    "Learned weights for yuqing's scorer, written by `yuqing learn`. See lexicons/README.md.\n\
+                     command: yuqing learn {} {} --out {}\n\
+                     data: {} labeled rows ({} negative), {} malformed rows skipped\n\
+                     model: L2 logistic regression, C={}, {} iterations; {} of {} non-zero weights kept (|w| >= {})\n\
+                     __bias__ includes analysis.negative_threshold ({}), so a score below -{} means P(negative) > 0.5.\n\
+                     Lines are feature<TAB>weight, strongest first; positive weights push towards negative.\n\
+                     Features: word, a_b (bigram in a clause), wl:/wr: (left/right of the brand), c: (in the brand's clause),\n\
+                     s: (structure), lex:score (the hand-rule score). <E> stands for the brand.",
+                    file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                    columns.describe(),
+                    out.display(),
+                    data.examples.len(),
+                    negatives,
+                    data.malformed.len(),
+                    c,
+                    iterations,
+                    model.len(),
+                    nonzero,
+                    prune,
+                    config.analysis.negative_threshold,
+                    config.analysis.negative_threshold,
+                );
+                std::fs::write(out, model.to_tsv(&header))
+                    .with_context(|| format!("writing {}", out.display()))?;
+                eprintln!("wrote {} weights to {}", model.len(), out.display());
+            }
+            Ok(())
+        }
         Command::Bench {
             file,
             text_col,
@@ -207,12 +310,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn build_analyzer(config: &Config) -> Result<Analyzer> {
-    let lexicon = Lexicon::load(config.analysis.lexicon_dir.as_deref())?;
-    Ok(Analyzer::new(
-        lexicon,
-        &config.brands,
-        config.analysis.negative_threshold,
-    ))
+    Analyzer::from_config(&config.analysis, &config.brands)
 }
 
 /// Reads a labeled CSV, reporting each malformed row on stderr.

@@ -80,6 +80,30 @@ impl BrandMatcher {
         &self.aliases
     }
 
+    /// A cheap pre-check on raw (not yet normalized) text: false only when no alias can occur.
+    /// Most posts in a feed never name the brand; they skip normalization and segmentation.
+    pub fn occurs_in_raw(&self, raw: &str) -> bool {
+        // Normalization only lowercases ASCII and folds full-width forms, so a raw text without
+        // any alias's first character (in either form) cannot contain an alias.
+        self.aliases.iter().any(|a| {
+            let Some(first) = a.chars().next() else {
+                return false;
+            };
+            if first.is_ascii_alphabetic() {
+                let upper = first.to_ascii_uppercase();
+                let wide = |c: char| char::from_u32(c as u32 - 0x21 + 0xFF01);
+                raw.contains(first)
+                    || raw.contains(upper)
+                    || wide(first).is_some_and(|w| raw.contains(w))
+                    || wide(upper).is_some_and(|w| raw.contains(w))
+            } else if first.is_ascii() {
+                true
+            } else {
+                raw.contains(first)
+            }
+        })
+    }
+
     /// Non-overlapping mentions in `text` (already normalized), in order.
     pub fn find(&self, text: &str) -> Vec<Mention> {
         let mut found = Vec::new();

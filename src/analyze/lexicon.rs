@@ -71,6 +71,23 @@ const BUILTIN: &[(&str, &str)] = &[
     ("crisis.tsv", include_str!("../../lexicons/crisis.tsv")),
 ];
 
+/// The learned weights shipped with the binary (see `yuqing learn`).
+const BUILTIN_LEARNED: &str = include_str!("../../lexicons/learned.tsv");
+
+/// Learned weights: `dir/learned.tsv` when present, else the built-in file.
+pub fn load_learned(dir: Option<&Path>) -> Result<super::learned::LearnedModel> {
+    match dir.map(|d| d.join("learned.tsv")).filter(|p| p.exists()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            super::learned::LearnedModel::parse(&text, &path.display().to_string())
+        }
+        None => {
+            super::learned::LearnedModel::parse(BUILTIN_LEARNED, "lexicons/learned.tsv (built in)")
+        }
+    }
+}
+
 /// What one word means to the scorer. A word may play several roles (诈骗 is negative and a
 /// fraud term).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -309,6 +326,13 @@ mod tests {
             format!("{err:#}").contains("unknown crisis category"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn builtin_learned_weights_load() {
+        let m = load_learned(None).unwrap();
+        assert!(m.len() > 1000);
+        assert!(m.weight(super::super::learned::RULE_FEATURE).is_some());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! ([`brand::BrandMatcher`]), window weights, sum → [`Judgment`].
 
 pub mod brand;
+pub mod learned;
 pub mod lexicon;
 pub mod sentiment;
 pub mod text;
@@ -26,6 +27,8 @@ use text::Boundary;
 /// Frequency given to brand aliases in jieba's dictionary: high enough that an alias is always
 /// cut as one word.
 const ALIAS_FREQ: usize = 100_000;
+/// Smallest learned contribution that is named among a judgment's deciding terms.
+const MIN_LEARNED_TERM: f64 = 0.25;
 /// Longest Weibo emoticon we look for, in bytes, brackets included ([笑cry] is 9).
 const MAX_EMOTICON_BYTES: usize = 20;
 
@@ -95,8 +98,9 @@ impl Doc {
 pub struct Contribution {
     pub term: String,
     pub value: f64,
-    /// Index into [`Judgment::clauses`].
-    pub clause: usize,
+    /// Index into [`Judgment::clauses`]; `None` for learned features, which belong to the
+    /// text as a whole.
+    pub clause: Option<usize>,
     pub rules: sentiment::Rules,
 }
 
@@ -122,7 +126,16 @@ impl Judgment {
         let sign = if self.score < 0.0 { -1.0 } else { 1.0 };
         let mut terms: Vec<String> = Vec::new();
         for c in &self.contributions {
-            if c.value * sign > 0.0 && !terms.contains(&c.term) {
+            // Learned structural features and the baseline explain, but are not words.
+            // Learned features only name a word when they weigh something on their own.
+            let weak_learned =
+                c.rules.contains(sentiment::Rules::LEARNED) && c.value.abs() < MIN_LEARNED_TERM;
+            let is_word = !(weak_learned
+                || c.term.starts_with('(')
+                || c.term.starts_with("s:")
+                || c.term.starts_with("lex:")
+                || c.term.contains("<E>"));
+            if is_word && c.value * sign > 0.0 && !terms.contains(&c.term) {
                 terms.push(c.term.clone());
             }
         }
@@ -143,6 +156,7 @@ impl Judgment {
 pub struct Analyzer {
     jieba: Jieba,
     lexicon: Lexicon,
+    learned: Option<learned::LearnedModel>,
     brands: Vec<BrandMatcher>,
     negative_threshold: f64,
 }
@@ -167,9 +181,35 @@ impl Analyzer {
         Analyzer {
             jieba,
             lexicon,
+            learned: None,
             brands,
             negative_threshold,
         }
+    }
+
+    /// The analyzer a config asks for: lexicons (built in, or from `lexicon_dir`), and the
+    /// learned weights unless `analysis.learned = false`.
+    pub fn from_config(
+        analysis: &crate::config::AnalysisConfig,
+        brands: &[BrandConfig],
+    ) -> anyhow::Result<Analyzer> {
+        let lexicon = Lexicon::load(analysis.lexicon_dir.as_deref())?;
+        let model = if analysis.learned {
+            Some(lexicon::load_learned(analysis.lexicon_dir.as_deref())?)
+        } else {
+            None
+        };
+        Ok(Analyzer::new(lexicon, brands, analysis.negative_threshold).with_learned(model))
+    }
+
+    /// Adds learned weights: from now on judgments combine them with the rules.
+    pub fn with_learned(mut self, model: Option<learned::LearnedModel>) -> Analyzer {
+        self.learned = model;
+        self
+    }
+
+    pub fn learned(&self) -> Option<&learned::LearnedModel> {
+        self.learned.as_ref()
     }
 
     pub fn brands(&self) -> &[BrandMatcher] {
@@ -189,15 +229,34 @@ impl Analyzer {
             .unwrap_or_else(|| BrandMatcher::adhoc(name))
     }
 
-    /// Normalizes and segments a text into clauses.
-    pub fn prepare(&self, raw: &str) -> Doc {
+    /// Normalizes and segments a text into clauses. Every mention of `targets` becomes one
+    /// whole token (the text between mentions is segmented on its own), so that a target is
+    /// never glued to its neighbours by jieba; returns the mentions of each target, in order.
+    pub fn prepare(&self, raw: &str, targets: &[&BrandMatcher]) -> (Doc, Vec<Vec<Mention>>) {
         let text = text::normalize(raw);
-        let tokens: Vec<(usize, usize)> = self
-            .jieba
-            .cut(&text, true)
+        let mentions: Vec<Vec<Mention>> = targets.iter().map(|m| m.find(&text)).collect();
+        let mut spans: Vec<(usize, usize)> = mentions
             .iter()
-            .map(|t| (t.byte_start, t.byte_end))
+            .flatten()
+            .map(|m| (m.start, m.end))
             .collect();
+        spans.sort_unstable();
+        let mut tokens: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 3 + 1);
+        let mut pos = 0;
+        for (start, end) in spans {
+            if start < pos {
+                // Overlaps the previous mention (one brand's alias inside another's): extend it.
+                if let Some(last) = tokens.last_mut() {
+                    last.1 = last.1.max(end);
+                    pos = pos.max(end);
+                }
+                continue;
+            }
+            self.cut_into(&text, pos, start, &mut tokens);
+            tokens.push((start, end));
+            pos = end;
+        }
+        self.cut_into(&text, pos, text.len(), &mut tokens);
         let emoticons = self.find_emoticons(&text, &tokens);
 
         let mut clauses = Vec::new();
@@ -241,7 +300,16 @@ impl Analyzer {
             emoticons,
         };
         renumber_sentences(&mut doc.clauses);
-        doc
+        (doc, mentions)
+    }
+
+    fn cut_into(&self, text: &str, from: usize, to: usize, tokens: &mut Vec<(usize, usize)>) {
+        if from >= to {
+            return;
+        }
+        for t in self.jieba.cut(&text[from..to], true) {
+            tokens.push((from + t.byte_start, from + t.byte_end));
+        }
     }
 
     fn find_emoticons(&self, text: &str, tokens: &[(usize, usize)]) -> Vec<(usize, usize, f64)> {
@@ -284,6 +352,7 @@ impl Analyzer {
         crisis: &[sentiment::CrisisMark],
         weights: &[f64],
         mentions: &[Mention],
+        model: Option<&learned::LearnedModel>,
     ) -> Judgment {
         let mention_tokens: Vec<usize> = mentions
             .iter()
@@ -314,7 +383,7 @@ impl Analyzer {
             contributions.push(Contribution {
                 term: c.term.clone(),
                 value,
-                clause: ci,
+                clause: Some(ci),
                 rules,
             });
         }
@@ -332,6 +401,14 @@ impl Analyzer {
             .iter()
             .map(|&c| doc.clause_text(c).to_string())
             .collect();
+        if let Some(model) = model {
+            let target_tokens = mention_tokens_sorted(doc, mentions);
+            let (z, parts) = model.score(doc, &target_tokens, &self.lexicon, score);
+            contributions = combine(model, score, contributions, &parts);
+            // The model gives the log-odds that the post is negative about the target; the
+            // score is its opposite so that, as with the rules alone, below zero is negative.
+            score = -z;
+        }
         Judgment {
             score,
             negative: score < -self.negative_threshold,
@@ -340,6 +417,41 @@ impl Analyzer {
             crisis: crisis_names,
             harm_weight,
         }
+    }
+
+    /// Calls `emit` for every learned-model feature of `text` judged about `entity` (or as a
+    /// whole), exactly as scoring sees them; returns false when the entity is not in the text.
+    /// For `yuqing learn`.
+    pub fn features(
+        &self,
+        text: &str,
+        entity: Option<&str>,
+        emit: &mut dyn FnMut(&str, f64),
+    ) -> bool {
+        let matcher = entity.map(|name| self.matcher_for(name));
+        let mut targets: Vec<&BrandMatcher> = Vec::new();
+        if let Some(m) = &matcher {
+            targets.push(m);
+            targets.extend(self.brands.iter().filter(|b| b.name != m.name));
+        }
+        let (doc, mentions) = self.prepare(text, &targets);
+        let target_mentions: &[Mention] = mentions.first().map(Vec::as_slice).unwrap_or(&[]);
+        if matcher.is_some() && target_mentions.is_empty() {
+            return false;
+        }
+        let weights = match &matcher {
+            Some(_) => {
+                let others: Vec<Mention> = mentions[1..].iter().flatten().copied().collect();
+                self.window(&doc, target_mentions, &others)
+            }
+            None => vec![1.0; doc.clauses.len()],
+        };
+        let mask = matcher.as_ref().map(|_| weights.as_slice());
+        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, mask);
+        let rules = self.judge_doc(&doc, &raw, &crisis, &weights, target_mentions, None);
+        let tokens = mention_tokens_sorted(&doc, target_mentions);
+        learned::for_each_feature(&doc, &tokens, &self.lexicon, rules.score, emit);
+        true
     }
 
     /// Judges every configured brand that `text` mentions.
@@ -351,14 +463,25 @@ impl Analyzer {
     /// Judges the named targets (configured brands or ad-hoc entities) that `text` mentions,
     /// each with the others closing its window.
     pub fn analyze_with(&self, text: &str, targets: &[&str]) -> Vec<(String, Judgment)> {
-        let doc = self.prepare(text);
         let matchers: Vec<BrandMatcher> = targets.iter().map(|t| self.matcher_for(t)).collect();
-        let mentions: Vec<Vec<Mention>> = matchers.iter().map(|m| m.find(&doc.text)).collect();
-        if mentions.iter().all(Vec::is_empty) {
+        let refs: Vec<&BrandMatcher> = matchers.iter().collect();
+        self.judge_all(text, &refs, refs.len())
+    }
+
+    /// Judges the first `judged` of `targets` that the text mentions; all of them close each
+    /// other's windows.
+    fn judge_all(
+        &self,
+        text: &str,
+        targets: &[&BrandMatcher],
+        judged: usize,
+    ) -> Vec<(String, Judgment)> {
+        if !targets.iter().take(judged).any(|t| t.occurs_in_raw(text)) {
             return Vec::new();
         }
+        let (doc, mentions) = self.prepare(text, targets);
         let mut windows = Vec::new();
-        for (i, m) in matchers.iter().enumerate() {
+        for (i, m) in targets.iter().enumerate().take(judged) {
             if mentions[i].is_empty() {
                 continue;
             }
@@ -375,51 +498,105 @@ impl Analyzer {
                 .collect();
             windows.push((m.name.clone(), i, self.window(&doc, &mentions[i], &others)));
         }
+        if windows.is_empty() {
+            return Vec::new();
+        }
         let union: Vec<f64> = (0..doc.clauses.len())
             .map(|c| windows.iter().map(|(_, _, w)| w[c]).fold(0.0, f64::max))
             .collect();
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, Some(&union));
         windows
             .into_iter()
-            .map(|(name, i, w)| (name, self.judge_doc(&doc, &raw, &crisis, &w, &mentions[i])))
+            .map(|(name, i, w)| {
+                let judgment =
+                    self.judge_doc(&doc, &raw, &crisis, &w, &mentions[i], self.learned.as_ref());
+                (name, judgment)
+            })
             .collect()
     }
 
     /// Judges one target; `None` when the text does not mention it.
     pub fn judge_target(&self, text: &str, target: &BrandMatcher) -> Option<Judgment> {
-        let doc = self.prepare(text);
-        let mentions = target.find(&doc.text);
-        if mentions.is_empty() {
-            return None;
-        }
-        let others: Vec<Mention> = self
-            .brands
-            .iter()
-            .filter(|b| b.name != target.name)
-            .flat_map(|b| b.find(&doc.text))
-            .filter(|o| {
-                !mentions
-                    .iter()
-                    .any(|t| t.start <= o.start && o.end <= t.end)
-            })
-            .collect();
-        let weights = self.window(&doc, &mentions, &others);
-        let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, Some(&weights));
-        Some(self.judge_doc(&doc, &raw, &crisis, &weights, &mentions))
+        let mut targets: Vec<&BrandMatcher> = vec![target];
+        targets.extend(self.brands.iter().filter(|b| b.name != target.name));
+        self.judge_all(text, &targets, 1).pop().map(|(_, j)| j)
     }
 
     /// Judges the whole text, with no target: general sentiment.
     pub fn judge_text(&self, text: &str) -> Judgment {
-        let doc = self.prepare(text);
+        let (doc, _) = self.prepare(text, &[]);
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, None);
         let weights = vec![1.0; doc.clauses.len()];
-        self.judge_doc(&doc, &raw, &crisis, &weights, &[])
+        self.judge_doc(&doc, &raw, &crisis, &weights, &[], self.learned.as_ref())
     }
 
     /// Segments only; the baseline for the analysis benchmark.
     pub fn segment_only(&self, text: &str) -> usize {
         self.jieba.cut(text, true).len()
     }
+}
+
+/// Merges rule contributions (scaled by the model's weight on the rule score) with the learned
+/// features and the model's baseline, so the contributions still add up to the score.
+fn combine(
+    model: &learned::LearnedModel,
+    rule_score: f64,
+    rules: Vec<Contribution>,
+    parts: &[(u32, f64)],
+) -> Vec<Contribution> {
+    let mut out = Vec::with_capacity(rules.len() + parts.len() + 1);
+    let rule_part: f64 = parts
+        .iter()
+        .filter(|&&(id, _)| model.name(id) == learned::RULE_FEATURE)
+        .map(|&(_, p)| p)
+        .sum();
+    // The rule score enters the model clipped: spread its part over the rule terms.
+    let scale = if rule_score != 0.0 {
+        -rule_part / rule_score
+    } else {
+        0.0
+    };
+    for mut c in rules {
+        c.value *= scale;
+        if c.value != 0.0 {
+            out.push(c);
+        }
+    }
+    let mut learned_rule = sentiment::Rules::default();
+    learned_rule.insert(sentiment::Rules::LEARNED);
+    for &(id, part) in parts {
+        let name = model.name(id);
+        if name == learned::RULE_FEATURE {
+            continue;
+        }
+        out.push(Contribution {
+            term: learned::display_term(name).unwrap_or_else(|| name.to_string()),
+            value: -part,
+            clause: None,
+            rules: learned_rule,
+        });
+    }
+    if model.bias != 0.0 {
+        out.push(Contribution {
+            term: "(baseline)".into(),
+            value: -model.bias,
+            clause: None,
+            rules: learned_rule,
+        });
+    }
+    out.sort_by(|a, b| b.value.abs().total_cmp(&a.value.abs()));
+    out
+}
+
+/// The token indices of `mentions` (each mention is one token, see [`Analyzer::prepare`]).
+fn mention_tokens_sorted(doc: &Doc, mentions: &[Mention]) -> Vec<usize> {
+    let mut out: Vec<usize> = mentions
+        .iter()
+        .map(|m| doc.tokens.partition_point(|&(_, e)| e <= m.start))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 fn index_of(ids: &mut Vec<usize>, id: usize) -> usize {
@@ -499,7 +676,10 @@ pub(crate) mod tests {
         );
         assert!(j.harm_weight > 1.0);
         assert!(!j.clauses.is_empty());
-        assert!(j.contributions.iter().all(|c| c.clause < j.clauses.len()));
+        assert!(j
+            .contributions
+            .iter()
+            .all(|c| c.clause.is_none_or(|i| i < j.clauses.len())));
         let sum: f64 = j.contributions.iter().map(|c| c.value).sum();
         assert!(
             (sum - j.score).abs() < 1e-9,
