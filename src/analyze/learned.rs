@@ -37,16 +37,87 @@ pub const RULE_FEATURE: &str = "lex:score";
 /// The rule score is clipped to this magnitude before it enters the model.
 const RULE_CLIP: f64 = 10.0;
 const BIAS_KEY: &str = "__bias__";
-const TARGET: &str = "<E>";
+/// The token that stands for the target's mention.
+pub const TARGET: &str = "<E>";
 
-/// A learned linear model: weights by feature name.
+/// The word-based feature families. Their names are `word`, `a_b`, `wl:word`, `wr:word`,
+/// `c:word`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Unigram = 1,
+    Bigram = 2,
+    Left = 3,
+    Right = 4,
+    Clause = 5,
+}
+
+impl Family {
+    fn prefix(self) -> &'static str {
+        match self {
+            Family::Left => "wl:",
+            Family::Right => "wr:",
+            Family::Clause => "c:",
+            Family::Unigram | Family::Bigram => "",
+        }
+    }
+}
+
+/// Receives the features of one document. The traversal in [`visit_features`] is shared by
+/// training (which needs names) and scoring (which needs speed), so the two can never
+/// disagree about what a feature is.
+pub trait FeatureSink<'d> {
+    /// A word as the sink wants to hold it; resolved once per token.
+    type Word: Copy;
+    fn intern(&mut self, word: &'d str) -> Self::Word;
+    fn word(&mut self, family: Family, word: Self::Word);
+    fn bigram(&mut self, a: Self::Word, b: Self::Word);
+    /// Structural features (`s:…`) and the rule score.
+    fn named(&mut self, name: &str, value: f64);
+}
+
+/// A learned linear model: weights by feature name, indexed for scoring by integer keys.
 #[derive(Debug, Clone, Default)]
 pub struct LearnedModel {
-    ids: FxHashMap<String, u32>,
     names: Vec<String>,
     weights: Vec<f64>,
-    /// Added to every score. Stored with the decision offset folded in (see [`LearnedModel::to_tsv`]).
+    /// Every word that occurs in a word-based feature → its id.
+    words: FxHashMap<String, u32>,
+    /// (family, word id, word id) packed in a u64 → feature index.
+    keyed: FxHashMap<u64, u32>,
+    /// Structural features and `lex:score` → feature index.
+    named: FxHashMap<String, u32>,
+    /// Added to every score. Stored with the decision offset folded in (see `yuqing learn`).
     pub bias: f64,
+}
+
+fn key(family: Family, a: u32, b: u32) -> u64 {
+    ((family as u64) << 56) | (u64::from(a) << 28) | u64::from(b)
+}
+
+/// Splits a feature name into its family and words; `None` for named features.
+fn classify(name: &str) -> Option<(Family, &str, Option<&str>)> {
+    if name.starts_with("s:") || name.starts_with("lex:") {
+        return None;
+    }
+    for family in [Family::Left, Family::Right, Family::Clause] {
+        if let Some(word) = name.strip_prefix(family.prefix()) {
+            return Some((family, word, None));
+        }
+    }
+    // A bigram joins two tokens with '_'. jieba never glues '_' to other characters, so a '_'
+    // inside a token only happens when the token is "_" itself.
+    let split = if let Some(rest) = name.strip_prefix("__") {
+        Some(("_", rest))
+    } else {
+        name.char_indices()
+            .skip(1)
+            .find(|&(_, c)| c == '_')
+            .map(|(i, _)| (&name[..i], &name[i + 1..]))
+    };
+    match split {
+        Some((a, b)) if !b.is_empty() => Some((Family::Bigram, a, Some(b))),
+        _ => Some((Family::Unigram, name, None)),
+    }
 }
 
 impl LearnedModel {
@@ -61,13 +132,45 @@ impl LearnedModel {
         m
     }
 
+    fn word_id(&mut self, word: &str) -> u32 {
+        if let Some(&id) = self.words.get(word) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.words.insert(word.to_string(), id);
+        id
+    }
+
     fn insert(&mut self, name: String, weight: f64) {
-        match self.ids.get(&name) {
-            Some(&id) => self.weights[id as usize] = weight,
+        if let Some(i) = self.index_of(&name) {
+            self.weights[i as usize] = weight;
+            return;
+        }
+        let index = self.names.len() as u32;
+        match classify(&name) {
             None => {
-                self.ids.insert(name.clone(), self.names.len() as u32);
-                self.names.push(name);
-                self.weights.push(weight);
+                self.named.insert(name.clone(), index);
+            }
+            Some((family, a, b)) => {
+                let a = self.word_id(a);
+                let b = b.map_or(0, |b| self.word_id(b));
+                self.keyed.insert(key(family, a, b), index);
+            }
+        }
+        self.names.push(name);
+        self.weights.push(weight);
+    }
+
+    fn index_of(&self, name: &str) -> Option<u32> {
+        match classify(name) {
+            None => self.named.get(name).copied(),
+            Some((family, a, b)) => {
+                let a = *self.words.get(a)?;
+                let b = match b {
+                    Some(b) => *self.words.get(b)?,
+                    None => 0,
+                };
+                self.keyed.get(&key(family, a, b)).copied()
             }
         }
     }
@@ -81,11 +184,7 @@ impl LearnedModel {
     }
 
     pub fn weight(&self, feature: &str) -> Option<f64> {
-        self.ids.get(feature).map(|&i| self.weights[i as usize])
-    }
-
-    fn id(&self, feature: &str) -> Option<u32> {
-        self.ids.get(feature).copied()
+        self.index_of(feature).map(|i| self.weights[i as usize])
     }
 
     pub fn name(&self, id: u32) -> &str {
@@ -151,36 +250,105 @@ impl LearnedModel {
         out
     }
 
+    /// The index of the rule-score feature, if the model has one.
+    pub fn rule_index(&self) -> Option<u32> {
+        self.named.get(RULE_FEATURE).copied()
+    }
+
     /// The model's verdict on a document about a target: the log-odds that it is negative
-    /// about the target, and the features that fired (id, weight × value), strongest first.
+    /// about the target, and the features that fired (index, weight × value), unordered.
     pub fn score(
         &self,
         doc: &Doc,
         target_tokens: &[usize],
+        window: Option<&[f64]>,
         lex: &Lexicon,
         rule_score: f64,
     ) -> (f64, Vec<(u32, f64)>) {
-        let mut fired: Vec<(u32, f64)> = Vec::new();
-        for_each_feature(doc, target_tokens, lex, rule_score, |name, value| {
-            if let Some(id) = self.id(name) {
-                fired.push((id, value));
-            }
-        });
+        let mut sink = ScoringSink {
+            model: self,
+            fired: Vec::new(),
+        };
+        visit_features(doc, target_tokens, window, lex, rule_score, &mut sink);
+        let mut fired = sink.fired;
         // Binary features count once however often they fire.
         fired.sort_unstable_by_key(|&(id, _)| id);
         fired.dedup_by_key(|&mut (id, _)| id);
         let mut z = self.bias;
-        let mut parts: Vec<(u32, f64)> = fired
-            .into_iter()
-            .map(|(id, value)| {
-                let part = self.weights[id as usize] * value;
-                z += part;
-                (id, part)
-            })
-            .filter(|&(_, part)| part != 0.0)
-            .collect();
-        parts.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-        (z, parts)
+        for (id, value) in fired.iter_mut() {
+            *value *= self.weights[*id as usize];
+            z += *value;
+        }
+        (z, fired)
+    }
+}
+
+/// Scoring: words become ids once, features are integer-keyed lookups.
+struct ScoringSink<'m> {
+    model: &'m LearnedModel,
+    fired: Vec<(u32, f64)>,
+}
+
+impl<'d> FeatureSink<'d> for ScoringSink<'_> {
+    type Word = Option<u32>;
+
+    fn intern(&mut self, word: &'d str) -> Option<u32> {
+        self.model.words.get(word).copied()
+    }
+
+    fn word(&mut self, family: Family, word: Option<u32>) {
+        if let Some(w) = word {
+            if let Some(&i) = self.model.keyed.get(&key(family, w, 0)) {
+                self.fired.push((i, 1.0));
+            }
+        }
+    }
+
+    fn bigram(&mut self, a: Option<u32>, b: Option<u32>) {
+        if let (Some(a), Some(b)) = (a, b) {
+            if let Some(&i) = self.model.keyed.get(&key(Family::Bigram, a, b)) {
+                self.fired.push((i, 1.0));
+            }
+        }
+    }
+
+    fn named(&mut self, name: &str, value: f64) {
+        if let Some(&i) = self.model.named.get(name) {
+            self.fired.push((i, value));
+        }
+    }
+}
+
+/// Training: every feature by name.
+struct NamingSink<'e> {
+    emit: &'e mut dyn FnMut(&str, f64),
+    buf: String,
+}
+
+impl<'d> FeatureSink<'d> for NamingSink<'_> {
+    type Word = &'d str;
+
+    fn intern(&mut self, word: &'d str) -> &'d str {
+        word
+    }
+
+    fn word(&mut self, family: Family, word: &'d str) {
+        self.buf.clear();
+        self.buf.push_str(family.prefix());
+        self.buf.push_str(word);
+        (self.emit)(&self.buf, 1.0);
+    }
+
+    fn bigram(&mut self, a: &'d str, b: &'d str) {
+        self.buf.clear();
+        self.buf.push_str(a);
+        self.buf.push('_');
+        self.buf.push_str(b);
+        (self.emit)(&self.buf, 1.0);
+    }
+
+    fn named(&mut self, name: &str, value: f64) {
+        (self.emit)(name, value);
     }
 }
 
@@ -203,111 +371,151 @@ fn bucket(n: usize, edges: &[usize]) -> usize {
 
 /// Calls `emit(name, value)` for every feature of `doc` seen from the target at
 /// `target_tokens` (empty for a whole-text judgment). Names repeat when a feature fires more
-/// than once; callers deduplicate. One buffer is reused for every name.
+/// than once; callers deduplicate.
 pub fn for_each_feature(
     doc: &Doc,
     target_tokens: &[usize],
+    window: Option<&[f64]>,
     lex: &Lexicon,
     rule_score: f64,
-    mut emit: impl FnMut(&str, f64),
+    emit: &mut dyn FnMut(&str, f64),
 ) {
-    // The words in reading order, boundaries and filler dropped, with their clause.
-    let mut flat: Vec<(&str, usize)> = Vec::with_capacity(doc.tokens.len());
+    let mut sink = NamingSink {
+        emit,
+        buf: String::with_capacity(32),
+    };
+    visit_features(doc, target_tokens, window, lex, rule_score, &mut sink);
+}
+
+/// The one definition of the model's features (see the module docs).
+///
+/// With `window` (per-clause weights of the target's window), only the sentences that hold a
+/// weighted clause are read, as for the rules: what an article says far from the brand does
+/// not decide what it says about the brand.
+pub fn visit_features<'d, S: FeatureSink<'d>>(
+    doc: &'d Doc,
+    target_tokens: &[usize],
+    window: Option<&[f64]>,
+    lex: &Lexicon,
+    rule_score: f64,
+    sink: &mut S,
+) {
+    let active: Option<Vec<bool>> = window.map(|w| {
+        let mut active = vec![false; doc.clauses.last().map_or(0, |c| c.sentence + 1)];
+        for (c, &weight) in doc.clauses.iter().zip(w) {
+            if weight > 0.0 {
+                active[c.sentence] = true;
+            }
+        }
+        active
+    });
+    // The words in reading order, boundaries and filler dropped: (word, clause, interned,
+    // whether the hand lexicons give it a polarity).
+    struct Item<W> {
+        clause: usize,
+        word: W,
+        is_target: bool,
+        negative: bool,
+    }
+    let target_word = sink.intern(TARGET);
+    let mut flat: Vec<Item<S::Word>> = Vec::with_capacity(doc.tokens.len());
     let mut target_at: Vec<usize> = Vec::new();
     for (ci, clause) in doc.clauses.iter().enumerate() {
+        if active.as_ref().is_some_and(|a| !a[clause.sentence]) {
+            continue;
+        }
         for t in clause.start..clause.end {
-            let word = doc.word(t);
-            if super::text::is_filler(word) {
+            let text = doc.word(t);
+            if super::text::is_filler(text) {
                 continue;
             }
             if target_tokens.binary_search(&t).is_ok() {
                 target_at.push(flat.len());
-                flat.push((TARGET, ci));
-            } else {
-                flat.push((word, ci));
+                flat.push(Item {
+                    clause: ci,
+                    word: target_word,
+                    is_target: true,
+                    negative: false,
+                });
+                continue;
             }
+            let polarity = lex.get(text).map_or(0.0, |e| e.polarity);
+            // Sentiment words of the hand lexicons speak through the rule score (which knows
+            // negation and degree); the model learns only what the lists do not know.
+            let word = sink.intern(text);
+            if polarity == 0.0 {
+                sink.word(Family::Unigram, word);
+            }
+            flat.push(Item {
+                clause: ci,
+                word,
+                is_target: false,
+                negative: polarity < 0.0,
+            });
         }
     }
-    let mut buf = String::with_capacity(32);
-    let named = |buf: &mut String, prefix: &str, word: &str, emit: &mut dyn FnMut(&str, f64)| {
-        buf.clear();
-        buf.push_str(prefix);
-        buf.push_str(word);
-        emit(buf.as_str(), 1.0);
-    };
-    let emit: &mut dyn FnMut(&str, f64) = &mut emit;
-
-    for (i, &(word, clause)) in flat.iter().enumerate() {
-        // Sentiment words of the hand lexicons speak through the rule score (which knows
-        // negation and degree); the model learns only what the lists do not know.
-        if !lex.get(word).is_some_and(|e| e.polarity != 0.0) {
-            emit(word, 1.0);
-        }
-        if let Some(&(next, next_clause)) = flat.get(i + 1) {
-            if next_clause == clause {
-                buf.clear();
-                buf.push_str(word);
-                buf.push('_');
-                buf.push_str(next);
-                emit(&buf, 1.0);
-            }
+    for pair in flat.windows(2) {
+        if pair[0].clause == pair[1].clause {
+            sink.bigram(pair[0].word, pair[1].word);
         }
     }
-
-    let mut target_clauses: Vec<usize> = target_at.iter().map(|&i| flat[i].1).collect();
-    target_clauses.dedup();
     for &p in &target_at {
-        for &(word, _) in &flat[p.saturating_sub(WINDOW)..p] {
-            if word != TARGET {
-                named(&mut buf, "wl:", word, emit);
+        for item in &flat[p.saturating_sub(WINDOW)..p] {
+            if !item.is_target {
+                sink.word(Family::Left, item.word);
             }
         }
-        for &(word, _) in flat.iter().skip(p + 1).take(WINDOW) {
-            if word != TARGET {
-                named(&mut buf, "wr:", word, emit);
+        for item in flat.iter().skip(p + 1).take(WINDOW) {
+            if !item.is_target {
+                sink.word(Family::Right, item.word);
             }
         }
     }
-    if !target_clauses.is_empty() {
-        for &(word, clause) in &flat {
-            if word != TARGET && target_clauses.contains(&clause) {
-                named(&mut buf, "c:", word, emit);
+    if !target_at.is_empty() {
+        let mut target_clauses: Vec<usize> = target_at.iter().map(|&i| flat[i].clause).collect();
+        target_clauses.dedup();
+        for item in &flat {
+            if !item.is_target && target_clauses.contains(&item.clause) {
+                sink.word(Family::Clause, item.word);
             }
         }
     }
 
     // Structure.
-    let count = target_at.len();
-    buf.clear();
-    let _ = write!(buf, "s:ecnt={}", bucket(count, &[0, 1, 2, 3, 5, 10]));
-    emit(&buf, 1.0);
+    let mut buf = String::with_capacity(24);
+    let _ = write!(
+        buf,
+        "s:ecnt={}",
+        bucket(target_at.len(), &[0, 1, 2, 3, 5, 10])
+    );
+    sink.named(&buf, 1.0);
     if let Some(&first) = target_at.first() {
-        if flat[first].1 == flat.first().map_or(usize::MAX, |f| f.1) {
-            emit("s:e_first_clause", 1.0);
+        if flat[first].clause == flat[0].clause {
+            sink.named("s:e_first_clause", 1.0);
         }
         buf.clear();
-        let _ = write!(buf, "s:e_pos={}", (5 * first / flat.len().max(1)).min(4));
-        emit(&buf, 1.0);
+        let _ = write!(buf, "s:e_pos={}", (5 * first / flat.len()).min(4));
+        sink.named(&buf, 1.0);
     }
-    let negative_at: Vec<usize> = flat
+    let negatives: Vec<usize> = flat
         .iter()
         .enumerate()
-        .filter(|(_, (w, _))| lex.get(w).is_some_and(|e| e.polarity < 0.0))
+        .filter(|(_, it)| it.negative)
         .map(|(i, _)| i)
         .collect();
-    if negative_at.is_empty() {
-        emit("s:no_neg", 1.0);
+    if negatives.is_empty() {
+        sink.named("s:no_neg", 1.0);
     } else if !target_at.is_empty() {
         let nearest = target_at
             .iter()
-            .flat_map(|&t| negative_at.iter().map(move |&n| t.abs_diff(n)))
+            .flat_map(|&t| negatives.iter().map(move |&n| t.abs_diff(n)))
             .min()
             .unwrap_or(usize::MAX);
         buf.clear();
         let _ = write!(buf, "s:negdist={}", bucket(nearest, &[0, 1, 3, 6, 11, 21]));
-        emit(&buf, 1.0);
+        sink.named(&buf, 1.0);
     }
-    emit(RULE_FEATURE, rule_score.clamp(-RULE_CLIP, RULE_CLIP));
+    sink.named(RULE_FEATURE, rule_score.clamp(-RULE_CLIP, RULE_CLIP));
 }
 
 /// Training settings.
@@ -433,6 +641,30 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("__bias__"));
+    }
+
+    #[test]
+    fn feature_names_classify() {
+        assert_eq!(classify("wl:立案"), Some((Family::Left, "立案", None)));
+        assert_eq!(
+            classify("暴力_催收"),
+            Some((Family::Bigram, "暴力", Some("催收")))
+        );
+        assert_eq!(classify("__好"), Some((Family::Bigram, "_", Some("好"))));
+        assert_eq!(classify("好_"), Some((Family::Unigram, "好_", None)));
+        assert_eq!(classify("s:no_neg"), None);
+        let m = LearnedModel::from_weights(
+            vec![
+                ("暴力_催收".into(), 1.0),
+                ("c:跑路".into(), 0.5),
+                ("s:no_neg".into(), -1.0),
+            ],
+            0.0,
+        );
+        assert_eq!(m.weight("暴力_催收"), Some(1.0));
+        assert_eq!(m.weight("c:跑路"), Some(0.5));
+        assert_eq!(m.weight("s:no_neg"), Some(-1.0));
+        assert_eq!(m.weight("跑路"), None);
     }
 
     #[test]

@@ -27,6 +27,8 @@ use text::Boundary;
 /// Frequency given to brand aliases in jieba's dictionary: high enough that an alias is always
 /// cut as one word.
 const ALIAS_FREQ: usize = 100_000;
+/// How many learned features an explanation names; the rest are summed into one entry.
+const SHOWN_LEARNED: usize = 12;
 /// Smallest learned contribution that is named among a judgment's deciding terms.
 const MIN_LEARNED_TERM: f64 = 0.25;
 /// Longest Weibo emoticon we look for, in bytes, brackets included ([笑cry] is 9).
@@ -403,8 +405,9 @@ impl Analyzer {
             .collect();
         if let Some(model) = model {
             let target_tokens = mention_tokens_sorted(doc, mentions);
-            let (z, parts) = model.score(doc, &target_tokens, &self.lexicon, score);
-            contributions = combine(model, score, contributions, &parts);
+            let window = (!mentions.is_empty()).then_some(weights);
+            let (z, parts) = model.score(doc, &target_tokens, window, &self.lexicon, score);
+            contributions = combine(model, score, contributions, parts);
             // The model gives the log-odds that the post is negative about the target; the
             // score is its opposite so that, as with the rules alone, below zero is negative.
             score = -z;
@@ -450,7 +453,7 @@ impl Analyzer {
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, mask);
         let rules = self.judge_doc(&doc, &raw, &crisis, &weights, target_mentions, None);
         let tokens = mention_tokens_sorted(&doc, target_mentions);
-        learned::for_each_feature(&doc, &tokens, &self.lexicon, rules.score, emit);
+        learned::for_each_feature(&doc, &tokens, mask, &self.lexicon, rules.score, emit);
         true
     }
 
@@ -536,20 +539,24 @@ impl Analyzer {
     }
 }
 
-/// Merges rule contributions (scaled by the model's weight on the rule score) with the learned
-/// features and the model's baseline, so the contributions still add up to the score.
+/// Merges rule contributions (scaled by the model's weight on the rule score) with the
+/// strongest learned features and the model's baseline. The weaker learned features are summed
+/// into one entry, so the contributions still add up to the score while an explanation stays
+/// short (and cheap: a long article fires hundreds of features).
 fn combine(
     model: &learned::LearnedModel,
     rule_score: f64,
     rules: Vec<Contribution>,
-    parts: &[(u32, f64)],
+    mut parts: Vec<(u32, f64)>,
 ) -> Vec<Contribution> {
-    let mut out = Vec::with_capacity(rules.len() + parts.len() + 1);
+    let rule_index = model.rule_index();
     let rule_part: f64 = parts
         .iter()
-        .filter(|&&(id, _)| model.name(id) == learned::RULE_FEATURE)
+        .filter(|&&(id, _)| Some(id) == rule_index)
         .map(|&(_, p)| p)
         .sum();
+    parts.retain(|&(id, p)| Some(id) != rule_index && p != 0.0);
+    let mut out = Vec::with_capacity(rules.len() + SHOWN_LEARNED + 2);
     // The rule score enters the model clipped: spread its part over the rule terms.
     let scale = if rule_score != 0.0 {
         -rule_part / rule_score
@@ -564,11 +571,19 @@ fn combine(
     }
     let mut learned_rule = sentiment::Rules::default();
     learned_rule.insert(sentiment::Rules::LEARNED);
-    for &(id, part) in parts {
+    if parts.len() > SHOWN_LEARNED {
+        parts.select_nth_unstable_by(SHOWN_LEARNED, |a, b| b.1.abs().total_cmp(&a.1.abs()));
+        let rest: f64 = parts[SHOWN_LEARNED..].iter().map(|&(_, p)| p).sum();
+        out.push(Contribution {
+            term: format!("(other learned features: {})", parts.len() - SHOWN_LEARNED),
+            value: -rest,
+            clause: None,
+            rules: learned_rule,
+        });
+        parts.truncate(SHOWN_LEARNED);
+    }
+    for &(id, part) in &parts {
         let name = model.name(id);
-        if name == learned::RULE_FEATURE {
-            continue;
-        }
         out.push(Contribution {
             term: learned::display_term(name).unwrap_or_else(|| name.to_string()),
             value: -part,
