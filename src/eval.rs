@@ -305,6 +305,29 @@ pub fn bench(analyzer: &Analyzer, examples: &[Example], rounds: usize) -> BenchR
     }
 }
 
+/// Writes staff feedback as labeled rows in the shape of the finance training set
+/// (`id,entity,label,text`, label 1 = negative about the entity), so that
+/// `yuqing learn FILE --text-col text --label-col label --negative-value 1 --entity-col entity`
+/// retrains on it, alone or appended to other data.
+pub fn write_feedback_csv<W: std::io::Write>(
+    feedback: &[(u64, crate::store::Feedback)],
+    out: W,
+) -> Result<usize> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["id", "entity", "label", "text"])?;
+    for (id, f) in feedback {
+        let label = if f.negative { "1" } else { "0" };
+        w.write_record([
+            format!("fb{id}").as_str(),
+            f.brand.as_str(),
+            label,
+            f.text.as_str(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(feedback.len())
+}
+
 /// Every example as a training row, with the fold of its text. Rows whose entity is not in the
 /// text have no features and are `None` (they always count as "not negative").
 pub struct FeatureSet {
@@ -318,10 +341,11 @@ pub fn extract(analyzer: &Analyzer, examples: &[Example]) -> FeatureSet {
         .iter()
         .map(|ex| {
             let mut found = true;
-            let row = vocabulary.row(
+            let mut row = vocabulary.row(
                 |emit| found = analyzer.features(&ex.text, ex.entity.as_deref(), emit),
                 ex.negative,
             );
+            row.targeted = ex.entity.is_some();
             found.then_some(row)
         })
         .collect();
@@ -345,8 +369,9 @@ pub fn fit(
         .map(|(i, x)| (set.vocabulary.names[i].clone(), *x));
     // Fold the decision offset into the bias: the analyzer calls a post negative when
     // score = -(bias + w·x) < -threshold, which must mean w·x + b > 0, P(negative) > ½.
+    let targeted = rows.iter().any(|r| r.targeted);
     (
-        LearnedModel::from_weights(kept, b + threshold),
+        LearnedModel::from_weights(kept, b + threshold, targeted),
         total_nonzero,
     )
 }
@@ -512,8 +537,61 @@ mod tests {
             "explanations add up: {sum} vs {}",
             bad.score
         );
+        // A model learned about entities does not judge texts without one: those stay with
+        // the rules.
+        let text = "星辰贷展期了，投资人排队";
+        assert!(learned.learned().unwrap().targeted);
+        assert_eq!(learned.judge_text(text), rules.judge_text(text));
         let cv = cross_validate(&set, &examples, 3, &TrainOptions::default());
         assert!(cv.accuracy() > 0.9, "{cv:?}");
+    }
+
+    #[test]
+    fn feedback_exports_as_training_rows() {
+        use crate::store::{Actor, Feedback, Store};
+        let store = Store::temporary().unwrap();
+        let by = Actor {
+            id: 7,
+            name: "@alice".into(),
+        };
+        let now = chrono::Utc::now();
+        store
+            .add_feedback(&Feedback {
+                brand: "度小满".into(),
+                text: "度小满暴力催收，\"骚扰\"家人".into(),
+                url: None,
+                negative: true,
+                by: by.clone(),
+                at: now,
+            })
+            .unwrap();
+        store
+            .add_feedback(&Feedback {
+                brand: "度小满".into(),
+                text: "欢度小满, 度小满发布财报".into(),
+                url: None,
+                negative: false,
+                by,
+                at: now,
+            })
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feedback.csv");
+        let n = write_feedback_csv(
+            &store.feedback().unwrap(),
+            std::fs::File::create(&path).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(n, 2);
+        let data = read_csv(&path, &cols(true)).unwrap();
+        assert!(data.malformed.is_empty(), "{:?}", data.malformed);
+        assert_eq!(data.examples.len(), 2);
+        assert!(data.examples[0].negative && !data.examples[1].negative);
+        assert_eq!(
+            data.examples[0].text, "度小满暴力催收，\"骚扰\"家人",
+            "quotes survive"
+        );
+        assert_eq!(data.examples[1].entity.as_deref(), Some("度小满"));
     }
 
     #[test]

@@ -73,6 +73,16 @@ enum Command {
         #[arg(long, default_value_t = 0.02)]
         prune: f64,
     },
+    /// Write staff feedback (false/true positives) as labeled CSV rows for `yuqing learn`.
+    /// Reads the database, so the daemon must not be running on it.
+    ExportFeedback {
+        /// Overrides daemon.data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The CSV to write (columns id,entity,label,text; label 1 = negative).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Time the whole analysis against bare jieba segmentation, on one core.
     Bench {
         /// A CSV whose text column supplies the documents.
@@ -258,6 +268,16 @@ fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("writing {}", out.display()))?;
                 eprintln!("wrote {} weights to {}", model.len(), out.display());
             }
+            Ok(())
+        }
+        Command::ExportFeedback { data_dir, out } => {
+            let config = load_config(&cli)?;
+            let dir = data_dir.clone().unwrap_or(config.daemon.data_dir);
+            let store = yuqing::store::Store::open(&dir)?;
+            let file = std::fs::File::create(out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let n = eval::write_feedback_csv(&store.feedback()?, file)?;
+            eprintln!("wrote {n} feedback rows to {}", out.display());
             Ok(())
         }
         Command::Bench {

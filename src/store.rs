@@ -8,6 +8,8 @@
 //! - `negative`: the same keys for negative hits only, empty values, so counting negatives in a
 //!   window never deserializes a hit.
 //! - `incidents`: big-endian id → [`Incident`].
+//! - `feedback`: staff verdicts on hits (false or true positive), id → [`Feedback`]; exported
+//!   as labeled rows to retrain the scorer.
 //! - `open`: ids of incidents not yet resolved, so periodic escalation checks never scan the
 //!   whole history.
 //!
@@ -147,6 +149,18 @@ pub struct Incident {
     pub history: Vec<Transition>,
 }
 
+/// A person's verdict on one hit: was it really negative about the brand?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub brand: String,
+    pub text: String,
+    pub url: Option<String>,
+    /// True: it was negative about the brand (a true positive); false: a false positive.
+    pub negative: bool,
+    pub by: Actor,
+    pub at: DateTime<Utc>,
+}
+
 /// A cheap-to-clone handle on the database.
 #[derive(Clone)]
 pub struct Store {
@@ -157,6 +171,7 @@ pub struct Store {
     negative: sled::Tree,
     incidents: sled::Tree,
     open: sled::Tree,
+    feedback: sled::Tree,
 }
 
 impl Store {
@@ -201,6 +216,7 @@ impl Store {
             negative: db.open_tree("negative")?,
             incidents: db.open_tree("incidents")?,
             open: db.open_tree("open")?,
+            feedback: db.open_tree("feedback")?,
             db,
         })
     }
@@ -376,6 +392,29 @@ impl Store {
                 Err(_) => continue, // someone else changed it in between: re-read and retry
             }
         }
+    }
+
+    // ---- feedback -------------------------------------------------------------------------
+
+    pub fn add_feedback(&self, feedback: &Feedback) -> Result<u64> {
+        let id = self.db.generate_id()?;
+        self.feedback
+            .insert(id.to_be_bytes(), serde_json::to_vec(feedback)?)?;
+        Ok(id)
+    }
+
+    /// All feedback, oldest first, with ids. Unreadable records are logged and skipped.
+    pub fn feedback(&self) -> Result<Vec<(u64, Feedback)>> {
+        let mut out = Vec::new();
+        for kv in self.feedback.iter() {
+            let (k, v) = kv?;
+            let id = u64_from(&k).context("corrupt feedback key")?;
+            match serde_json::from_slice(&v) {
+                Ok(f) => out.push((id, f)),
+                Err(e) => tracing::error!(id, error = %e, "skipping unreadable feedback"),
+            }
+        }
+        Ok(out)
     }
 
     // ---- meta -----------------------------------------------------------------------------

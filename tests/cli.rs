@@ -187,3 +187,173 @@ async fn run_alerts_to_the_console_and_stops_cleanly_on_sigterm() {
     assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
     assert!(stderr.contains("store flushed"), "{stderr}");
 }
+
+/// A tiny labeled set in the finance set's shape: whether a row is negative depends on the
+/// domain word 展期 (a loan extension), which the hand lexicons do not know.
+fn write_fixture(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut csv = String::from("id,entity,label,text\n");
+    for i in 0..30 {
+        csv.push_str(&format!(
+            "a{i},星辰贷,1,\"平台{i}号公告：星辰贷展期，投资人排队\"\n"
+        ));
+        csv.push_str(&format!(
+            "b{i},星辰贷,0,\"平台{i}号公告：星辰贷上线新功能，投资人排队\"\n"
+        ));
+    }
+    csv.push_str("broken,星辰贷,,no label here\n");
+    let path = dir.join("labeled.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+fn last_json(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    serde_json::from_str(text.lines().last().expect("some output")).expect("last line is JSON")
+}
+
+#[test]
+fn eval_reports_metrics_and_counts_malformed_rows() {
+    let dir = common::temp_dir();
+    let data = write_fixture(dir.path());
+    let out = yuqing()
+        .arg("eval")
+        .arg(&data)
+        .args([
+            "--text-col",
+            "text",
+            "--label-col",
+            "label",
+            "--negative-value",
+            "1",
+            "--entity-col",
+            "entity",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = last_json(&out.stdout);
+    assert_eq!(report["n"], 60);
+    assert_eq!(report["malformed"], 1);
+    for key in [
+        "accuracy",
+        "neg_precision",
+        "neg_recall",
+        "neg_f1",
+        "docs_per_s",
+    ] {
+        assert!(report[key].is_number(), "{key} in {report}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("row 62: empty label"));
+
+    let out = yuqing()
+        .arg("eval")
+        .arg(&data)
+        .args([
+            "--text-col",
+            "body",
+            "--label-col",
+            "label",
+            "--negative-value",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no column \"body\""));
+}
+
+#[test]
+fn learn_writes_weights_that_the_scorer_then_uses() {
+    let dir = common::temp_dir();
+    let data = write_fixture(dir.path());
+    let lexicons = dir.path().join("lexicons");
+    std::fs::create_dir(&lexicons).unwrap();
+    let args = [
+        "--text-col",
+        "text",
+        "--label-col",
+        "label",
+        "--negative-value",
+        "1",
+        "--entity-col",
+        "entity",
+    ];
+    let out = yuqing()
+        .arg("learn")
+        .arg(&data)
+        .args(args)
+        .args(["--cv", "3", "--out"])
+        .arg(lexicons.join("learned.tsv"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(last_json(&out.stdout)["folds"], 3);
+    let weights = std::fs::read_to_string(lexicons.join("learned.tsv")).unwrap();
+    assert!(
+        weights.starts_with("# Learned weights"),
+        "{}",
+        &weights[..200]
+    );
+    assert!(
+        weights.contains("command: yuqing learn labeled.csv"),
+        "the header records the command"
+    );
+
+    // A config pointing at that folder scores with the new weights.
+    let config = dir.path().join("sources.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[analysis]\nlexicon_dir = \"{}\"\n\n[[brands]]\nname = \"星辰贷\"\n",
+            lexicons.display()
+        ),
+    )
+    .unwrap();
+    let out = yuqing()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "score",
+            "星辰贷展期了，投资人排队",
+            "星辰贷上线新功能，投资人排队",
+        ])
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["negative"], true, "{}", lines[0]);
+    assert_eq!(lines[1]["negative"], false, "{}", lines[1]);
+}
+
+#[test]
+fn export_feedback_on_an_empty_database_writes_a_header() {
+    let dir = common::temp_dir();
+    let out_csv = dir.path().join("fb.csv");
+    let out = yuqing()
+        .args(["export-feedback", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--out")
+        .arg(&out_csv)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out_csv).unwrap(),
+        "id,entity,label,text\n"
+    );
+}

@@ -37,6 +37,7 @@ pub const RULE_FEATURE: &str = "lex:score";
 /// The rule score is clipped to this magnitude before it enters the model.
 const RULE_CLIP: f64 = 10.0;
 const BIAS_KEY: &str = "__bias__";
+const TARGETED_KEY: &str = "__targeted__";
 /// The token that stands for the target's mention.
 pub const TARGET: &str = "<E>";
 
@@ -88,6 +89,10 @@ pub struct LearnedModel {
     named: FxHashMap<String, u32>,
     /// Added to every score. Stored with the decision offset folded in (see `yuqing learn`).
     pub bias: f64,
+    /// Trained on judgments about a named entity (true) or on whole texts (false). A model is
+    /// only applied to the kind of judgment it learned: brand-targeted weights know nothing of
+    /// texts without a brand, and the reverse.
+    pub targeted: bool,
 }
 
 fn key(family: Family, a: u32, b: u32) -> u64 {
@@ -121,9 +126,14 @@ fn classify(name: &str) -> Option<(Family, &str, Option<&str>)> {
 }
 
 impl LearnedModel {
-    pub fn from_weights(pairs: impl IntoIterator<Item = (String, f64)>, bias: f64) -> LearnedModel {
+    pub fn from_weights(
+        pairs: impl IntoIterator<Item = (String, f64)>,
+        bias: f64,
+        targeted: bool,
+    ) -> LearnedModel {
         let mut m = LearnedModel {
             bias,
+            targeted,
             ..Default::default()
         };
         for (name, w) in pairs {
@@ -193,7 +203,10 @@ impl LearnedModel {
 
     /// Parses the TSV; every malformed line is an error naming `origin` and the line.
     pub fn parse(text: &str, origin: &str) -> Result<LearnedModel> {
-        let mut model = LearnedModel::default();
+        let mut model = LearnedModel {
+            targeted: true,
+            ..Default::default()
+        };
         let mut saw_bias = false;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim_end_matches('\r');
@@ -220,6 +233,8 @@ impl LearnedModel {
             if name == BIAS_KEY {
                 model.bias = weight;
                 saw_bias = true;
+            } else if name == TARGETED_KEY {
+                model.targeted = weight != 0.0;
             } else {
                 model.insert(name.to_string(), weight);
             }
@@ -236,6 +251,7 @@ impl LearnedModel {
         for line in header.lines() {
             let _ = writeln!(out, "# {line}");
         }
+        let _ = writeln!(out, "{TARGETED_KEY}\t{}", u8::from(self.targeted));
         let _ = writeln!(out, "{BIAS_KEY}\t{:.6}", self.bias);
         let mut order: Vec<usize> = (0..self.names.len()).collect();
         order.sort_by(|&a, &b| {
@@ -543,6 +559,8 @@ impl Default for TrainOptions {
 pub struct Row {
     pub features: Vec<(u32, f64)>,
     pub negative: bool,
+    /// Judged about a named entity (rather than as a whole text).
+    pub targeted: bool,
 }
 
 /// Feature names ↔ ids while building a training set.
@@ -570,7 +588,11 @@ impl Vocabulary {
         });
         features.sort_unstable_by_key(|&(id, _)| id);
         features.dedup_by_key(|&mut (id, _)| id);
-        Row { features, negative }
+        Row {
+            features,
+            negative,
+            targeted: false,
+        }
     }
 }
 
@@ -622,16 +644,18 @@ mod tests {
         let m = LearnedModel::from_weights(
             vec![("wl:立案".to_string(), 1.25), ("好评".to_string(), -0.5)],
             0.75,
+            false,
         );
         let text = m.to_tsv("trained on a fixture\nsecond line");
         assert!(
             text.starts_with(
-                "# trained on a fixture\n# second line\n__bias__\t0.750000\nwl:立案\t1.250000\n"
+                "# trained on a fixture\n# second line\n__targeted__\t0\n__bias__\t0.750000\nwl:立案\t1.250000\n"
             ),
             "{text}"
         );
         let back = LearnedModel::parse(&text, "learned.tsv").unwrap();
         assert_eq!(back.bias, 0.75);
+        assert!(!back.targeted);
         assert_eq!(back.weight("好评"), Some(-0.5));
         let err = LearnedModel::parse("__bias__\t0\n好\tabc\n", "x.tsv")
             .unwrap_err()
@@ -660,6 +684,7 @@ mod tests {
                 ("s:no_neg".into(), -1.0),
             ],
             0.0,
+            true,
         );
         assert_eq!(m.weight("暴力_催收"), Some(1.0));
         assert_eq!(m.weight("c:跑路"), Some(0.5));
@@ -682,6 +707,7 @@ mod tests {
             .map(|i| Row {
                 features: vec![(if i % 2 == 0 { 0 } else { 1 }, 1.0), (2, 1.0)],
                 negative: i % 2 == 0,
+                targeted: false,
             })
             .collect();
         let (w, _) = train(&rows, 3, &TrainOptions::default());

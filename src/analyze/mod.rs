@@ -403,7 +403,8 @@ impl Analyzer {
             .iter()
             .map(|&c| doc.clause_text(c).to_string())
             .collect();
-        if let Some(model) = model {
+        // A model only judges the kind of question it was trained on (see `targeted`).
+        if let Some(model) = model.filter(|m| m.targeted != mentions.is_empty()) {
             let target_tokens = mention_tokens_sorted(doc, mentions);
             let window = (!mentions.is_empty()).then_some(weights);
             let (z, parts) = model.score(doc, &target_tokens, window, &self.lexicon, score);
