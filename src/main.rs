@@ -45,6 +45,9 @@ enum Command {
         /// Judge against this brand only (a configured brand, or any name).
         #[arg(long)]
         brand: Option<String>,
+        /// Add the full explanation: the clauses judged and every term's contribution.
+        #[arg(long)]
+        explain: bool,
         texts: Vec<String>,
     },
     /// Measure the scorer on a labeled CSV; the last line is a JSON summary.
@@ -301,13 +304,17 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
-        Command::Score { brand, texts } => {
+        Command::Score {
+            brand,
+            explain,
+            texts,
+        } => {
             let config = load_config(&cli)?;
             let analyzer = build_analyzer(&config)?;
             let target = brand.as_deref().map(|b| analyzer.matcher_for(b));
             let mut out = std::io::stdout().lock();
             let mut score_one = |text: &str| -> Result<()> {
-                let line = score_json(&analyzer, target.as_ref(), text);
+                let line = score_json(&analyzer, target.as_ref(), text, *explain);
                 use std::io::Write;
                 writeln!(out, "{line}")?;
                 Ok(())
@@ -352,6 +359,7 @@ fn score_json(
     analyzer: &Analyzer,
     target: Option<&yuqing::analyze::brand::BrandMatcher>,
     text: &str,
+    explain: bool,
 ) -> serde_json::Value {
     let judged: Vec<(String, yuqing::analyze::Judgment)> = match target {
         Some(t) => analyzer
@@ -390,7 +398,7 @@ fn score_json(
             )
         })
         .collect();
-    json!({
+    let mut line = json!({
         "text": text,
         "brands": brands,
         "score": round(decisive.score),
@@ -398,7 +406,15 @@ fn score_json(
         "terms": decisive.terms(),
         "crisis": decisive.crisis,
         "by_brand": by_brand,
-    })
+    });
+    if explain {
+        line["explanation"] = json!({
+            "clauses": decisive.clauses,
+            "contributions": decisive.contributions,
+            "harm_weight": decisive.harm_weight,
+        });
+    }
+    line
 }
 
 fn round(x: f64) -> f64 {

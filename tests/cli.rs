@@ -116,6 +116,39 @@ fn score_prints_one_json_object_per_line() {
     assert_eq!(lines[0]["negative"], true, "{}", lines[0]);
     assert_eq!(lines[1]["brands"], serde_json::json!([]), "{}", lines[1]);
     assert_eq!(lines[1]["score"], 0.0);
+
+    // --explain: the clauses judged and each term's part, adding up to the score.
+    let out = yuqing()
+        .args(["score", "--explain", "度小满有钱花暴力催收，太恶心了"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let explanation = &line["explanation"];
+    assert!(
+        !explanation["clauses"].as_array().unwrap().is_empty(),
+        "{line}"
+    );
+    let parts = explanation["contributions"].as_array().unwrap();
+    let sum: f64 = parts.iter().map(|c| c["value"].as_f64().unwrap()).sum();
+    assert!(
+        (sum - line["score"].as_f64().unwrap()).abs() < 0.01,
+        "{sum} vs {line}"
+    );
+    assert!(
+        parts
+            .iter()
+            .any(|c| c["term"] == "暴力催收" && c["clause"].is_number()),
+        "{line}"
+    );
+    assert!(
+        parts.iter().any(|c| c["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "learned weight")),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
