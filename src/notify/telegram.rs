@@ -124,6 +124,7 @@ pub async fn handle_command(
         .map(|a| format!("{} (id {})", a.name, a.id))
         .unwrap_or_else(|| "an unknown sender".into());
     let now = Utc::now();
+    let resolving = matches!(command, Command::Resolve(_));
     let result = match command {
         Command::Help => return Command::descriptions().to_string(),
         Command::Incidents => {
@@ -142,45 +143,36 @@ pub async fn handle_command(
                 arg.trim()
             );
         }
-        Command::Ack(arg) => {
+        Command::Ack(arg) | Command::Resolve(arg) => {
             let id = parse_id(&arg).expect("checked above");
+            let verb = if resolving { "resolve" } else { "acknowledge" };
             let Some(actor) = actor.filter(|_| allowed) else {
-                tracing::warn!(chat_id, user = %who, id, "refused /ack from a user not in telegram.ack_users");
-                return format!("⛔ {who} is not allowed to acknowledge incidents. Ask an admin to add your id to telegram.ack_users.");
+                tracing::warn!(chat_id, user = %who, id, verb, "refused: user not in telegram.ack_users");
+                return format!(
+                    "⛔ {who} is not allowed to {verb} incidents. Ask an admin to add your id to telegram.ack_users."
+                );
             };
-            ctx.incidents
-                .acknowledge(id, &actor, now)
-                .await
-                .map(|o| match o {
-                    Outcome::Changed(i) => format!(
-                        "✅ Incident #{} ({}) acknowledged by {}. You own it until it is resolved.",
-                        i.id, i.brand, actor.name
-                    ),
-                    Outcome::Unchanged { incident, reason } => {
-                        format!("Incident #{} is {reason}.", incident.id)
-                    }
-                    Outcome::NotFound(id) => format!("No incident #{id}."),
-                })
-        }
-        Command::Resolve(arg) => {
-            let id = parse_id(&arg).expect("checked above");
-            let Some(actor) = actor.filter(|_| allowed) else {
-                tracing::warn!(chat_id, user = %who, id, "refused /resolve from a user not in telegram.ack_users");
-                return format!("⛔ {who} is not allowed to resolve incidents. Ask an admin to add your id to telegram.ack_users.");
+            let outcome = if resolving {
+                ctx.incidents.resolve(id, &actor, now).await
+            } else {
+                ctx.incidents.acknowledge(id, &actor, now).await
             };
-            ctx.incidents
-                .resolve(id, &actor, now)
-                .await
-                .map(|o| match o {
-                    Outcome::Changed(i) => format!(
+            outcome.map(|o| match o {
+                Outcome::Changed(i) if resolving => {
+                    format!(
                         "☑️ Incident #{} ({}) resolved by {}.",
                         i.id, i.brand, actor.name
-                    ),
-                    Outcome::Unchanged { incident, reason } => {
-                        format!("Incident #{} is {reason}.", incident.id)
-                    }
-                    Outcome::NotFound(id) => format!("No incident #{id}."),
-                })
+                    )
+                }
+                Outcome::Changed(i) => format!(
+                    "✅ Incident #{} ({}) acknowledged by {}. You own it until it is resolved.",
+                    i.id, i.brand, actor.name
+                ),
+                Outcome::Unchanged { incident, reason } => {
+                    format!("Incident #{} is {reason}.", incident.id)
+                }
+                Outcome::NotFound(id) => format!("No incident #{id}."),
+            })
         }
     };
     result.unwrap_or_else(|e| {
