@@ -175,7 +175,7 @@ impl Incidents {
     }
 
     pub async fn acknowledge(&self, id: u64, by: &Actor, now: DateTime<Utc>) -> Result<Outcome> {
-        self.transition(id, now, |old| match old.state {
+        self.transition(id, |old| match old.state {
             IncidentState::Triggered => {
                 let mut new = old.clone();
                 new.state = IncidentState::Acknowledged;
@@ -203,7 +203,7 @@ impl Incidents {
     }
 
     pub async fn resolve(&self, id: u64, by: &Actor, now: DateTime<Utc>) -> Result<Outcome> {
-        self.transition(id, now, |old| match old.state {
+        self.transition(id, |old| match old.state {
             IncidentState::Triggered | IncidentState::Acknowledged => {
                 let mut new = old.clone();
                 new.state = IncidentState::Resolved;
@@ -234,7 +234,7 @@ impl Incidents {
         .await
     }
 
-    async fn transition<F>(&self, id: u64, _now: DateTime<Utc>, change: F) -> Result<Outcome>
+    async fn transition<F>(&self, id: u64, change: F) -> Result<Outcome>
     where
         F: Fn(&Incident) -> Result<Incident, String>,
     {
@@ -242,11 +242,11 @@ impl Incidents {
             None => return Ok(Outcome::NotFound(id)),
             Some(Ok(new)) => Outcome::Changed(new),
             Some(Err(reason)) => {
-                let incident = self
-                    .store
-                    .incident(id)?
-                    .expect("incident exists: it was just read");
-                return Ok(Outcome::Unchanged { incident, reason });
+                return Ok(match self.store.incident(id)? {
+                    Some(incident) => Outcome::Unchanged { incident, reason },
+                    // Removed between the two reads (retention): as good as never there.
+                    None => Outcome::NotFound(id),
+                });
             }
         };
         self.store.flush().await?;
