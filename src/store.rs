@@ -526,6 +526,17 @@ mod tests {
     }
 
     #[test]
+    fn a_second_opener_gets_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).err().expect("the folder is locked");
+        assert!(
+            format!("{err:#}").contains("is another yuqing running on it?"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn incident_ids_are_dense_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
