@@ -94,6 +94,14 @@ mod tests {
     }
 
     #[test]
+    fn a_gbk_feed_that_declares_its_encoding_is_decoded() {
+        // The XML prolog names GBK; feed-rs decodes by it, which is why it gets raw bytes.
+        let gbk: &[u8] = b"<?xml version=\"1.0\" encoding=\"GBK\"?><rss version=\"2.0\"><channel><title>t</title><item><guid>g1</guid><title>\xb6\xc8\xd0\xa1\xc2\xfa\xb1\xa9\xc1\xa6\xb4\xdf\xca\xd5</title></item></channel></rss>";
+        let posts = parse_feed("gbk", gbk, Utc::now()).unwrap();
+        assert_eq!(posts[0].title, "度小满暴力催收");
+    }
+
+    #[test]
     fn garbage_names_the_source() {
         let err = parse_feed(
             "broken-feed",
