@@ -359,8 +359,7 @@ pub fn fit(
     opts: &TrainOptions,
     threshold: f64,
 ) -> (LearnedModel, usize) {
-    let owned: Vec<Row> = rows.iter().map(|r| (*r).clone()).collect();
-    let (w, b) = learned::train(&owned, set.vocabulary.names.len(), opts);
+    let (w, b) = learned::train(rows, set.vocabulary.names.len(), opts);
     let total_nonzero = w.iter().filter(|x| **x != 0.0).count();
     let kept = w
         .iter()
@@ -393,11 +392,7 @@ pub fn cross_validate(
             .filter(|(_, &f)| f != fold)
             .filter_map(|(r, _)| r.as_ref())
             .collect();
-        let (w, b) = learned::train(
-            &train.iter().map(|r| (*r).clone()).collect::<Vec<_>>(),
-            set.vocabulary.names.len(),
-            opts,
-        );
+        let (w, b) = learned::train(&train, set.vocabulary.names.len(), opts);
         let mut c = Confusion::default();
         for ((row, ex), _) in set
             .rows

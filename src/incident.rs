@@ -176,26 +176,10 @@ impl Incidents {
 
     pub async fn acknowledge(&self, id: u64, by: &Actor, now: DateTime<Utc>) -> Result<Outcome> {
         self.transition(id, |old| match old.state {
-            IncidentState::Triggered => {
-                let mut new = old.clone();
-                new.state = IncidentState::Acknowledged;
-                new.acked_by = Some(by.clone());
-                new.acked_at = Some(now);
-                new.next_page_at = None;
-                new.history.push(Transition {
-                    at: now,
-                    to: new.state,
-                    by: Some(by.clone()),
-                    note: "acknowledged".into(),
-                });
-                Ok(new)
-            }
+            IncidentState::Triggered => Ok(moved(old, IncidentState::Acknowledged, by, now)),
             IncidentState::Acknowledged => Err(format!(
                 "already acknowledged by {}",
-                old.acked_by
-                    .as_ref()
-                    .map(|a| a.name.as_str())
-                    .unwrap_or("someone")
+                name_of(&old.acked_by)
             )),
             IncidentState::Resolved => Err("already resolved".into()),
         })
@@ -205,31 +189,14 @@ impl Incidents {
     pub async fn resolve(&self, id: u64, by: &Actor, now: DateTime<Utc>) -> Result<Outcome> {
         self.transition(id, |old| match old.state {
             IncidentState::Triggered | IncidentState::Acknowledged => {
-                let mut new = old.clone();
-                new.state = IncidentState::Resolved;
+                let mut new = moved(old, IncidentState::Resolved, by, now);
                 new.resolved_by = Some(by.clone());
                 new.resolved_at = Some(now);
-                new.next_page_at = None;
-                // Resolving an unacknowledged incident also takes ownership of it.
-                if new.acked_by.is_none() {
-                    new.acked_by = Some(by.clone());
-                    new.acked_at = Some(now);
-                }
-                new.history.push(Transition {
-                    at: now,
-                    to: new.state,
-                    by: Some(by.clone()),
-                    note: "resolved".into(),
-                });
                 Ok(new)
             }
-            IncidentState::Resolved => Err(format!(
-                "already resolved by {}",
-                old.resolved_by
-                    .as_ref()
-                    .map(|a| a.name.as_str())
-                    .unwrap_or("someone")
-            )),
+            IncidentState::Resolved => {
+                Err(format!("already resolved by {}", name_of(&old.resolved_by)))
+            }
         })
         .await
     }
@@ -314,6 +281,34 @@ impl Incidents {
         }
         Ok(notices)
     }
+}
+
+/// `old` moved to `to` by a person: stops escalation, records the transition, and makes that
+/// person the owner if nobody owned it yet (resolving an unacknowledged incident takes it).
+fn moved(old: &Incident, to: IncidentState, by: &Actor, now: DateTime<Utc>) -> Incident {
+    let mut new = old.clone();
+    new.state = to;
+    new.next_page_at = None;
+    if new.acked_by.is_none() {
+        new.acked_by = Some(by.clone());
+        new.acked_at = Some(now);
+    }
+    let note = match to {
+        IncidentState::Acknowledged => "acknowledged",
+        IncidentState::Resolved => "resolved",
+        IncidentState::Triggered => "re-triggered",
+    };
+    new.history.push(Transition {
+        at: now,
+        to,
+        by: Some(by.clone()),
+        note: note.into(),
+    });
+    new
+}
+
+fn name_of(actor: &Option<Actor>) -> &str {
+    actor.as_ref().map_or("someone", |a| a.name.as_str())
 }
 
 /// Keeps the `limit` most severe posts, most severe first, without duplicates.

@@ -600,7 +600,7 @@ impl Vocabulary {
 /// ½‖w‖² + C·Σ log(1 + exp(−yᵢ(w·xᵢ + b))) (the bias is not regularised),
 /// by full-batch gradient descent with per-coordinate AdaGrad steps: deterministic, and
 /// sparse features with few occurrences still move.
-pub fn train(rows: &[Row], n_features: usize, opts: &TrainOptions) -> (Vec<f64>, f64) {
+pub fn train(rows: &[&Row], n_features: usize, opts: &TrainOptions) -> (Vec<f64>, f64) {
     let mut w = vec![0.0f64; n_features];
     let mut b = 0.0f64;
     let mut g2 = vec![1e-8f64; n_features];
@@ -710,7 +710,11 @@ mod tests {
                 targeted: false,
             })
             .collect();
-        let (w, _) = train(&rows, 3, &TrainOptions::default());
+        let (w, _) = train(
+            &rows.iter().collect::<Vec<_>>(),
+            3,
+            &TrainOptions::default(),
+        );
         assert!(w[0] > 1.0 && w[1] < -1.0, "{w:?}");
         assert!(w[2].abs() < 0.5, "{w:?}");
     }

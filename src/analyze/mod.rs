@@ -444,10 +444,7 @@ impl Analyzer {
             return false;
         }
         let weights = match &matcher {
-            Some(_) => {
-                let others: Vec<Mention> = mentions[1..].iter().flatten().copied().collect();
-                self.window(&doc, target_mentions, &others)
-            }
+            Some(_) => self.window(&doc, target_mentions, &rivals(&mentions, 0)),
             None => vec![1.0; doc.clauses.len()],
         };
         let mask = matcher.as_ref().map(|_| weights.as_slice());
@@ -460,8 +457,8 @@ impl Analyzer {
 
     /// Judges every configured brand that `text` mentions.
     pub fn analyze(&self, text: &str) -> Vec<(String, Judgment)> {
-        let names: Vec<&str> = self.brands.iter().map(|b| b.name.as_str()).collect();
-        self.analyze_with(text, &names)
+        let brands: Vec<&BrandMatcher> = self.brands.iter().collect();
+        self.judge_all(text, &brands, brands.len())
     }
 
     /// Judges the named targets (configured brands or ad-hoc entities) that `text` mentions,
@@ -489,18 +486,8 @@ impl Analyzer {
             if mentions[i].is_empty() {
                 continue;
             }
-            let others: Vec<Mention> = mentions
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .flat_map(|(_, ms)| ms.iter().copied())
-                .filter(|o| {
-                    !mentions[i]
-                        .iter()
-                        .any(|t| t.start <= o.start && o.end <= t.end)
-                })
-                .collect();
-            windows.push((m.name.clone(), i, self.window(&doc, &mentions[i], &others)));
+            let window = self.window(&doc, &mentions[i], &rivals(&mentions, i));
+            windows.push((m.name.clone(), i, window));
         }
         if windows.is_empty() {
             return Vec::new();
@@ -538,6 +525,20 @@ impl Analyzer {
     pub fn segment_only(&self, text: &str) -> usize {
         self.jieba.cut(text, true).len()
     }
+}
+
+/// The mentions of every target except `i` that close `i`'s window: a mention nested inside
+/// one of `i`'s own (an alias within the target's longer name) is the target, not a rival.
+/// Scoring and training both use this, so they see the same windows.
+fn rivals(mentions: &[Vec<Mention>], i: usize) -> Vec<Mention> {
+    let own = &mentions[i];
+    mentions
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j != i)
+        .flat_map(|(_, ms)| ms.iter().copied())
+        .filter(|o| !own.iter().any(|t| t.start <= o.start && o.end <= t.end))
+        .collect()
 }
 
 /// Merges rule contributions (scaled by the model's weight on the rule score) with the

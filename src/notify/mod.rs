@@ -60,13 +60,7 @@ pub fn render(notice: &Notice) -> String {
             );
             write_top_posts(&mut out, incident);
             if let Some(t) = tier {
-                let _ = writeln!(
-                    out,
-                    "Paging tier 1, {}{}: acknowledge within {}.",
-                    t.name,
-                    mentions(&t.mention),
-                    humantime::format_duration(t.ack_timeout)
-                );
+                write_page(&mut out, "Paging tier 1", t);
             }
             let _ = write!(
                 out,
@@ -89,19 +83,24 @@ pub fn render(notice: &Notice) -> String {
                 waited.num_minutes(),
                 if *repeat { " (reminder)" } else { "" }
             );
-            let _ = writeln!(
-                out,
-                "Escalating to tier {tier_number}, {}{}: acknowledge within {}.",
-                tier.name,
-                mentions(&tier.mention),
-                humantime::format_duration(tier.ack_timeout)
-            );
+            write_page(&mut out, &format!("Escalating to tier {tier_number}"), tier);
             let _ = writeln!(out, "{} negative posts so far.", incident.hit_count);
             write_top_posts(&mut out, incident);
             let _ = write!(out, "Reply /ack {} to take it.", incident.id);
         }
     }
     out
+}
+
+/// "Paging tier 1, on-call responder (@a @b): acknowledge within 10m."
+fn write_page(out: &mut String, what: &str, tier: &crate::config::TierConfig) {
+    let _ = writeln!(
+        out,
+        "{what}, {}{}: acknowledge within {}.",
+        tier.name,
+        mentions(&tier.mention),
+        humantime::format_duration(tier.ack_timeout)
+    );
 }
 
 fn write_top_posts(out: &mut String, incident: &Incident) {
