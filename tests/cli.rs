@@ -84,10 +84,7 @@ fn score_prints_one_json_object_per_line() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), 3, "blank lines are skipped");
     assert_eq!(lines[0]["brands"], serde_json::json!(["度小满"]));
     assert_eq!(lines[0]["negative"], true);
@@ -109,10 +106,7 @@ fn score_prints_one_json_object_per_line() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out.stdout);
     assert_eq!(lines[0]["negative"], true, "{}", lines[0]);
     assert_eq!(lines[1]["brands"], serde_json::json!([]), "{}", lines[1]);
     assert_eq!(lines[1]["score"], 0.0);
@@ -239,6 +233,14 @@ fn write_fixture(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// Every stdout line parsed as JSON (`yuqing score` prints one object per line).
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
 fn last_json(stdout: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stdout);
     serde_json::from_str(text.lines().last().expect("some output")).expect("last line is JSON")
@@ -360,10 +362,7 @@ fn learn_writes_weights_that_the_scorer_then_uses() {
         ])
         .output()
         .unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out.stdout);
     assert_eq!(lines[0]["negative"], true, "{}", lines[0]);
     assert_eq!(lines[1]["negative"], false, "{}", lines[1]);
 }
