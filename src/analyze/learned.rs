@@ -28,7 +28,7 @@ use anyhow::{bail, Context, Result};
 use rustc_hash::FxHashMap;
 
 use super::lexicon::Lexicon;
-use super::Doc;
+use super::{Doc, Known};
 
 /// Tokens either side of a mention that count as its window.
 pub const WINDOW: usize = 10;
@@ -52,7 +52,20 @@ pub enum Family {
     Clause = 5,
 }
 
+/// No feature, in [`LearnedModel::by_word`].
+const NONE: u32 = u32::MAX;
+
 impl Family {
+    /// Where a one-word family sits in [`LearnedModel::by_word`].
+    fn slot(self) -> usize {
+        match self {
+            Family::Unigram | Family::Bigram => 0,
+            Family::Left => 1,
+            Family::Right => 2,
+            Family::Clause => 3,
+        }
+    }
+
     fn prefix(self) -> &'static str {
         match self {
             Family::Left => "wl:",
@@ -69,7 +82,10 @@ impl Family {
 pub trait FeatureSink<'d> {
     /// A word as the sink wants to hold it; resolved once per token.
     type Word: Copy;
-    fn intern(&mut self, word: &'d str) -> Self::Word;
+    /// `known` is what the document already looked up about the word.
+    fn intern(&mut self, word: &'d str, known: Known) -> Self::Word;
+    /// The target's mention, [`TARGET`].
+    fn target(&mut self) -> Self::Word;
     fn word(&mut self, family: Family, word: Self::Word);
     fn bigram(&mut self, a: Self::Word, b: Self::Word);
     /// Structural features (`s:…`) and the rule score.
@@ -85,6 +101,9 @@ pub struct LearnedModel {
     words: FxHashMap<String, u32>,
     /// (family, word id, word id) packed in a u64 → feature index.
     keyed: FxHashMap<u64, u32>,
+    /// The one-word features of each word id, by [`Family::slot`] ([`NONE`] when absent): the
+    /// scoring fast path, an array index instead of a hash lookup.
+    by_word: Vec<[u32; 4]>,
     /// Structural features and `lex:score` → feature index.
     named: FxHashMap<String, u32>,
     /// Added to every score. Stored with the decision offset folded in (see `yuqing learn`).
@@ -148,6 +167,7 @@ impl LearnedModel {
         }
         let id = self.words.len() as u32;
         self.words.insert(word.to_string(), id);
+        self.by_word.push([NONE; 4]);
         id
     }
 
@@ -163,8 +183,16 @@ impl LearnedModel {
             }
             Some((family, a, b)) => {
                 let a = self.word_id(a);
-                let b = b.map_or(0, |b| self.word_id(b));
-                self.keyed.insert(key(family, a, b), index);
+                match b {
+                    Some(b) => {
+                        let b = self.word_id(b);
+                        self.keyed.insert(key(family, a, b), index);
+                    }
+                    None => {
+                        self.keyed.insert(key(family, a, 0), index);
+                        self.by_word[a as usize][family.slot()] = index;
+                    }
+                }
             }
         }
         self.names.push(name);
@@ -187,6 +215,11 @@ impl LearnedModel {
 
     pub fn len(&self) -> usize {
         self.names.len()
+    }
+
+    /// Every word the model's features name, with its id.
+    pub fn word_ids(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.words.iter().map(|(w, &id)| (w.as_str(), id))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -284,12 +317,10 @@ impl LearnedModel {
         let mut sink = ScoringSink {
             model: self,
             fired: Vec::new(),
+            seen: vec![0; self.names.len().div_ceil(64)],
         };
         visit_features(doc, target_tokens, window, lex, rule_score, &mut sink);
         let mut fired = sink.fired;
-        // Binary features count once however often they fire.
-        fired.sort_unstable_by_key(|&(id, _)| id);
-        fired.dedup_by_key(|&mut (id, _)| id);
         let mut z = self.bias;
         for (id, value) in fired.iter_mut() {
             *value *= self.weights[*id as usize];
@@ -303,19 +334,26 @@ impl LearnedModel {
 struct ScoringSink<'m> {
     model: &'m LearnedModel,
     fired: Vec<(u32, f64)>,
+    /// A bit per feature: fired already.
+    seen: Vec<u64>,
 }
 
 impl<'d> FeatureSink<'d> for ScoringSink<'_> {
     type Word = Option<u32>;
 
-    fn intern(&mut self, word: &'d str) -> Option<u32> {
-        self.model.words.get(word).copied()
+    fn intern(&mut self, _word: &'d str, known: Known) -> Option<u32> {
+        known.model_word
+    }
+
+    fn target(&mut self) -> Option<u32> {
+        self.model.words.get(TARGET).copied()
     }
 
     fn word(&mut self, family: Family, word: Option<u32>) {
         if let Some(w) = word {
-            if let Some(&i) = self.model.keyed.get(&key(family, w, 0)) {
-                self.fired.push((i, 1.0));
+            let i = self.model.by_word[w as usize][family.slot()];
+            if i != NONE {
+                self.fire(i, 1.0);
             }
         }
     }
@@ -323,14 +361,25 @@ impl<'d> FeatureSink<'d> for ScoringSink<'_> {
     fn bigram(&mut self, a: Option<u32>, b: Option<u32>) {
         if let (Some(a), Some(b)) = (a, b) {
             if let Some(&i) = self.model.keyed.get(&key(Family::Bigram, a, b)) {
-                self.fired.push((i, 1.0));
+                self.fire(i, 1.0);
             }
         }
     }
 
     fn named(&mut self, name: &str, value: f64) {
         if let Some(&i) = self.model.named.get(name) {
-            self.fired.push((i, value));
+            self.fire(i, value);
+        }
+    }
+}
+
+impl ScoringSink<'_> {
+    /// Binary features count once however often they fire.
+    fn fire(&mut self, feature: u32, value: f64) {
+        let (word, bit) = (feature as usize / 64, 1u64 << (feature % 64));
+        if self.seen[word] & bit == 0 {
+            self.seen[word] |= bit;
+            self.fired.push((feature, value));
         }
     }
 }
@@ -344,8 +393,12 @@ struct NamingSink<'e> {
 impl<'d> FeatureSink<'d> for NamingSink<'_> {
     type Word = &'d str;
 
-    fn intern(&mut self, word: &'d str) -> &'d str {
+    fn intern(&mut self, word: &'d str, _known: Known) -> &'d str {
         word
+    }
+
+    fn target(&mut self) -> &'d str {
+        TARGET
     }
 
     fn word(&mut self, family: Family, word: &'d str) {
@@ -433,7 +486,7 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
         is_target: bool,
         negative: bool,
     }
-    let target_word = sink.intern(TARGET);
+    let target_word = sink.target();
     let mut flat: Vec<Item<S::Word>> = Vec::with_capacity(doc.tokens.len());
     let mut target_at: Vec<usize> = Vec::new();
     for (ci, clause) in doc.clauses.iter().enumerate() {
@@ -455,10 +508,11 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
                 });
                 continue;
             }
-            let polarity = lex.get(text).map_or(0.0, |e| e.polarity);
+            let known = doc.known[t];
+            let polarity = known.entry.map_or(0.0, |e| lex.entry_by_id(e).polarity);
             // Sentiment words of the hand lexicons speak through the rule score (which knows
             // negation and degree); the model learns only what the lists do not know.
-            let word = sink.intern(text);
+            let word = sink.intern(text, known);
             if polarity == 0.0 {
                 sink.word(Family::Unigram, word);
             }

@@ -105,6 +105,10 @@ pub struct Entry {
     pub crisis: Option<usize>,
 }
 
+/// The index of a lexicon entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryId(u32);
+
 /// A crisis category and its harm weight (fraud, violent collection, …).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Category {
@@ -116,7 +120,10 @@ pub struct Category {
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     // Fx rather than SipHash: the keys are our own words, and this lookup runs once per token.
-    entries: FxHashMap<String, Entry>,
+    ids: FxHashMap<String, EntryId>,
+    /// Entries by [`EntryId`], so that a token's entry can be looked up once and carried as
+    /// a number (see [`super::Doc`]).
+    entries: Vec<Entry>,
     /// First words of multi-word English phrases ("hidden" of "hidden fees").
     phrase_starts: FxHashSet<String>,
     pub categories: Vec<Category>,
@@ -146,7 +153,15 @@ impl Lexicon {
     }
 
     pub fn get(&self, word: &str) -> Option<&Entry> {
-        self.entries.get(word)
+        self.id(word).map(|id| self.entry_by_id(id))
+    }
+
+    pub fn id(&self, word: &str) -> Option<EntryId> {
+        self.ids.get(word).copied()
+    }
+
+    pub fn entry_by_id(&self, id: EntryId) -> &Entry {
+        &self.entries[id.0 as usize]
     }
 
     /// Whether some multi-word phrase begins with `word`.
@@ -158,7 +173,7 @@ impl Lexicon {
 
     /// Every word, for the segmenter's dictionary.
     pub fn words(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(String::as_str)
+        self.ids.keys().map(String::as_str)
     }
 
     pub fn len(&self) -> usize {
@@ -266,7 +281,12 @@ impl Lexicon {
         if let Some((first, _)) = term.split_once(' ') {
             self.phrase_starts.insert(first.to_string());
         }
-        self.entries.entry(term).or_default()
+        let next = EntryId(self.entries.len() as u32);
+        let id = *self.ids.entry(term).or_insert(next);
+        if id == next {
+            self.entries.push(Entry::default());
+        }
+        &mut self.entries[id.0 as usize]
     }
 
     /// Adds or overrides one entry; for tests and learned vocabularies.

@@ -41,9 +41,73 @@ pub struct Doc {
     pub text: String,
     /// Token byte ranges.
     pub tokens: Vec<(usize, usize)>,
+    /// What the lexicons and the learned model know of each token, looked up once here so
+    /// that the rules and the model never hash a token again.
+    pub known: Vec<Known>,
     pub clauses: Vec<Clause>,
     /// Weibo emoticons: (token index where one starts, end byte, weight), by token index.
     emoticons: Vec<(usize, usize, f64)>,
+}
+
+/// What the analyzer knows of one word: its lexicon entry and its id among the learned
+/// model's words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Known {
+    pub entry: Option<lexicon::EntryId>,
+    pub model_word: Option<u32>,
+}
+
+/// Every word the lexicons or the learned model know, in one table: one lookup per token.
+/// Words of up to 15 bytes (five Chinese characters: nearly all) are keyed by their bytes
+/// packed into an integer, so a lookup compares in the table instead of chasing a pointer to
+/// the key; this lookup runs for every token.
+#[derive(Debug, Default)]
+struct KnownWords {
+    short: rustc_hash::FxHashMap<u128, Known>,
+    long: rustc_hash::FxHashMap<Box<str>, Known>,
+}
+
+/// `word` packed with its length, if it fits.
+fn pack(word: &str) -> Option<u128> {
+    let bytes = word.as_bytes();
+    let len = bytes.len();
+    if len > 15 {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    for (slot, &b) in buf.iter_mut().zip(bytes) {
+        *slot = b;
+    }
+    buf[15] = len as u8;
+    Some(u128::from_le_bytes(buf))
+}
+
+impl KnownWords {
+    fn build(lexicon: &Lexicon, model: Option<&learned::LearnedModel>) -> KnownWords {
+        let mut known = KnownWords::default();
+        for word in lexicon.words() {
+            known.slot(word).entry = lexicon.id(word);
+        }
+        for (word, id) in model.into_iter().flat_map(|m| m.word_ids()) {
+            known.slot(word).model_word = Some(id);
+        }
+        known
+    }
+
+    fn slot(&mut self, word: &str) -> &mut Known {
+        match pack(word) {
+            Some(key) => self.short.entry(key).or_default(),
+            None => self.long.entry(word.into()).or_default(),
+        }
+    }
+
+    fn get(&self, word: &str) -> Known {
+        let found = match pack(word) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(word),
+        };
+        found.copied().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -77,9 +141,13 @@ impl Doc {
         &self.text[self.tokens[c.start].0..self.tokens[c.end - 1].1]
     }
 
-    /// The clause holding byte offset `at`.
+    /// The clause holding byte offset `at`; `None` when no token covers it (an unsegmented
+    /// part of the text, or a boundary).
     fn clause_of_byte(&self, at: usize) -> Option<usize> {
         let token = self.tokens.partition_point(|&(_, e)| e <= at);
+        if self.tokens.get(token).is_none_or(|&(s, _)| s > at) {
+            return None;
+        }
         self.clauses
             .iter()
             .position(|c| c.start <= token && token < c.end)
@@ -93,6 +161,15 @@ impl Doc {
         out.dedup();
         out
     }
+}
+
+/// How much of a text [`Analyzer::prepare`] segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// All of it: a judgment of the whole text.
+    Whole,
+    /// The sentences that a judgment about one of the first `n` targets can read.
+    Mentions(usize),
 }
 
 /// One term's part in a judgment.
@@ -159,6 +236,7 @@ pub struct Analyzer {
     jieba: Jieba,
     lexicon: Lexicon,
     learned: Option<learned::LearnedModel>,
+    known: KnownWords,
     brands: Vec<BrandMatcher>,
     negative_threshold: f64,
 }
@@ -182,6 +260,7 @@ impl Analyzer {
         }
         Analyzer {
             jieba,
+            known: KnownWords::build(&lexicon, None),
             lexicon,
             learned: None,
             brands,
@@ -206,6 +285,7 @@ impl Analyzer {
 
     /// Adds learned weights: from now on judgments combine them with the rules.
     pub fn with_learned(mut self, model: Option<learned::LearnedModel>) -> Analyzer {
+        self.known = KnownWords::build(&self.lexicon, model.as_ref());
         self.learned = model;
         self
     }
@@ -234,7 +314,17 @@ impl Analyzer {
     /// Normalizes and segments a text into clauses. Every mention of `targets` becomes one
     /// whole token (the text between mentions is segmented on its own), so that a target is
     /// never glued to its neighbours by jieba; returns the mentions of each target, in order.
-    pub fn prepare(&self, raw: &str, targets: &[&BrandMatcher]) -> (Doc, Vec<Vec<Mention>>) {
+    ///
+    /// With [`Focus::Mentions`], only the sentences a judgment can read are segmented: those
+    /// that mention one of the first `n` targets, and the sentence after each (see
+    /// [`sentiment::scope_weights`]). The rest of a long article is never cut; judgments are
+    /// the same as with the whole text segmented.
+    pub fn prepare(
+        &self,
+        raw: &str,
+        targets: &[&BrandMatcher],
+        focus: Focus,
+    ) -> (Doc, Vec<Vec<Mention>>) {
         let text = text::normalize(raw);
         let mentions: Vec<Vec<Mention>> = targets.iter().map(|m| m.find(&text)).collect();
         let mut spans: Vec<(usize, usize)> = mentions
@@ -244,21 +334,33 @@ impl Analyzer {
             .collect();
         spans.sort_unstable();
         let mut tokens: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 3 + 1);
-        let mut pos = 0;
-        for (start, end) in spans {
-            if start < pos {
-                // Overlaps the previous mention (one brand's alias inside another's): extend it.
-                if let Some(last) = tokens.last_mut() {
-                    last.1 = last.1.max(end);
-                    pos = pos.max(end);
+        match focus {
+            Focus::Whole => self.cut_region(&text, (0, text.len()), &spans, &mut tokens),
+            Focus::Mentions(n) => {
+                let mut focused: Vec<usize> =
+                    mentions.iter().take(n).flatten().map(|m| m.start).collect();
+                focused.sort_unstable();
+                // The sentence after a mention's is the next chunk that holds words, which
+                // only segmenting it can tell.
+                let mut want_next = false;
+                let mut mention = focused.iter().peekable();
+                for chunk in text::sentence_chunks(&text, &spans) {
+                    let mut mentioned = false;
+                    while mention.next_if(|&&m| m < chunk.1).is_some() {
+                        mentioned = true;
+                    }
+                    if !mentioned && !want_next {
+                        continue;
+                    }
+                    let first = tokens.len();
+                    self.cut_region(&text, chunk, &spans, &mut tokens);
+                    let has_words = tokens[first..]
+                        .iter()
+                        .any(|&(s, e)| text::boundary(&text[s..e]).is_none());
+                    want_next = mentioned || (want_next && !has_words);
                 }
-                continue;
             }
-            self.cut_into(&text, pos, start, &mut tokens);
-            tokens.push((start, end));
-            pos = end;
         }
-        self.cut_into(&text, pos, text.len(), &mut tokens);
         let emoticons = self.find_emoticons(&text, &tokens);
 
         let mut clauses = Vec::new();
@@ -295,14 +397,45 @@ impl Analyzer {
         });
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
+        let known = tokens
+            .iter()
+            .map(|&(s, e)| self.known.get(&text[s..e]))
+            .collect();
         let mut doc = Doc {
             text,
             tokens,
+            known,
             clauses,
             emoticons,
         };
         renumber_sentences(&mut doc.clauses);
         (doc, mentions)
+    }
+
+    /// Segments `region` of `text`, each mention span inside it as one token.
+    fn cut_region(
+        &self,
+        text: &str,
+        region: (usize, usize),
+        spans: &[(usize, usize)],
+        tokens: &mut Vec<(usize, usize)>,
+    ) {
+        let mut pos = region.0;
+        let first = spans.partition_point(|&(s, _)| s < region.0);
+        for &(start, end) in spans[first..].iter().take_while(|&&(s, _)| s < region.1) {
+            if start < pos {
+                // Overlaps the previous mention (one brand's alias inside another's): extend it.
+                if let Some(last) = tokens.last_mut() {
+                    last.1 = last.1.max(end);
+                    pos = pos.max(end);
+                }
+                continue;
+            }
+            self.cut_into(text, pos, start, tokens);
+            tokens.push((start, end));
+            pos = end;
+        }
+        self.cut_into(text, pos, region.1.max(pos), tokens);
     }
 
     fn cut_into(&self, text: &str, from: usize, to: usize, tokens: &mut Vec<(usize, usize)>) {
@@ -438,7 +571,11 @@ impl Analyzer {
             targets.push(m);
             targets.extend(self.brands.iter().filter(|b| b.name != m.name));
         }
-        let (doc, mentions) = self.prepare(text, &targets);
+        let focus = match matcher {
+            Some(_) => Focus::Mentions(1),
+            None => Focus::Whole,
+        };
+        let (doc, mentions) = self.prepare(text, &targets, focus);
         let target_mentions: &[Mention] = mentions.first().map(Vec::as_slice).unwrap_or(&[]);
         if matcher.is_some() && target_mentions.is_empty() {
             return false;
@@ -458,7 +595,7 @@ impl Analyzer {
     /// Judges every configured brand that `text` mentions.
     pub fn analyze(&self, text: &str) -> Vec<(String, Judgment)> {
         let brands: Vec<&BrandMatcher> = self.brands.iter().collect();
-        self.judge_all(text, &brands, brands.len())
+        self.judge_all(text, &brands, brands.len(), Focus::Mentions(brands.len()))
     }
 
     /// Judges the named targets (configured brands or ad-hoc entities) that `text` mentions,
@@ -466,21 +603,23 @@ impl Analyzer {
     pub fn analyze_with(&self, text: &str, targets: &[&str]) -> Vec<(String, Judgment)> {
         let matchers: Vec<BrandMatcher> = targets.iter().map(|t| self.matcher_for(t)).collect();
         let refs: Vec<&BrandMatcher> = matchers.iter().collect();
-        self.judge_all(text, &refs, refs.len())
+        self.judge_all(text, &refs, refs.len(), Focus::Mentions(refs.len()))
     }
 
     /// Judges the first `judged` of `targets` that the text mentions; all of them close each
-    /// other's windows.
+    /// other's windows. `focus` is how much to segment: the result is the same either way, the
+    /// whole text is only for testing that.
     fn judge_all(
         &self,
         text: &str,
         targets: &[&BrandMatcher],
         judged: usize,
+        focus: Focus,
     ) -> Vec<(String, Judgment)> {
         if !targets.iter().take(judged).any(|t| t.occurs_in_raw(text)) {
             return Vec::new();
         }
-        let (doc, mentions) = self.prepare(text, targets);
+        let (doc, mentions) = self.prepare(text, targets, focus);
         let mut windows = Vec::new();
         for (i, m) in targets.iter().enumerate().take(judged) {
             if mentions[i].is_empty() {
@@ -510,12 +649,14 @@ impl Analyzer {
     pub fn judge_target(&self, text: &str, target: &BrandMatcher) -> Option<Judgment> {
         let mut targets: Vec<&BrandMatcher> = vec![target];
         targets.extend(self.brands.iter().filter(|b| b.name != target.name));
-        self.judge_all(text, &targets, 1).pop().map(|(_, j)| j)
+        self.judge_all(text, &targets, 1, Focus::Mentions(1))
+            .pop()
+            .map(|(_, j)| j)
     }
 
     /// Judges the whole text, with no target: general sentiment.
     pub fn judge_text(&self, text: &str) -> Judgment {
-        let (doc, _) = self.prepare(text, &[]);
+        let (doc, _) = self.prepare(text, &[], Focus::Whole);
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, None);
         let weights = vec![1.0; doc.clauses.len()];
         self.judge_doc(&doc, &raw, &crisis, &weights, &[], self.learned.as_ref())
@@ -704,6 +845,35 @@ pub(crate) mod tests {
         );
         assert!(j.severity(1.0, 0) > 0.0);
         assert!(j.severity(2.0, 10) > j.severity(1.0, 0));
+    }
+
+    #[test]
+    fn segmenting_only_the_window_changes_nothing() {
+        let a = analyzer();
+        let texts = [
+            "行业新闻。度小满发布财报。招联金融被投诉暴力催收!\n度小满回应：不是真的。",
+            "招联很好。\n\n。。度小满太坑了，利息高!!! 客服不理人。另外天气不错。",
+            "度小满。 \n，，。…坑人?\r\n最后一句。招联也差。",
+            "第一段与此无关。第二段也无关。度小满3.5亿元罚单.处罚原因不明。",
+            "没有提到任何品牌。很差。",
+        ];
+        let brands: Vec<&BrandMatcher> = a.brands().iter().collect();
+        for t in texts {
+            let whole = a.judge_all(t, &brands, brands.len(), Focus::Whole);
+            let focused = a.judge_all(t, &brands, brands.len(), Focus::Mentions(brands.len()));
+            assert_eq!(whole, focused, "{t}");
+            for (i, _) in brands.iter().enumerate() {
+                let mut order = brands.clone();
+                order.swap(0, i);
+                let whole = a.judge_all(t, &order, 1, Focus::Whole);
+                assert_eq!(whole, a.judge_all(t, &order, 1, Focus::Mentions(1)), "{t}");
+            }
+        }
+        let (doc, _) = a.prepare(texts[3], &[&a.brands()[0]], Focus::Mentions(1));
+        assert!(
+            !doc.text[doc.tokens[0].0..].starts_with("第一段"),
+            "sentences far from the brand are not segmented"
+        );
     }
 
     #[test]

@@ -189,7 +189,10 @@ pub fn contributions(
                     unit_buf.clear();
                     unit_buf.push(Unit::Known(entry, text));
                 }
-                None => units(word, lex, &mut unit_buf),
+                None => {
+                    let entry = doc.known[token].entry.map(|id| lex.entry_by_id(id));
+                    units(word, entry, lex, &mut unit_buf)
+                }
             }
             for unit in unit_buf.drain(..) {
                 let (entry, glued) = match unit {
@@ -400,14 +403,19 @@ impl<'t> Unit<'t, '_> {
     }
 }
 
-/// Resolves a token into scoring units, appended to `out`. jieba's dictionary holds compounds
+/// Resolves a token (with its lexicon `entry`, if any) into scoring units, appended to `out`. jieba's dictionary holds compounds
 /// (获得好评, 非常满意) that would hide their sentiment word from a plain lookup; an unknown token
 /// of three to [`MAX_COMPOUND_CHARS`] characters is searched for lexicon terms of two or more
 /// characters (never single characters: 好 inside 好像 means nothing). Allocation-free: this
 /// runs for every token.
-fn units<'t, 'l>(word: &'t str, lex: &'l Lexicon, out: &mut Vec<Unit<'t, 'l>>) {
+fn units<'t, 'l>(
+    word: &'t str,
+    entry: Option<&'l Entry>,
+    lex: &'l Lexicon,
+    out: &mut Vec<Unit<'t, 'l>>,
+) {
     out.clear();
-    if let Some(e) = lex.get(word) {
+    if let Some(e) = entry {
         out.push(Unit::Known(e, word));
         return;
     }

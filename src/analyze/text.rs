@@ -5,21 +5,26 @@
 /// Normalizes text for analysis. Cheap: one pass, no allocation beyond the output.
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            // Full-width ASCII variants → ASCII.
-            '\u{FF01}'..='\u{FF5E}' => {
-                let ascii = char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c);
-                out.push(ascii.to_ascii_lowercase());
-            }
-            '\u{3000}' | '\u{00A0}' => out.push(' '),
-            // Variation selectors and zero-width joiners carry no meaning for scoring.
-            '\u{FE0E}' | '\u{FE0F}' | '\u{200B}' | '\u{200D}' | '\u{FEFF}' => {}
-            // Curly apostrophes, so "don’t" opens up like "don't".
-            '\u{2019}' | '\u{2018}' => out.push('\''),
-            _ => out.push(c.to_ascii_lowercase()),
+    // Most of a Chinese post needs no change: copy the runs between the bytes that can start
+    // a changed character (ASCII capitals, and the lead bytes of U+00A0, U+2018–U+2019,
+    // U+200B–U+200D, U+3000, U+FExx/U+FFxx). UTF-8 lead bytes never occur inside another
+    // character, so the runs split only between characters.
+    let bytes = text.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !(b.is_ascii_uppercase() || matches!(b, 0xC2 | 0xE2 | 0xE3 | 0xEF)) {
+            i += utf8_width(b);
+            continue;
         }
+        out.push_str(&text[copied..i]);
+        let c = text[i..].chars().next().expect("i is a character boundary");
+        normalize_char(c, &mut out);
+        i += c.len_utf8();
+        copied = i;
     }
+    out.push_str(&text[copied..]);
     if out.contains("n't") {
         out = out
             .replace("can't", "can not")
@@ -27,6 +32,32 @@ pub fn normalize(text: &str) -> String {
             .replace("n't", " not");
     }
     out
+}
+
+/// The length of the UTF-8 character that starts with byte `lead`.
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+fn normalize_char(c: char, out: &mut String) {
+    match c {
+        // Full-width ASCII variants → ASCII.
+        '\u{FF01}'..='\u{FF5E}' => {
+            let ascii = char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c);
+            out.push(ascii.to_ascii_lowercase());
+        }
+        '\u{3000}' | '\u{00A0}' => out.push(' '),
+        // Variation selectors and zero-width joiners carry no meaning for scoring.
+        '\u{FE0E}' | '\u{FE0F}' | '\u{200B}' | '\u{200D}' | '\u{FEFF}' => {}
+        // Curly apostrophes, so "don’t" opens up like "don't".
+        '\u{2019}' | '\u{2018}' => out.push('\''),
+        _ => out.push(c.to_ascii_lowercase()),
+    }
 }
 
 /// What ends a clause, and whether it also ends a sentence.
@@ -59,6 +90,47 @@ pub fn boundary(token: &str) -> Option<Boundary> {
         ',' | '、' | ';' | ':' | '，' | '；' | '：' => Some(Boundary::Clause),
         _ => None,
     }
+}
+
+/// Characters that always end a sentence and that jieba never joins to a neighbour: it
+/// segments the runs of text between them independently, so cutting a text at them first
+/// yields the same tokens as cutting it whole. (`.` ends sentences too, but jieba keeps it
+/// inside words like `3.5`, so it is no safe place to cut.)
+fn is_hard_stop(c: char) -> bool {
+    matches!(c, '。' | '!' | '?' | '…' | '\n' | '\r')
+}
+
+/// Splits `text` into sentence chunks: each ends after a run of hard stops (see
+/// [`is_hard_stop`]), except inside `protected` byte spans (brand mentions, which must stay
+/// whole). The chunks cover the text, in order.
+pub fn sentence_chunks(text: &str, protected: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut in_stops = false;
+    // Lead bytes, not decoded chars: this runs over every post. The stops are ASCII, or three
+    // bytes led by E2 (…) or E3 (。).
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let (stop, width) = match bytes[i] {
+            b'!' | b'?' | b'\n' | b'\r' => (true, 1),
+            0xE2 | 0xE3 => {
+                let c = text[i..].chars().next().expect("i is a character boundary");
+                (is_hard_stop(c), c.len_utf8())
+            }
+            lead => (false, utf8_width(lead)),
+        };
+        if in_stops && !stop && !protected.iter().any(|&(s, e)| s < i && i < e) {
+            chunks.push((start, i));
+            start = i;
+        }
+        in_stops = stop;
+        i += width;
+    }
+    if start < text.len() {
+        chunks.push((start, text.len()));
+    }
+    chunks
 }
 
 /// True for tokens that are only whitespace or decoration and take no part in scoring.
@@ -106,6 +178,16 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_path_changes_exactly_what_the_rules_change() {
+        let t = "Ａ度小满ＯＫ，\u{3000}“好”…😀\u{FE0F}\u{200B}x\u{00A0}é Ünï É。";
+        let mut expected = String::new();
+        for c in t.chars() {
+            normalize_char(c, &mut expected);
+        }
+        assert_eq!(normalize(t), expected);
+    }
+
+    #[test]
     fn boundaries() {
         assert_eq!(boundary("。"), Some(Boundary::Sentence));
         assert_eq!(boundary("!!!"), Some(Boundary::Sentence));
@@ -115,5 +197,22 @@ mod tests {
         assert_eq!(boundary("好"), None);
         assert!(is_filler("  "));
         assert!(!is_filler("好"));
+    }
+
+    #[test]
+    fn sentence_chunks_end_after_runs_of_stops() {
+        let t = "好。。坏!\r\n3.5亿?";
+        let chunks: Vec<&str> = sentence_chunks(t, &[])
+            .into_iter()
+            .map(|(s, e)| &t[s..e])
+            .collect();
+        assert_eq!(chunks, ["好。。", "坏!\r\n", "3.5亿?"]);
+        let protected = [(t.find('坏').unwrap(), t.find('亿').unwrap())];
+        assert_eq!(
+            sentence_chunks(t, &protected).len(),
+            2,
+            "a mention stays whole"
+        );
+        assert!(sentence_chunks("", &[]).is_empty());
     }
 }
