@@ -431,7 +431,11 @@ pub fn display_term(feature: &str) -> Option<String> {
         .iter()
         .find_map(|p| feature.strip_prefix(p))
         .unwrap_or(feature);
-    Some(word.replace('_', ""))
+    Some(if word.contains('_') {
+        word.replace('_', "")
+    } else {
+        word.to_string()
+    })
 }
 
 fn bucket(n: usize, edges: &[usize]) -> usize {
@@ -495,7 +499,7 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
         }
         for t in clause.start..clause.end {
             let text = doc.word(t);
-            if super::text::is_filler(text) {
+            if doc.kinds[t] == super::text::TokenKind::Filler {
                 continue;
             }
             if target_tokens.binary_search(&t).is_ok() {

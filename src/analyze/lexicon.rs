@@ -10,9 +10,11 @@
 
 use std::path::Path;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use anyhow::{bail, Context, Result};
+
+use super::words::WordTable;
 
 /// (file name, built-in contents), in load order.
 const BUILTIN: &[(&str, &str)] = &[
@@ -120,7 +122,9 @@ pub struct Category {
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     // Fx rather than SipHash: the keys are our own words, and this lookup runs once per token.
-    ids: FxHashMap<String, EntryId>,
+    ids: WordTable<Option<EntryId>>,
+    /// The words, by [`EntryId`].
+    words: Vec<String>,
     /// Entries by [`EntryId`], so that a token's entry can be looked up once and carried as
     /// a number (see [`super::Doc`]).
     entries: Vec<Entry>,
@@ -157,7 +161,12 @@ impl Lexicon {
     }
 
     pub fn id(&self, word: &str) -> Option<EntryId> {
-        self.ids.get(word).copied()
+        self.ids.get(word).copied().flatten()
+    }
+
+    /// [`Lexicon::id`] of `text[start..end]` (a char-aligned range).
+    pub fn id_in(&self, text: &str, start: usize, end: usize) -> Option<EntryId> {
+        self.ids.get_in(text, start, end).copied().flatten()
     }
 
     pub fn entry_by_id(&self, id: EntryId) -> &Entry {
@@ -173,7 +182,7 @@ impl Lexicon {
 
     /// Every word, for the segmenter's dictionary.
     pub fn words(&self) -> impl Iterator<Item = &str> {
-        self.ids.keys().map(String::as_str)
+        self.words.iter().map(String::as_str)
     }
 
     pub fn len(&self) -> usize {
@@ -281,11 +290,17 @@ impl Lexicon {
         if let Some((first, _)) = term.split_once(' ') {
             self.phrase_starts.insert(first.to_string());
         }
-        let next = EntryId(self.entries.len() as u32);
-        let id = *self.ids.entry(term).or_insert(next);
-        if id == next {
-            self.entries.push(Entry::default());
-        }
+        let slot = self.ids.entry(&term);
+        let id = match *slot {
+            Some(id) => id,
+            None => {
+                let id = EntryId(self.entries.len() as u32);
+                *slot = Some(id);
+                self.entries.push(Entry::default());
+                self.words.push(term);
+                id
+            }
+        };
         &mut self.entries[id.0 as usize]
     }
 

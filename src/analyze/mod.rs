@@ -14,6 +14,7 @@ pub mod learned;
 pub mod lexicon;
 pub mod sentiment;
 pub mod text;
+pub mod words;
 
 use jieba_rs::Jieba;
 use serde::Serialize;
@@ -22,7 +23,7 @@ use crate::config::BrandConfig;
 use brand::{BrandMatcher, Mention};
 use lexicon::Lexicon;
 use sentiment::{RawContribution, Terminator};
-use text::Boundary;
+use text::{Boundary, TokenKind};
 
 /// Frequency given to brand aliases in jieba's dictionary: high enough that an alias is always
 /// cut as one word.
@@ -41,6 +42,8 @@ pub struct Doc {
     pub text: String,
     /// Token byte ranges.
     pub tokens: Vec<(usize, usize)>,
+    /// Word, filler or boundary, for each token.
+    pub kinds: Vec<TokenKind>,
     /// What the lexicons and the learned model know of each token, looked up once here so
     /// that the rules and the model never hash a token again.
     pub known: Vec<Known>,
@@ -58,55 +61,19 @@ pub struct Known {
 }
 
 /// Every word the lexicons or the learned model know, in one table: one lookup per token.
-/// Words of up to 15 bytes (five Chinese characters: nearly all) are keyed by their bytes
-/// packed into an integer, so a lookup compares in the table instead of chasing a pointer to
-/// the key; this lookup runs for every token.
 #[derive(Debug, Default)]
-struct KnownWords {
-    short: rustc_hash::FxHashMap<u128, Known>,
-    long: rustc_hash::FxHashMap<Box<str>, Known>,
-}
-
-/// `word` packed with its length, if it fits.
-fn pack(word: &str) -> Option<u128> {
-    let bytes = word.as_bytes();
-    let len = bytes.len();
-    if len > 15 {
-        return None;
-    }
-    let mut buf = [0u8; 16];
-    for (slot, &b) in buf.iter_mut().zip(bytes) {
-        *slot = b;
-    }
-    buf[15] = len as u8;
-    Some(u128::from_le_bytes(buf))
-}
+struct KnownWords(words::WordTable<Known>);
 
 impl KnownWords {
-    fn build(lexicon: &Lexicon, model: Option<&learned::LearnedModel>) -> KnownWords {
-        let mut known = KnownWords::default();
+    fn build(lexicon: &Lexicon, model: &learned::LearnedModel) -> KnownWords {
+        let mut known: words::WordTable<Known> = words::WordTable::default();
         for word in lexicon.words() {
-            known.slot(word).entry = lexicon.id(word);
+            known.entry(word).entry = lexicon.id(word);
         }
-        for (word, id) in model.into_iter().flat_map(|m| m.word_ids()) {
-            known.slot(word).model_word = Some(id);
+        for (word, id) in model.word_ids() {
+            known.entry(word).model_word = Some(id);
         }
-        known
-    }
-
-    fn slot(&mut self, word: &str) -> &mut Known {
-        match pack(word) {
-            Some(key) => self.short.entry(key).or_default(),
-            None => self.long.entry(word.into()).or_default(),
-        }
-    }
-
-    fn get(&self, word: &str) -> Known {
-        let found = match pack(word) {
-            Some(key) => self.short.get(&key),
-            None => self.long.get(word),
-        };
-        found.copied().unwrap_or_default()
+        KnownWords(known)
     }
 }
 
@@ -236,7 +203,9 @@ pub struct Analyzer {
     jieba: Jieba,
     lexicon: Lexicon,
     learned: Option<learned::LearnedModel>,
-    known: KnownWords,
+    /// The lexicon and learned-model words, for judgments the model reads (the others look
+    /// words up in the lexicon alone: a smaller table, whose lookups stay in cache).
+    known: Option<KnownWords>,
     brands: Vec<BrandMatcher>,
     negative_threshold: f64,
 }
@@ -260,7 +229,7 @@ impl Analyzer {
         }
         Analyzer {
             jieba,
-            known: KnownWords::build(&lexicon, None),
+            known: None,
             lexicon,
             learned: None,
             brands,
@@ -285,7 +254,7 @@ impl Analyzer {
 
     /// Adds learned weights: from now on judgments combine them with the rules.
     pub fn with_learned(mut self, model: Option<learned::LearnedModel>) -> Analyzer {
-        self.known = KnownWords::build(&self.lexicon, model.as_ref());
+        self.known = model.as_ref().map(|m| KnownWords::build(&self.lexicon, m));
         self.learned = model;
         self
     }
@@ -334,8 +303,12 @@ impl Analyzer {
             .collect();
         spans.sort_unstable();
         let mut tokens: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 3 + 1);
+        let mut kinds: Vec<TokenKind> = Vec::with_capacity(tokens.capacity());
         match focus {
-            Focus::Whole => self.cut_region(&text, (0, text.len()), &spans, &mut tokens),
+            Focus::Whole => {
+                self.cut_region(&text, (0, text.len()), &spans, &mut tokens);
+                classify(&text, &tokens, &mut kinds);
+            }
             Focus::Mentions(n) => {
                 let mut focused: Vec<usize> =
                     mentions.iter().take(n).flatten().map(|m| m.start).collect();
@@ -354,9 +327,10 @@ impl Analyzer {
                     }
                     let first = tokens.len();
                     self.cut_region(&text, chunk, &spans, &mut tokens);
-                    let has_words = tokens[first..]
+                    classify(&text, &tokens[first..], &mut kinds);
+                    let has_words = !kinds[first..]
                         .iter()
-                        .any(|&(s, e)| text::boundary(&text[s..e]).is_none());
+                        .all(|k| matches!(k, TokenKind::Boundary(_)));
                     want_next = mentioned || (want_next && !has_words);
                 }
             }
@@ -367,10 +341,10 @@ impl Analyzer {
         let mut sentence = 0;
         let mut start = 0;
         for (i, &(s, e)) in tokens.iter().enumerate() {
-            let word = &text[s..e];
-            let Some(kind) = text::boundary(word) else {
+            let TokenKind::Boundary(kind) = kinds[i] else {
                 continue;
             };
+            let word = &text[s..e];
             let terminator = if word.contains('!') {
                 Terminator::Exclamation(word.matches('!').count())
             } else if word.contains('?') {
@@ -397,13 +371,29 @@ impl Analyzer {
         });
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
+        let model_reads = self.learned.as_ref().is_some_and(|m| match focus {
+            Focus::Whole => !m.targeted,
+            Focus::Mentions(_) => m.targeted,
+        });
+        let table = self.known.as_ref().filter(|_| model_reads);
         let known = tokens
             .iter()
-            .map(|&(s, e)| self.known.get(&text[s..e]))
+            .zip(&kinds)
+            .map(|(&(s, e), &kind)| match (kind, table) {
+                (TokenKind::Word, Some(table)) => {
+                    table.0.get_in(&text, s, e).copied().unwrap_or_default()
+                }
+                (TokenKind::Word, None) => Known {
+                    entry: self.lexicon.id_in(&text, s, e),
+                    model_word: None,
+                },
+                _ => Known::default(),
+            })
             .collect();
         let mut doc = Doc {
             text,
             tokens,
+            kinds,
             known,
             clauses,
             emoticons,
@@ -765,6 +755,11 @@ fn index_of(ids: &mut Vec<usize>, id: usize) -> usize {
             ids.len() - 1
         }
     }
+}
+
+/// Appends the kind of each of `tokens`.
+fn classify(text: &str, tokens: &[(usize, usize)], kinds: &mut Vec<TokenKind>) {
+    kinds.extend(tokens.iter().map(|&(s, e)| text::token_kind(&text[s..e])));
 }
 
 /// After empty clauses are dropped, sentence numbers may skip; make them consecutive so that

@@ -12,7 +12,7 @@
 //!    resolved here: in "A比B差" the 差 belongs to A, and counts the other way for B.
 
 use super::lexicon::{Entry, Lexicon};
-use super::text::is_filler;
+use super::text::TokenKind;
 use super::Doc;
 
 /// Negated positive words count this much, negated (so 不好 is clearly negative).
@@ -175,7 +175,7 @@ pub fn contributions(
             }
             ti += 1;
             let token = ti - 1;
-            if is_filler(word) {
+            if doc.kinds[token] == TokenKind::Filler {
                 continue;
             }
             if word == "比" || word == "than" {

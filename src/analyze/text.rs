@@ -133,6 +133,35 @@ pub fn sentence_chunks(text: &str, protected: &[(usize, usize)]) -> Vec<(usize, 
     chunks
 }
 
+/// What a token is to the scorer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Word,
+    /// Whitespace or decoration ([`is_filler`]).
+    Filler,
+    /// A clause or sentence boundary ([`boundary`]).
+    Boundary(Boundary),
+}
+
+/// Classifies a token once, for every later stage.
+pub fn token_kind(token: &str) -> TokenKind {
+    // Fast exit for what most tokens are: CJK ideographs (lead bytes E4–E9) and ASCII words.
+    if token
+        .as_bytes()
+        .first()
+        .is_some_and(|&b| (0xE4..=0xE9).contains(&b) || b.is_ascii_alphanumeric())
+    {
+        return TokenKind::Word;
+    }
+    if let Some(b) = boundary(token) {
+        return TokenKind::Boundary(b);
+    }
+    if is_filler(token) {
+        return TokenKind::Filler;
+    }
+    TokenKind::Word
+}
+
 /// True for tokens that are only whitespace or decoration and take no part in scoring.
 pub fn is_filler(token: &str) -> bool {
     token.chars().all(|c| {
