@@ -174,10 +174,31 @@ pub struct Store {
     feedback: sled::Tree,
 }
 
+/// How long [`Store::open`] waits for the folder's lock. A `Db` that was just dropped (a
+/// restart within one process, as in the tests) releases its lock only when sled's background
+/// flusher notices, within about half a second; a lock held by a live process is still reported,
+/// after this wait.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn open_waiting_for_lock(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database folder and checks its schema version.
     pub fn open(path: &Path) -> Result<Store> {
-        let db = sled::open(path).with_context(|| {
+        let db = open_waiting_for_lock(path).with_context(|| {
             format!(
                 "cannot open the database at {} (is another yuqing running on it?)",
                 path.display()
