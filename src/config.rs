@@ -2,7 +2,7 @@
 //!
 //! Loading is two-stage, in the manner of ripgrep's low/high args: serde first reads exactly what
 //! the user wrote (`raw` structs, with spans kept for every value we validate by hand), then
-//! [`Config::from_raw`] checks meaning and builds the typed [`Config`] the daemon runs on.
+//! `Config::from_raw` checks meaning and builds the typed [`Config`] the daemon runs on.
 //! Every problem is reported at once, each naming the file, the line and the key, because a PR
 //! team editing the file at 2 a.m. should fix it in one pass rather than by trial and error.
 

@@ -5,9 +5,11 @@
 //! async runtime must run it in `spawn_blocking`, since segmenting a long post takes
 //! milliseconds.
 //!
-//! Flow for one text: [`text::normalize`] → jieba segmentation → clauses ([`Doc`]) →
-//! [`sentiment::contributions`] (target-independent) → per brand: mentions
-//! ([`brand::BrandMatcher`]), window weights, sum → [`Judgment`].
+//! Flow for one text: [`text::normalize`] → mentions of every brand
+//! ([`brand::BrandMatcher`]) → jieba segmentation of the sentences the brands' windows can read
+//! (the rest of a long article is never cut, see [`Focus`]) → clauses and per-token kinds and
+//! lexicon/model ids ([`Doc`]) → [`sentiment::contributions`] (target-independent) → per brand:
+//! window weights, sum, learned weights → [`Judgment`].
 
 pub mod brand;
 pub mod learned;

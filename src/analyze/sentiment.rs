@@ -7,9 +7,10 @@
 //!    positive), degree adverbs (非常), contrast (the clause after 但是 weighs more),
 //!    exclamations, rhetorical questions (难道这也叫好服务？ is criticism), Weibo emoticons and
 //!    emoji.
-//! 2. [`judge`]: the contributions inside the target's window (the clauses that mention it and
-//!    their neighbours, see [`scope_weights`]) are weighted and summed. Comparatives are
-//!    resolved here: in "A比B差" the 差 belongs to A, and counts the other way for B.
+//! 2. judging (`Analyzer::judge_doc`): the contributions inside the target's window (the
+//!    clauses that mention it and their neighbours, see [`scope_weights`]) are weighted and
+//!    summed. Comparatives are resolved here: in "A比B差" the 差 belongs to A, and counts the
+//!    other way for B.
 
 use super::lexicon::{Entry, Lexicon};
 use super::text::TokenKind;
@@ -95,7 +96,7 @@ pub struct RawContribution {
     pub clause: usize,
     /// Token index in the document.
     pub token: usize,
-    /// How the term is shown: 暴力催收, 不…好, [怒].
+    /// How the term is shown: 暴力催收, 不…好, `[怒]`.
     pub term: String,
     pub value: f64,
     /// Which rules shaped the value, for explanations.

@@ -101,7 +101,7 @@ fn is_hard_stop(c: char) -> bool {
 }
 
 /// Splits `text` into sentence chunks: each ends after a run of hard stops (see
-/// [`is_hard_stop`]), except inside `protected` byte spans (brand mentions, which must stay
+/// `is_hard_stop`), except inside `protected` byte spans (brand mentions, which must stay
 /// whole). The chunks cover the text, in order.
 pub fn sentence_chunks(text: &str, protected: &[(usize, usize)]) -> Vec<(usize, usize)> {
     let mut chunks = Vec::new();
