@@ -3,10 +3,10 @@
 //! Tasks and the bounded channels between them:
 //!
 //! ```text
-//! poller (one per source): schedule → fetch → parse → dedupe → analyze (blocking pool)
+//! poller (one per source): schedule → fetch → parse → drop seen posts → analyze (blocking pool)
 //!     │  mpsc<AnalyzedBatch>(32)
 //!     ▼
-//! recorder: store hits → detect → incident (open / attach)
+//! recorder: store post as seen + its hits (one transaction) → detect → incident (open / attach)
 //!     │  mpsc<Notice>(64)            ▲
 //!     ▼                              │
 //! deliverer: console or Telegram     escalator: overdue acks → next tier
@@ -16,7 +16,9 @@
 //!
 //! Shutdown (SIGTERM, SIGINT, or any task failing): pollers stop between polls and drop their
 //! senders; the recorder drains what was already analyzed, then drops its notice sender; the
-//! deliverer sends what is queued; then the store is flushed. Bounded channels mean a slow chat
+//! deliverer sends what is queued; then the store is flushed. A post becomes seen only when the
+//! recorder stores it, so one that was polled but never recorded (a crash, or a stop before the
+//! recorder got it) is polled and analyzed again on the next start. Bounded channels mean a slow chat
 //! slows polling instead of growing memory.
 
 use std::collections::BTreeMap;
@@ -255,7 +257,7 @@ impl Poller {
         })
         .await??;
         let total = posts.len();
-        let fresh = dedupe::fresh(&self.store, posts, now)?;
+        let fresh = dedupe::unseen(&self.store, posts)?;
         tracing::debug!(source = %self.source.name, total, new = fresh.len(), "polled");
         if fresh.is_empty() {
             return Ok(PollOutcome::Done(Some(validators)));
@@ -300,21 +302,27 @@ async fn record(
     while let Some(batch) = batches.recv().await {
         let mut negatives: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
         for (post, judgments) in &batch.items {
-            for (brand, judgment) in judgments {
-                let severity = judgment.severity(batch.source_weight, 0);
-                let hit = Hit::new(
-                    post,
-                    brand,
-                    judgment.score,
-                    judgment.negative,
-                    judgment.terms(),
-                    severity,
-                );
-                store.insert_hit(&hit)?;
-                if hit.negative {
-                    tracing::info!(brand = %brand, source = %post.source, score = judgment.score, title = %post.title, "negative hit");
-                    negatives.entry(brand.clone()).or_default().push(hit);
-                }
+            let hits: Vec<Hit> = judgments
+                .iter()
+                .map(|(brand, judgment)| {
+                    let severity = judgment.severity(batch.source_weight, 0);
+                    Hit::new(
+                        post,
+                        brand,
+                        judgment.score,
+                        judgment.negative,
+                        judgment.terms(),
+                        severity,
+                    )
+                })
+                .collect();
+            // The post becomes seen together with its hits, in one transaction.
+            if !store.record_post(&dedupe::keys(post), &hits, Utc::now())? {
+                continue; // another source handed the same post over first
+            }
+            for hit in hits.into_iter().filter(|h| h.negative) {
+                tracing::info!(brand = %hit.brand, source = %post.source, score = hit.score, title = %post.title, "negative hit");
+                negatives.entry(hit.brand.clone()).or_default().push(hit);
             }
         }
         for (brand, hits) in negatives {

@@ -1,8 +1,9 @@
 //! Has this post been seen before? A post is known by its source GUID and by its URL, so the same
 //! article from two feeds, or a feed that rewrites its GUIDs, is still counted once.
 
+use std::collections::HashSet;
+
 use anyhow::Result;
-use chrono::{DateTime, Utc};
 
 use crate::post::Post;
 use crate::store::Store;
@@ -46,11 +47,23 @@ pub fn canonical_url(url: &str) -> String {
     s
 }
 
-/// Keeps the posts never seen before, recording them as seen.
-pub fn fresh(store: &Store, posts: Vec<Post>, now: DateTime<Utc>) -> Result<Vec<Post>> {
+/// Keeps the posts never recorded before, each once (a batch may repeat a post under another
+/// GUID or URL). Nothing is written: a post becomes seen only when the recorder stores it with
+/// its hits ([`Store::record_post`]), so a crash in between loses no post, it is only analyzed
+/// again. Two sources may still hand over the same new post at once; the recorder keeps the
+/// first.
+pub fn unseen(store: &Store, posts: Vec<Post>) -> Result<Vec<Post>> {
+    let mut in_batch: HashSet<String> = HashSet::new();
     let mut out = Vec::with_capacity(posts.len());
     for post in posts {
-        if store.mark_seen(&keys(&post), now)? {
+        let keys = keys(&post);
+        if store.seen_any(&keys)? {
+            continue;
+        }
+        // All of a post's keys are taken, even when it repeats only one of them.
+        let repeated = keys.iter().any(|k| in_batch.contains(k));
+        in_batch.extend(keys);
+        if !repeated {
             out.push(post);
         }
     }
@@ -60,6 +73,7 @@ pub fn fresh(store: &Store, posts: Vec<Post>, now: DateTime<Utc>) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     fn post(source: &str, guid: Option<&str>, url: Option<&str>) -> Post {
         Post {
@@ -87,12 +101,21 @@ mod tests {
             post("b", Some("9"), Some("https://x.example/p")),
             post("a", Some("2"), Some("https://x.example/q")),
         ];
-        let kept = fresh(&store, batch, now).unwrap();
+        let kept = unseen(&store, batch.clone()).unwrap();
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[1].guid.as_deref(), Some("2"));
-        assert!(fresh(&store, vec![post("a", Some("2"), None)], now)
+        assert_eq!(
+            unseen(&store, batch.clone()).unwrap().len(),
+            2,
+            "checking writes nothing"
+        );
+        for p in &kept {
+            assert!(store.record_post(&keys(p), &[], now).unwrap());
+        }
+        assert!(unseen(&store, vec![post("a", Some("2"), None)])
             .unwrap()
             .is_empty());
+        assert!(unseen(&store, batch).unwrap().is_empty());
     }
 
     #[test]

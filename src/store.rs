@@ -23,6 +23,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sled::transaction::TransactionError;
+use sled::Transactional;
 
 /// Bumped whenever a stored type changes incompatibly.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -253,20 +255,51 @@ impl Store {
 
     // ---- dedupe ---------------------------------------------------------------------------
 
-    /// Records every key as seen; returns true when none of them had been seen before.
-    pub fn mark_seen(&self, keys: &[String], now: DateTime<Utc>) -> Result<bool> {
-        let stamp = now.timestamp_millis().to_be_bytes();
-        let mut fresh = true;
+    /// Whether any of a post's keys has been recorded.
+    pub fn seen_any(&self, keys: &[String]) -> Result<bool> {
         for key in keys {
-            let previous = self.seen.compare_and_swap(
-                key.as_bytes(),
-                None as Option<&[u8]>,
-                Some(&stamp[..]),
-            )?;
-            if previous.is_err() {
-                fresh = false;
+            if self.seen.contains_key(key.as_bytes())? {
+                return Ok(true);
             }
         }
+        Ok(false)
+    }
+
+    /// Records a post and its hits in one transaction: its keys as seen, and, if none of them
+    /// had been seen before, its hits. Returns whether the post was new. Because both happen or
+    /// neither, a crash can lose neither a post (seen, hits missing) nor count one twice.
+    pub fn record_post(&self, keys: &[String], hits: &[Hit], now: DateTime<Utc>) -> Result<bool> {
+        let stamp = now.timestamp_millis().to_be_bytes();
+        let encoded: Vec<(&Hit, Vec<u8>)> = hits
+            .iter()
+            .map(|h| Ok((h, serde_json::to_vec(h)?)))
+            .collect::<Result<_>>()?;
+        let fresh = (&self.seen, &self.hits, &self.negative)
+            .transaction(|(seen, hits, negative)| {
+                let mut fresh = true;
+                for key in keys {
+                    if seen.get(key.as_bytes())?.is_some() {
+                        fresh = false;
+                    } else {
+                        seen.insert(key.as_bytes(), &stamp[..])?;
+                    }
+                }
+                if fresh {
+                    for (hit, value) in &encoded {
+                        let key = hit_key(&hit.brand, hit.at, seen.generate_id()?);
+                        hits.insert(&key[..], value.as_slice())?;
+                        if hit.negative {
+                            negative.insert(&key[..], &[][..])?;
+                        }
+                    }
+                }
+                Ok(fresh)
+            })
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => anyhow::Error::new(e),
+                TransactionError::Abort(()) => anyhow::anyhow!("recording a post was aborted"),
+            })
+            .context("recording a post")?;
         Ok(fresh)
     }
 
@@ -493,6 +526,28 @@ mod tests {
     }
 
     #[test]
+    fn a_post_and_its_hits_are_recorded_together_once() {
+        let store = Store::temporary().unwrap();
+        let now = Utc::now();
+        let hits = [hit("度小满", now, true), hit("招联", now, false)];
+        let keys = ["g:a".to_string(), "u:x".to_string()];
+        assert!(store.record_post(&keys, &hits, now).unwrap());
+        assert_eq!(store.seen_count(), 2);
+        let day = Duration::days(1);
+        assert_eq!(store.count_negative("度小满", now - day, now + day), 1);
+        assert_eq!(store.hits_between("招联", now - day, now + day).len(), 1);
+        // The same post again (here by its URL only): no second copy of its hits.
+        let again = ["g:b".to_string(), "u:x".to_string()];
+        assert!(!store.record_post(&again, &hits, now).unwrap());
+        assert_eq!(store.count_negative("度小满", now - day, now + day), 1);
+        assert!(
+            store.seen_any(&["g:b".to_string()]).unwrap(),
+            "its new key is taken"
+        );
+        assert!(!store.seen_any(&["g:zzz".to_string()]).unwrap());
+    }
+
+    #[test]
     fn negative_counts_are_per_brand_and_window() {
         let store = Store::temporary().unwrap();
         let now = Utc::now();
@@ -525,13 +580,17 @@ mod tests {
     fn seen_keys_dedupe() {
         let store = Store::temporary().unwrap();
         let now = Utc::now();
-        assert!(store.mark_seen(&["g:a".into(), "u:x".into()], now).unwrap());
-        assert!(!store.mark_seen(&["g:a".into()], now).unwrap());
+        assert!(store
+            .record_post(&["g:a".into(), "u:x".into()], &[], now)
+            .unwrap());
+        assert!(!store.record_post(&["g:a".into()], &[], now).unwrap());
         assert!(
-            !store.mark_seen(&["g:b".into(), "u:x".into()], now).unwrap(),
+            !store
+                .record_post(&["g:b".into(), "u:x".into()], &[], now)
+                .unwrap(),
             "same URL"
         );
-        assert!(store.mark_seen(&["g:c".into()], now).unwrap());
+        assert!(store.record_post(&["g:c".into()], &[], now).unwrap());
     }
 
     #[test]

@@ -85,11 +85,15 @@ interval = "200ms"
     }
 
     fn start(&self, ack_timeout: &str) -> Daemon {
+        self.start_with(self.config(ack_timeout))
+    }
+
+    fn start_with(&self, config: Config) -> Daemon {
         let (trigger, shutdown) = shutdown::channel();
         let secrets = Secrets {
             telegram_token: Some("123:TEST".into()),
         };
-        let handle = tokio::spawn(daemon::run(self.config(ack_timeout), secrets, shutdown));
+        let handle = tokio::spawn(daemon::run(config, secrets, shutdown));
         Daemon { trigger, handle }
     }
 
@@ -389,4 +393,26 @@ async fn a_broken_feed_does_not_stop_the_daemon_or_lose_data() {
         "calm and burst hits are kept: {}",
         store.hit_count()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_post_from_two_sources_is_one_hit() {
+    let setup = Setup::new().await;
+    // A second source polling the very same feed: every post arrives twice, often at once.
+    let mut config = setup.config("1h");
+    let mut mirror = config.sources[0].clone();
+    mirror.name = "mirror".into();
+    config.sources.push(mirror);
+    let daemon = setup.start_with(config);
+    setup.polls(6).await;
+    serve(&setup, burst_items());
+    setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("🚨"), Duration::from_secs(60))
+        .await;
+    setup.polls(6).await;
+    daemon.stop().await;
+    let store = Store::open(setup.data.path()).unwrap();
+    // calm-1 and the four burst posts name the brand; calm-2 is the solar term.
+    assert_eq!(store.hit_count(), 5, "each post is stored once");
 }
