@@ -296,7 +296,7 @@ impl Analyzer {
         targets: &[&BrandMatcher],
         focus: Focus,
     ) -> (Doc, Vec<Vec<Mention>>) {
-        let text = text::normalize(raw);
+        let text::Normalized { text, stops } = text::normalize_marking_stops(raw);
         let mentions: Vec<Vec<Mention>> = targets.iter().map(|m| m.find(&text)).collect();
         let mut spans: Vec<(usize, usize)> = mentions
             .iter()
@@ -319,7 +319,7 @@ impl Analyzer {
                 // only segmenting it can tell.
                 let mut want_next = false;
                 let mut mention = focused.iter().peekable();
-                for chunk in text::sentence_chunks(&text, &spans) {
+                for chunk in text::sentence_chunks(text.len(), &stops, &spans) {
                     let mut mentioned = false;
                     while mention.next_if(|&&m| m < chunk.1).is_some() {
                         mentioned = true;

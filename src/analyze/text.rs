@@ -2,27 +2,89 @@
 //! and posts meet on equal terms (full-width ＡＢＣ and ！ as their ASCII forms, English in lower
 //! case, emoji without presentation selectors, English contractions opened up).
 
-/// Normalizes text for analysis. Cheap: one pass, no allocation beyond the output.
+/// Normalizes text for analysis.
 pub fn normalize(text: &str) -> String {
+    normalize_marking_stops(text).text
+}
+
+/// A normalized text, with the hard sentence stops found on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    pub text: String,
+    /// Byte ranges of the hard stops (see [`sentence_chunks`]) in `text`, in order.
+    pub stops: Vec<(usize, usize)>,
+}
+
+/// What a byte can start: a character that normalization changes, a hard stop, or both.
+const CHANGES: u8 = 1;
+const STOPS: u8 = 2;
+static BYTE_CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut b = b'A';
+    while b <= b'Z' {
+        class[b as usize] = CHANGES;
+        b += 1;
+    }
+    // U+00A0; U+2018–U+2019, U+200B–U+200D and …; U+3000 and 。; U+FExx and U+FFxx (！ and ？).
+    class[0xC2] = CHANGES;
+    class[0xE2] = CHANGES | STOPS;
+    class[0xE3] = CHANGES | STOPS;
+    class[0xEF] = CHANGES | STOPS;
+    class[b'!' as usize] = STOPS;
+    class[b'?' as usize] = STOPS;
+    class[b'\n' as usize] = STOPS;
+    class[b'\r' as usize] = STOPS;
+    class
+};
+
+/// Normalizes `text` and marks its hard stops, in one pass over the bytes: this runs over every
+/// post that names a brand. Most of a Chinese post needs no change, so the runs between the
+/// bytes that can start a changed character are copied whole. A UTF-8 lead byte never occurs
+/// inside another character, and continuation bytes are in no class, so looking at bytes one
+/// by one never splits a character.
+pub fn normalize_marking_stops(text: &str) -> Normalized {
     let mut out = String::with_capacity(text.len());
-    // Most of a Chinese post needs no change: copy the runs between the bytes that can start
-    // a changed character (ASCII capitals, and the lead bytes of U+00A0, U+2018–U+2019,
-    // U+200B–U+200D, U+3000, U+FExx/U+FFxx). UTF-8 lead bytes never occur inside another
-    // character, so the runs split only between characters.
+    let mut stops = Vec::new();
     let bytes = text.as_bytes();
     let mut copied = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if !(b.is_ascii_uppercase() || matches!(b, 0xC2 | 0xE2 | 0xE3 | 0xEF)) {
-            i += utf8_width(b);
+    while let Some(skip) = bytes[i..]
+        .iter()
+        .position(|&b| BYTE_CLASS[usize::from(b)] != 0)
+    {
+        i += skip;
+        let class = BYTE_CLASS[usize::from(bytes[i])];
+        if class == STOPS {
+            // An ASCII stop, copied with its run.
+            let at = out.len() + (i - copied);
+            stops.push((at, at + 1));
+            i += 1;
             continue;
         }
-        out.push_str(&text[copied..i]);
         let c = text[i..].chars().next().expect("i is a character boundary");
-        normalize_char(c, &mut out);
-        i += c.len_utf8();
-        copied = i;
+        let width = c.len_utf8();
+        match normalized(c) {
+            // Most punctuation stays as it is: it goes out with its run.
+            Normalization::Keep => {
+                if is_hard_stop(c) {
+                    let at = out.len() + (i - copied);
+                    stops.push((at, at + width));
+                }
+            }
+            Normalization::Drop => {
+                out.push_str(&text[copied..i]);
+                copied = i + width;
+            }
+            Normalization::Replace(ascii) => {
+                out.push_str(&text[copied..i]);
+                if is_hard_stop(ascii) {
+                    stops.push((out.len(), out.len() + 1));
+                }
+                out.push(ascii);
+                copied = i + width;
+            }
+        }
+        i += width;
     }
     out.push_str(&text[copied..]);
     if out.contains("n't") {
@@ -30,33 +92,38 @@ pub fn normalize(text: &str) -> String {
             .replace("can't", "can not")
             .replace("won't", "will not")
             .replace("n't", " not");
+        // The stops moved; find them again (English text is rare and short).
+        stops = out
+            .char_indices()
+            .filter(|&(_, c)| is_hard_stop(c))
+            .map(|(i, c)| (i, i + c.len_utf8()))
+            .collect();
     }
-    out
+    Normalized { text: out, stops }
 }
 
-/// The length of the UTF-8 character that starts with byte `lead`.
-fn utf8_width(lead: u8) -> usize {
-    match lead {
-        0..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
-    }
+/// What normalization does to one character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Normalization {
+    Keep,
+    Drop,
+    Replace(char),
 }
 
-fn normalize_char(c: char, out: &mut String) {
+fn normalized(c: char) -> Normalization {
     match c {
+        'A'..='Z' => Normalization::Replace(c.to_ascii_lowercase()),
         // Full-width ASCII variants → ASCII.
         '\u{FF01}'..='\u{FF5E}' => {
             let ascii = char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c);
-            out.push(ascii.to_ascii_lowercase());
+            Normalization::Replace(ascii.to_ascii_lowercase())
         }
-        '\u{3000}' | '\u{00A0}' => out.push(' '),
+        '\u{3000}' | '\u{00A0}' => Normalization::Replace(' '),
         // Variation selectors and zero-width joiners carry no meaning for scoring.
-        '\u{FE0E}' | '\u{FE0F}' | '\u{200B}' | '\u{200D}' | '\u{FEFF}' => {}
+        '\u{FE0E}' | '\u{FE0F}' | '\u{200B}' | '\u{200D}' | '\u{FEFF}' => Normalization::Drop,
         // Curly apostrophes, so "don’t" opens up like "don't".
-        '\u{2019}' | '\u{2018}' => out.push('\''),
-        _ => out.push(c.to_ascii_lowercase()),
+        '\u{2019}' | '\u{2018}' => Normalization::Replace('\''),
+        _ => Normalization::Keep,
     }
 }
 
@@ -100,35 +167,26 @@ fn is_hard_stop(c: char) -> bool {
     matches!(c, '。' | '!' | '?' | '…' | '\n' | '\r')
 }
 
-/// Splits `text` into sentence chunks: each ends after a run of hard stops (see
-/// `is_hard_stop`), except inside `protected` byte spans (brand mentions, which must stay
-/// whole). The chunks cover the text, in order.
-pub fn sentence_chunks(text: &str, protected: &[(usize, usize)]) -> Vec<(usize, usize)> {
+/// Splits a text of `len` bytes into sentence chunks: each ends after a run of its hard
+/// `stops` (see `is_hard_stop`, and [`Normalized::stops`]), except inside `protected` byte
+/// spans (brand mentions, which must stay whole). The chunks cover the text, in order.
+pub fn sentence_chunks(
+    len: usize,
+    stops: &[(usize, usize)],
+    protected: &[(usize, usize)],
+) -> Vec<(usize, usize)> {
     let mut chunks = Vec::new();
     let mut start = 0;
-    let mut in_stops = false;
-    // Lead bytes, not decoded chars: this runs over every post. The stops are ASCII, or three
-    // bytes led by E2 (…) or E3 (。).
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let (stop, width) = match bytes[i] {
-            b'!' | b'?' | b'\n' | b'\r' => (true, 1),
-            0xE2 | 0xE3 => {
-                let c = text[i..].chars().next().expect("i is a character boundary");
-                (is_hard_stop(c), c.len_utf8())
-            }
-            lead => (false, utf8_width(lead)),
-        };
-        if in_stops && !stop && !protected.iter().any(|&(s, e)| s < i && i < e) {
-            chunks.push((start, i));
-            start = i;
+    for (k, &(_, end)) in stops.iter().enumerate() {
+        let run_goes_on = stops.get(k + 1).is_some_and(|&(next, _)| next == end);
+        if run_goes_on || end >= len || protected.iter().any(|&(s, e)| s < end && end < e) {
+            continue;
         }
-        in_stops = stop;
-        i += width;
+        chunks.push((start, end));
+        start = end;
     }
-    if start < text.len() {
-        chunks.push((start, text.len()));
+    if start < len {
+        chunks.push((start, len));
     }
     chunks
 }
@@ -208,12 +266,23 @@ mod tests {
 
     #[test]
     fn the_fast_path_changes_exactly_what_the_rules_change() {
-        let t = "Ａ度小满ＯＫ，\u{3000}“好”…😀\u{FE0F}\u{200B}x\u{00A0}é Ünï É。";
+        let t = "Ａ度小满ＯＫ，\u{3000}“好”…😀\u{FE0F}\u{200B}x\u{00A0}é Ünï É。！？\n?";
         let mut expected = String::new();
         for c in t.chars() {
-            normalize_char(c, &mut expected);
+            match normalized(c) {
+                Normalization::Keep => expected.push(c),
+                Normalization::Drop => {}
+                Normalization::Replace(r) => expected.push(r),
+            }
         }
-        assert_eq!(normalize(t), expected);
+        let n = normalize_marking_stops(t);
+        assert_eq!(n.text, expected);
+        let stops: Vec<(usize, usize)> = expected
+            .char_indices()
+            .filter(|&(_, c)| is_hard_stop(c))
+            .map(|(i, c)| (i, i + c.len_utf8()))
+            .collect();
+        assert_eq!(n.stops, stops);
     }
 
     #[test]
@@ -230,18 +299,23 @@ mod tests {
 
     #[test]
     fn sentence_chunks_end_after_runs_of_stops() {
-        let t = "好。。坏!\r\n3.5亿?";
-        let chunks: Vec<&str> = sentence_chunks(t, &[])
+        let n = normalize_marking_stops("好。。坏！\r\n3.5亿?");
+        let t = n.text.as_str();
+        assert_eq!(t, "好。。坏!\r\n3.5亿?");
+        let chunks: Vec<&str> = sentence_chunks(t.len(), &n.stops, &[])
             .into_iter()
             .map(|(s, e)| &t[s..e])
             .collect();
         assert_eq!(chunks, ["好。。", "坏!\r\n", "3.5亿?"]);
         let protected = [(t.find('坏').unwrap(), t.find('亿').unwrap())];
         assert_eq!(
-            sentence_chunks(t, &protected).len(),
+            sentence_chunks(t.len(), &n.stops, &protected).len(),
             2,
             "a mention stays whole"
         );
-        assert!(sentence_chunks("", &[]).is_empty());
+        assert!(sentence_chunks(0, &[], &[]).is_empty());
+        let english = normalize_marking_stops("It doesn't work! Really?");
+        assert_eq!(english.text, "it does not work! really?");
+        assert_eq!(english.stops, [(16, 17), (24, 25)]);
     }
 }
