@@ -314,13 +314,24 @@ impl LearnedModel {
         lex: &Lexicon,
         rule_score: f64,
     ) -> (f64, Vec<(u32, f64)>) {
+        let mut seen = SEEN.take();
+        seen.resize(self.names.len().div_ceil(64), 0);
         let mut sink = ScoringSink {
             model: self,
-            fired: Vec::new(),
-            seen: vec![0; self.names.len().div_ceil(64)],
+            // A finance article's window fires a couple of hundred features: no regrowing.
+            fired: Vec::with_capacity(256),
+            seen,
         };
         visit_features(doc, target_tokens, window, lex, rule_score, &mut sink);
-        let mut fired = sink.fired;
+        let ScoringSink {
+            mut fired,
+            mut seen,
+            ..
+        } = sink;
+        for &(id, _) in &fired {
+            seen[id as usize / 64] = 0;
+        }
+        SEEN.set(seen);
         let mut z = self.bias;
         for (id, value) in fired.iter_mut() {
             *value *= self.weights[*id as usize];
@@ -328,6 +339,13 @@ impl LearnedModel {
         }
         (z, fired)
     }
+}
+
+thread_local! {
+    /// The fired-feature bits of [`LearnedModel::score`], kept between calls (all zero in
+    /// between): clearing the few words that were set is much cheaper than zeroing a bit per
+    /// model feature for every post.
+    static SEEN: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Scoring: words become ids once, features are integer-keyed lookups.

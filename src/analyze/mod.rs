@@ -486,7 +486,7 @@ impl Analyzer {
             .map(|m| doc.tokens.partition_point(|&(_, e)| e <= m.start))
             .collect();
         let mut clause_ids: Vec<usize> = Vec::new();
-        let mut contributions = Vec::new();
+        let mut contributions = Vec::with_capacity(raw.len());
         let mut score = 0.0;
         for c in raw {
             let w = weights[c.clause];

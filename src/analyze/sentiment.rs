@@ -132,7 +132,7 @@ pub fn contributions(
         }
         active
     });
-    let mut out: Vec<RawContribution> = Vec::new();
+    let mut out: Vec<RawContribution> = Vec::with_capacity(doc.tokens.len() / 8 + 4);
     let mut crisis = Vec::new();
     let mut sentence_start = 0; // index into `out` where the current sentence began
     let mut after_contrast = 1.0;

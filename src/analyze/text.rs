@@ -44,7 +44,8 @@ static BYTE_CLASS: [u8; 256] = {
 /// by one never splits a character.
 pub fn normalize_marking_stops(text: &str) -> Normalized {
     let mut out = String::with_capacity(text.len());
-    let mut stops = Vec::new();
+    // About one stop per sentence; a sentence is rarely shorter than 20 bytes.
+    let mut stops = Vec::with_capacity(text.len() / 20 + 1);
     let bytes = text.as_bytes();
     let mut copied = 0;
     let mut i = 0;
@@ -175,7 +176,7 @@ pub fn sentence_chunks(
     stops: &[(usize, usize)],
     protected: &[(usize, usize)],
 ) -> Vec<(usize, usize)> {
-    let mut chunks = Vec::new();
+    let mut chunks = Vec::with_capacity(stops.len() + 1);
     let mut start = 0;
     for (k, &(_, end)) in stops.iter().enumerate() {
         let run_goes_on = stops.get(k + 1).is_some_and(|&(next, _)| next == end);
