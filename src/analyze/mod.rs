@@ -315,26 +315,8 @@ impl Analyzer {
                 let mut focused: Vec<usize> =
                     mentions.iter().take(n).flatten().map(|m| m.start).collect();
                 focused.sort_unstable();
-                // The sentence after a mention's is the next chunk that holds words, which
-                // only segmenting it can tell.
-                let mut want_next = false;
-                let mut mention = focused.iter().peekable();
-                for chunk in text::sentence_chunks(text.len(), &stops, &spans) {
-                    let mut mentioned = false;
-                    while mention.next_if(|&&m| m < chunk.1).is_some() {
-                        mentioned = true;
-                    }
-                    if !mentioned && !want_next {
-                        continue;
-                    }
-                    let first = tokens.len();
-                    self.cut_region(&text, chunk, &spans, &mut tokens);
-                    classify(&text, &tokens[first..], &mut kinds);
-                    let has_words = !kinds[first..]
-                        .iter()
-                        .all(|k| matches!(k, TokenKind::Boundary(_)));
-                    want_next = mentioned || (want_next && !has_words);
-                }
+                let chunks = text::sentence_chunks(text.len(), &stops, &spans);
+                self.cut_windows(&text, &chunks, &focused, &spans, &mut tokens, &mut kinds);
             }
         }
         let emoticons = self.find_emoticons(&text, &tokens);
@@ -373,25 +355,7 @@ impl Analyzer {
         });
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
-        let model_reads = self.learned.as_ref().is_some_and(|m| match focus {
-            Focus::Whole => !m.targeted,
-            Focus::Mentions(_) => m.targeted,
-        });
-        let table = self.known.as_ref().filter(|_| model_reads);
-        let known = tokens
-            .iter()
-            .zip(&kinds)
-            .map(|(&(s, e), &kind)| match (kind, table) {
-                (TokenKind::Word, Some(table)) => {
-                    table.0.get_in(&text, s, e).copied().unwrap_or_default()
-                }
-                (TokenKind::Word, None) => Known {
-                    entry: self.lexicon.id_in(&text, s, e),
-                    model_word: None,
-                },
-                _ => Known::default(),
-            })
-            .collect();
+        let known = self.look_up(&text, &tokens, &kinds, focus);
         let mut doc = Doc {
             text,
             tokens,
@@ -402,6 +366,68 @@ impl Analyzer {
         };
         renumber_sentences(&mut doc.clauses);
         (doc, mentions)
+    }
+
+    /// Segments the `chunks` (sentences, in order) that hold a `focused` mention (byte offsets,
+    /// sorted), and the sentence after each: the next chunk that holds words, which only
+    /// segmenting it can tell.
+    fn cut_windows(
+        &self,
+        text: &str,
+        chunks: &[(usize, usize)],
+        focused: &[usize],
+        spans: &[(usize, usize)],
+        tokens: &mut Vec<(usize, usize)>,
+        kinds: &mut Vec<TokenKind>,
+    ) {
+        let mut want_next = false;
+        let mut mention = focused.iter().peekable();
+        for &chunk in chunks {
+            let mut mentioned = false;
+            while mention.next_if(|&&m| m < chunk.1).is_some() {
+                mentioned = true;
+            }
+            if !mentioned && !want_next {
+                continue;
+            }
+            let first = tokens.len();
+            self.cut_region(text, chunk, spans, tokens);
+            classify(text, &tokens[first..], kinds);
+            let has_words = !kinds[first..]
+                .iter()
+                .all(|k| matches!(k, TokenKind::Boundary(_)));
+            want_next = mentioned || (want_next && !has_words);
+        }
+    }
+
+    /// What the lexicon (and the learned model, when it will read this judgment) knows of each
+    /// word token.
+    fn look_up(
+        &self,
+        text: &str,
+        tokens: &[(usize, usize)],
+        kinds: &[TokenKind],
+        focus: Focus,
+    ) -> Vec<Known> {
+        let model_reads = self.learned.as_ref().is_some_and(|m| match focus {
+            Focus::Whole => !m.targeted,
+            Focus::Mentions(_) => m.targeted,
+        });
+        let table = self.known.as_ref().filter(|_| model_reads);
+        tokens
+            .iter()
+            .zip(kinds)
+            .map(|(&(s, e), &kind)| match (kind, table) {
+                (TokenKind::Word, Some(table)) => {
+                    table.0.get_in(text, s, e).copied().unwrap_or_default()
+                }
+                (TokenKind::Word, None) => Known {
+                    entry: self.lexicon.id_in(text, s, e),
+                    model_word: None,
+                },
+                _ => Known::default(),
+            })
+            .collect()
     }
 
     /// Segments `region` of `text`, each mention span inside it as one token.
