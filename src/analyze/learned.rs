@@ -56,7 +56,8 @@ pub enum Family {
 const NONE: u32 = u32::MAX;
 
 impl Family {
-    /// Where a one-word family sits in [`LearnedModel::by_word`].
+    /// Where a one-word family sits in [`LearnedModel::by_word`] (bigrams are in
+    /// `LearnedModel::bigrams`, never here).
     fn slot(self) -> usize {
         match self {
             Family::Unigram | Family::Bigram => 0,
@@ -99,11 +100,13 @@ pub struct LearnedModel {
     weights: Vec<f64>,
     /// Every word that occurs in a word-based feature → its id.
     words: FxHashMap<String, u32>,
-    /// (family, word id, word id) packed in a u64 → feature index.
-    keyed: FxHashMap<u64, u32>,
-    /// The one-word features of each word id, by [`Family::slot`] ([`NONE`] when absent): the
-    /// scoring fast path, an array index instead of a hash lookup.
+    /// Bigrams: (word id, word id) packed in a u64 → feature index.
+    bigrams: FxHashMap<u64, u32>,
+    /// The one-word features of each word id, by [`Family::slot`] ([`NONE`] when absent): an
+    /// array index instead of a hash lookup on the scoring path.
     by_word: Vec<[u32; 4]>,
+    /// The word id of [`TARGET`], looked up once rather than for every post.
+    target_word: Option<u32>,
     /// Structural features and `lex:score` → feature index.
     named: FxHashMap<String, u32>,
     /// Added to every score. Stored with the decision offset folded in (see `yuqing learn`).
@@ -114,8 +117,8 @@ pub struct LearnedModel {
     pub targeted: bool,
 }
 
-fn key(family: Family, a: u32, b: u32) -> u64 {
-    ((family as u64) << 56) | (u64::from(a) << 28) | u64::from(b)
+fn bigram_key(a: u32, b: u32) -> u64 {
+    (u64::from(a) << 32) | u64::from(b)
 }
 
 /// Splits a feature name into its family and words; `None` for named features.
@@ -168,6 +171,9 @@ impl LearnedModel {
         let id = self.words.len() as u32;
         self.words.insert(word.to_string(), id);
         self.by_word.push([NONE; 4]);
+        if word == TARGET {
+            self.target_word = Some(id);
+        }
         id
     }
 
@@ -186,12 +192,9 @@ impl LearnedModel {
                 match b {
                     Some(b) => {
                         let b = self.word_id(b);
-                        self.keyed.insert(key(family, a, b), index);
+                        self.bigrams.insert(bigram_key(a, b), index);
                     }
-                    None => {
-                        self.keyed.insert(key(family, a, 0), index);
-                        self.by_word[a as usize][family.slot()] = index;
-                    }
+                    None => self.by_word[a as usize][family.slot()] = index,
                 }
             }
         }
@@ -204,11 +207,13 @@ impl LearnedModel {
             None => self.named.get(name).copied(),
             Some((family, a, b)) => {
                 let a = *self.words.get(a)?;
-                let b = match b {
-                    Some(b) => *self.words.get(b)?,
-                    None => 0,
-                };
-                self.keyed.get(&key(family, a, b)).copied()
+                match b {
+                    Some(b) => {
+                        let b = *self.words.get(b)?;
+                        self.bigrams.get(&bigram_key(a, b)).copied()
+                    }
+                    None => Some(self.by_word[a as usize][family.slot()]).filter(|&i| i != NONE),
+                }
             }
         }
     }
@@ -348,7 +353,7 @@ thread_local! {
     static SEEN: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Scoring: words become ids once, features are integer-keyed lookups.
+/// Scoring: words become ids once, features are integer-bigrams lookups.
 struct ScoringSink<'m> {
     model: &'m LearnedModel,
     fired: Vec<(u32, f64)>,
@@ -364,7 +369,7 @@ impl<'d> FeatureSink<'d> for ScoringSink<'_> {
     }
 
     fn target(&mut self) -> Option<u32> {
-        self.model.words.get(TARGET).copied()
+        self.model.target_word
     }
 
     fn word(&mut self, family: Family, word: Option<u32>) {
@@ -378,7 +383,7 @@ impl<'d> FeatureSink<'d> for ScoringSink<'_> {
 
     fn bigram(&mut self, a: Option<u32>, b: Option<u32>) {
         if let (Some(a), Some(b)) = (a, b) {
-            if let Some(&i) = self.model.keyed.get(&key(Family::Bigram, a, b)) {
+            if let Some(&i) = self.model.bigrams.get(&bigram_key(a, b)) {
                 self.fire(i, 1.0);
             }
         }

@@ -121,7 +121,8 @@ pub struct Category {
 
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
-    // Fx rather than SipHash: the keys are our own words, and this lookup runs once per token.
+    /// Word → entry id (`None` only while an entry is being added); a [`WordTable`], since
+    /// this lookup runs for every token and for pieces of compound tokens.
     ids: WordTable<Option<EntryId>>,
     /// The words, by [`EntryId`].
     words: Vec<String>,

@@ -63,20 +63,15 @@ pub struct Known {
 }
 
 /// Every word the lexicons or the learned model know, in one table: one lookup per token.
-#[derive(Debug, Default)]
-struct KnownWords(words::WordTable<Known>);
-
-impl KnownWords {
-    fn build(lexicon: &Lexicon, model: &learned::LearnedModel) -> KnownWords {
-        let mut known: words::WordTable<Known> = words::WordTable::default();
-        for word in lexicon.words() {
-            known.entry(word).entry = lexicon.id(word);
-        }
-        for (word, id) in model.word_ids() {
-            known.entry(word).model_word = Some(id);
-        }
-        KnownWords(known)
+fn known_words(lexicon: &Lexicon, model: &learned::LearnedModel) -> words::WordTable<Known> {
+    let mut known: words::WordTable<Known> = words::WordTable::default();
+    for word in lexicon.words() {
+        known.entry(word).entry = lexicon.id(word);
     }
+    for (word, id) in model.word_ids() {
+        known.entry(word).model_word = Some(id);
+    }
+    known
 }
 
 #[derive(Debug, Clone)]
@@ -207,7 +202,7 @@ pub struct Analyzer {
     learned: Option<learned::LearnedModel>,
     /// The lexicon and learned-model words, for judgments the model reads (the others look
     /// words up in the lexicon alone: a smaller table, whose lookups stay in cache).
-    known: Option<KnownWords>,
+    model_words: Option<words::WordTable<Known>>,
     brands: Vec<BrandMatcher>,
     negative_threshold: f64,
 }
@@ -231,7 +226,7 @@ impl Analyzer {
         }
         Analyzer {
             jieba,
-            known: None,
+            model_words: None,
             lexicon,
             learned: None,
             brands,
@@ -256,7 +251,7 @@ impl Analyzer {
 
     /// Adds learned weights: from now on judgments combine them with the rules.
     pub fn with_learned(mut self, model: Option<learned::LearnedModel>) -> Analyzer {
-        self.known = model.as_ref().map(|m| KnownWords::build(&self.lexicon, m));
+        self.model_words = model.as_ref().map(|m| known_words(&self.lexicon, m));
         self.learned = model;
         self
     }
@@ -413,13 +408,13 @@ impl Analyzer {
             Focus::Whole => !m.targeted,
             Focus::Mentions(_) => m.targeted,
         });
-        let table = self.known.as_ref().filter(|_| model_reads);
+        let table = self.model_words.as_ref().filter(|_| model_reads);
         tokens
             .iter()
             .zip(kinds)
             .map(|(&(s, e), &kind)| match (kind, table) {
                 (TokenKind::Word, Some(table)) => {
-                    table.0.get_in(text, s, e).copied().unwrap_or_default()
+                    table.get_in(text, s, e).copied().unwrap_or_default()
                 }
                 (TokenKind::Word, None) => Known {
                     entry: self.lexicon.id_in(text, s, e),

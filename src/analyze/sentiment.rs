@@ -404,11 +404,11 @@ impl<'t> Unit<'t, '_> {
     }
 }
 
-/// Resolves a token (with its lexicon `entry`, if any) into scoring units, appended to `out`. jieba's dictionary holds compounds
-/// (获得好评, 非常满意) that would hide their sentiment word from a plain lookup; an unknown token
-/// of three to [`MAX_COMPOUND_CHARS`] characters is searched for lexicon terms of two or more
-/// characters (never single characters: 好 inside 好像 means nothing). Allocation-free: this
-/// runs for every token.
+/// Resolves a token (with its lexicon `entry`, if any) into scoring units, appended to `out`.
+/// jieba's dictionary holds compounds (获得好评, 非常满意) that would hide their sentiment word
+/// from a plain lookup; an unknown token of three to [`MAX_COMPOUND_CHARS`] characters is
+/// searched for lexicon terms of two or more characters (never single characters: 好 inside 好像
+/// means nothing). Allocation-free: this runs for every token.
 fn units<'t, 'l>(
     word: &'t str,
     entry: Option<&'l Entry>,

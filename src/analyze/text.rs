@@ -140,11 +140,6 @@ pub enum Boundary {
 /// Classifies a token as a boundary. Tokens come from jieba, which emits punctuation as
 /// tokens of its own.
 pub fn boundary(token: &str) -> Option<Boundary> {
-    let first = *token.as_bytes().first()?;
-    // Fast exit for what most tokens are: CJK ideographs (lead bytes E4–E9) and ASCII words.
-    if (0xE4..=0xE9).contains(&first) || first.is_ascii_alphanumeric() {
-        return None;
-    }
     if token.contains('\n') {
         return Some(Boundary::Sentence);
     }
