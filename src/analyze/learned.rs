@@ -27,8 +27,7 @@ use std::fmt::Write as _;
 use anyhow::{bail, Context, Result};
 use rustc_hash::FxHashMap;
 
-use super::lexicon::Lexicon;
-use super::{Doc, Known};
+use super::Doc;
 
 /// Tokens either side of a mention that count as its window.
 pub const WINDOW: usize = 10;
@@ -52,12 +51,11 @@ pub enum Family {
     Clause = 5,
 }
 
-/// No feature, in [`LearnedModel::by_word`].
+/// No feature, in [`WordFeatures`] and [`LearnedModel::shapes`].
 const NONE: u32 = u32::MAX;
 
 impl Family {
-    /// Where a one-word family sits in [`LearnedModel::by_word`] (bigrams are in
-    /// `LearnedModel::bigrams`, never here).
+    /// Where a one-word family sits in [`WordFeatures::one`] (bigrams have their own list).
     fn slot(self) -> usize {
         match self {
             Family::Unigram | Family::Bigram => 0,
@@ -77,48 +75,121 @@ impl Family {
     }
 }
 
+/// Buckets of [`Shape::Mentions`] and [`Shape::NegativeDistance`]: a bucket is named by its
+/// lower edge.
+const MENTION_EDGES: [usize; 6] = [0, 1, 2, 3, 5, 10];
+const DISTANCE_EDGES: [usize; 6] = [0, 1, 3, 6, 11, 21];
+/// [`Shape::Position`] counts in fifths.
+const POSITIONS: usize = 5;
+
+/// The features that are not words: how the text stands around the target, and the hand-rule
+/// score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// How often the target is mentioned, bucketed: `s:ecnt=2`.
+    Mentions(usize),
+    /// The target is in the first clause read: `s:e_first_clause`.
+    FirstClause,
+    /// Where the first mention stands among the words read, in fifths: `s:e_pos=0`.
+    Position(usize),
+    /// No negative lexicon word is read: `s:no_neg`.
+    NoNegative,
+    /// Words from a mention to the nearest negative lexicon word, bucketed: `s:negdist=1`.
+    NegativeDistance(usize),
+    /// The hand-rule score, a real value: `lex:score`.
+    RuleScore,
+}
+
+impl Shape {
+    const COUNT: usize = MENTION_EDGES.len() + 1 + POSITIONS + 1 + DISTANCE_EDGES.len() + 1;
+
+    fn all() -> impl Iterator<Item = Shape> {
+        MENTION_EDGES
+            .iter()
+            .map(|&e| Shape::Mentions(e))
+            .chain([Shape::FirstClause])
+            .chain((0..POSITIONS).map(Shape::Position))
+            .chain([Shape::NoNegative])
+            .chain(DISTANCE_EDGES.iter().map(|&e| Shape::NegativeDistance(e)))
+            .chain([Shape::RuleScore])
+    }
+
+    /// Its place in [`LearnedModel::shapes`].
+    fn slot(self) -> usize {
+        let edge = |edges: &[usize], e| edges.iter().position(|&x| x == e).unwrap_or(0);
+        let m = MENTION_EDGES.len();
+        match self {
+            Shape::Mentions(e) => edge(&MENTION_EDGES, e),
+            Shape::FirstClause => m,
+            Shape::Position(p) => m + 1 + p.min(POSITIONS - 1),
+            Shape::NoNegative => m + 1 + POSITIONS,
+            Shape::NegativeDistance(e) => m + 2 + POSITIONS + edge(&DISTANCE_EDGES, e),
+            Shape::RuleScore => Shape::COUNT - 1,
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Shape::Mentions(e) => format!("s:ecnt={e}"),
+            Shape::FirstClause => "s:e_first_clause".into(),
+            Shape::Position(p) => format!("s:e_pos={p}"),
+            Shape::NoNegative => "s:no_neg".into(),
+            Shape::NegativeDistance(e) => format!("s:negdist={e}"),
+            Shape::RuleScore => RULE_FEATURE.into(),
+        }
+    }
+}
+
 /// Receives the features of one document. The traversal in [`visit_features`] is shared by
 /// training (which needs names) and scoring (which needs speed), so the two can never
 /// disagree about what a feature is.
 pub trait FeatureSink<'d> {
     /// A word as the sink wants to hold it; resolved once per token.
     type Word: Copy;
-    /// `known` is what the document already looked up about the word.
-    fn intern(&mut self, word: &'d str, known: Known) -> Self::Word;
+    /// The word of `doc`'s token `token`.
+    fn intern(&mut self, doc: &'d Doc, token: usize) -> Self::Word;
     /// The target's mention, [`TARGET`].
     fn target(&mut self) -> Self::Word;
     fn word(&mut self, family: Family, word: Self::Word);
     fn bigram(&mut self, a: Self::Word, b: Self::Word);
-    /// Structural features (`s:…`) and the rule score.
-    fn named(&mut self, name: &str, value: f64);
+    fn shape(&mut self, shape: Shape, value: f64);
+}
+
+/// The features of one word id, together so that a token costs one memory access: its
+/// one-word features by [`Family::slot`] ([`NONE`] when absent) and the range of its bigrams
+/// in [`LearnedModel::successors`].
+#[derive(Debug, Clone, Copy)]
+struct WordFeatures {
+    one: [u32; 4],
+    bigrams: (u32, u32),
 }
 
 /// A learned linear model: weights by feature name, indexed for scoring by integer keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LearnedModel {
     names: Vec<String>,
     weights: Vec<f64>,
+    /// Each feature as an explanation names it ([`display_term`]), worked out once.
+    terms: Vec<String>,
+    /// Feature name → index, for lookups by name (never on the scoring path).
+    index: FxHashMap<String, u32>,
     /// Every word that occurs in a word-based feature → its id.
     words: FxHashMap<String, u32>,
-    /// Bigrams: (word id, word id) packed in a u64 → feature index.
-    bigrams: FxHashMap<u64, u32>,
-    /// The one-word features of each word id, by [`Family::slot`] ([`NONE`] when absent): an
-    /// array index instead of a hash lookup on the scoring path.
-    by_word: Vec<[u32; 4]>,
+    /// By word id.
+    by_word: Vec<WordFeatures>,
+    /// Bigrams as (second word id, feature index), grouped by first word (see
+    /// [`WordFeatures::bigrams`]) and sorted by second word.
+    successors: Vec<(u32, u32)>,
     /// The word id of [`TARGET`], looked up once rather than for every post.
     target_word: Option<u32>,
-    /// Structural features and `lex:score` → feature index.
-    named: FxHashMap<String, u32>,
+    /// Feature index of each [`Shape`], by [`Shape::slot`] ([`NONE`] when absent).
+    shapes: [u32; Shape::COUNT],
     /// Added to every score. Stored with the decision offset folded in (see `yuqing learn`).
     pub bias: f64,
     /// Trained on judgments about a named entity (true) or on whole texts (false). A model is
     /// only applied to the kind of judgment it learned: brand-targeted weights know nothing of
     /// texts without a brand, and the reverse.
     pub targeted: bool,
-}
-
-fn bigram_key(a: u32, b: u32) -> u64 {
-    (u64::from(a) << 32) | u64::from(b)
 }
 
 /// Splits a feature name into its family and words; `None` for named features.
@@ -148,73 +219,85 @@ fn classify(name: &str) -> Option<(Family, &str, Option<&str>)> {
 }
 
 impl LearnedModel {
+    /// A model of `pairs` (a later weight for the same name replaces an earlier one).
     pub fn from_weights(
         pairs: impl IntoIterator<Item = (String, f64)>,
         bias: f64,
         targeted: bool,
     ) -> LearnedModel {
-        let mut m = LearnedModel {
+        let mut index: FxHashMap<String, u32> = FxHashMap::default();
+        let mut names: Vec<String> = Vec::new();
+        let mut weights: Vec<f64> = Vec::new();
+        for (name, weight) in pairs {
+            match index.get(&name) {
+                Some(&i) => weights[i as usize] = weight,
+                None => {
+                    index.insert(name.clone(), names.len() as u32);
+                    names.push(name);
+                    weights.push(weight);
+                }
+            }
+        }
+        let mut words: FxHashMap<String, u32> = FxHashMap::default();
+        let mut word_id = |word: &str| -> u32 {
+            if let Some(&id) = words.get(word) {
+                return id;
+            }
+            let id = words.len() as u32;
+            words.insert(word.to_string(), id);
+            id
+        };
+        let mut one: Vec<(u32, usize, u32)> = Vec::new();
+        let mut bigrams: Vec<(u32, u32, u32)> = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let Some((family, a, b)) = classify(name) else {
+                continue;
+            };
+            let a = word_id(a);
+            match b {
+                Some(b) => bigrams.push((a, word_id(b), i as u32)),
+                None => one.push((a, family.slot(), i as u32)),
+            }
+        }
+        let mut by_word = vec![
+            WordFeatures {
+                one: [NONE; 4],
+                bigrams: (0, 0),
+            };
+            words.len()
+        ];
+        for (w, slot, i) in one {
+            by_word[w as usize].one[slot] = i;
+        }
+        bigrams.sort_unstable();
+        let mut successors = Vec::with_capacity(bigrams.len());
+        for group in bigrams.chunk_by(|x, y| x.0 == y.0) {
+            let start = successors.len() as u32;
+            successors.extend(group.iter().map(|&(_, b, i)| (b, i)));
+            by_word[group[0].0 as usize].bigrams = (start, successors.len() as u32);
+        }
+        let mut shapes = [NONE; Shape::COUNT];
+        for shape in Shape::all() {
+            if let Some(&i) = index.get(&shape.name()) {
+                shapes[shape.slot()] = i;
+            }
+        }
+        let terms = names
+            .iter()
+            .map(|n| display_term(n).unwrap_or_else(|| n.clone()))
+            .collect();
+        LearnedModel {
+            target_word: words.get(TARGET).copied(),
+            names,
+            weights,
+            terms,
+            index,
+            words,
+            by_word,
+            successors,
+            shapes,
             bias,
             targeted,
-            ..Default::default()
-        };
-        for (name, w) in pairs {
-            m.insert(name, w);
-        }
-        m
-    }
-
-    fn word_id(&mut self, word: &str) -> u32 {
-        if let Some(&id) = self.words.get(word) {
-            return id;
-        }
-        let id = self.words.len() as u32;
-        self.words.insert(word.to_string(), id);
-        self.by_word.push([NONE; 4]);
-        if word == TARGET {
-            self.target_word = Some(id);
-        }
-        id
-    }
-
-    fn insert(&mut self, name: String, weight: f64) {
-        if let Some(i) = self.index_of(&name) {
-            self.weights[i as usize] = weight;
-            return;
-        }
-        let index = self.names.len() as u32;
-        match classify(&name) {
-            None => {
-                self.named.insert(name.clone(), index);
-            }
-            Some((family, a, b)) => {
-                let a = self.word_id(a);
-                match b {
-                    Some(b) => {
-                        let b = self.word_id(b);
-                        self.bigrams.insert(bigram_key(a, b), index);
-                    }
-                    None => self.by_word[a as usize][family.slot()] = index,
-                }
-            }
-        }
-        self.names.push(name);
-        self.weights.push(weight);
-    }
-
-    fn index_of(&self, name: &str) -> Option<u32> {
-        match classify(name) {
-            None => self.named.get(name).copied(),
-            Some((family, a, b)) => {
-                let a = *self.words.get(a)?;
-                match b {
-                    Some(b) => {
-                        let b = *self.words.get(b)?;
-                        self.bigrams.get(&bigram_key(a, b)).copied()
-                    }
-                    None => Some(self.by_word[a as usize][family.slot()]).filter(|&i| i != NONE),
-                }
-            }
         }
     }
 
@@ -232,20 +315,19 @@ impl LearnedModel {
     }
 
     pub fn weight(&self, feature: &str) -> Option<f64> {
-        self.index_of(feature).map(|i| self.weights[i as usize])
+        self.index.get(feature).map(|&i| self.weights[i as usize])
     }
 
-    pub fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
+    /// How an explanation names feature `id`: the word for word features ([`display_term`]),
+    /// the feature name otherwise.
+    pub fn term(&self, id: u32) -> &str {
+        &self.terms[id as usize]
     }
 
     /// Parses the TSV; every malformed line is an error naming `origin` and the line.
     pub fn parse(text: &str, origin: &str) -> Result<LearnedModel> {
-        let mut model = LearnedModel {
-            targeted: true,
-            ..Default::default()
-        };
-        let mut saw_bias = false;
+        let mut pairs = Vec::new();
+        let (mut bias, mut targeted) = (None, true);
         for (i, line) in text.lines().enumerate() {
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() || line.starts_with('#') {
@@ -269,18 +351,17 @@ impl LearnedModel {
                 bail!("{origin}:{}: empty feature name", i + 1);
             }
             if name == BIAS_KEY {
-                model.bias = weight;
-                saw_bias = true;
+                bias = Some(weight);
             } else if name == TARGETED_KEY {
-                model.targeted = weight != 0.0;
+                targeted = weight != 0.0;
             } else {
-                model.insert(name.to_string(), weight);
+                pairs.push((name.to_string(), weight));
             }
         }
-        if !saw_bias {
+        let Some(bias) = bias else {
             bail!("{origin}: no {BIAS_KEY} line: not a learned weights file");
-        }
-        Ok(model)
+        };
+        Ok(LearnedModel::from_weights(pairs, bias, targeted))
     }
 
     /// The file: a header (`#` lines), the bias, then features by decreasing |weight|.
@@ -306,7 +387,7 @@ impl LearnedModel {
 
     /// The index of the rule-score feature, if the model has one.
     pub fn rule_index(&self) -> Option<u32> {
-        self.named.get(RULE_FEATURE).copied()
+        Some(self.shapes[Shape::RuleScore.slot()]).filter(|&i| i != NONE)
     }
 
     /// The model's verdict on a document about a target: the log-odds that it is negative
@@ -316,7 +397,6 @@ impl LearnedModel {
         doc: &Doc,
         target_tokens: &[usize],
         window: Option<&[f64]>,
-        lex: &Lexicon,
         rule_score: f64,
     ) -> (f64, Vec<(u32, f64)>) {
         let mut seen = SEEN.take();
@@ -327,7 +407,7 @@ impl LearnedModel {
             fired: Vec::with_capacity(256),
             seen,
         };
-        visit_features(doc, target_tokens, window, lex, rule_score, &mut sink);
+        visit_features(doc, target_tokens, window, rule_score, &mut sink);
         let ScoringSink {
             mut fired,
             mut seen,
@@ -353,7 +433,7 @@ thread_local! {
     static SEEN: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Scoring: words become ids once, features are integer-bigrams lookups.
+/// Scoring: words are the model's word ids, which the document looked up with its tokens.
 struct ScoringSink<'m> {
     model: &'m LearnedModel,
     fired: Vec<(u32, f64)>,
@@ -364,8 +444,8 @@ struct ScoringSink<'m> {
 impl<'d> FeatureSink<'d> for ScoringSink<'_> {
     type Word = Option<u32>;
 
-    fn intern(&mut self, _word: &'d str, known: Known) -> Option<u32> {
-        known.model_word
+    fn intern(&mut self, doc: &'d Doc, token: usize) -> Option<u32> {
+        doc.known[token].model_word
     }
 
     fn target(&mut self) -> Option<u32> {
@@ -374,7 +454,7 @@ impl<'d> FeatureSink<'d> for ScoringSink<'_> {
 
     fn word(&mut self, family: Family, word: Option<u32>) {
         if let Some(w) = word {
-            let i = self.model.by_word[w as usize][family.slot()];
+            let i = self.model.by_word[w as usize].one[family.slot()];
             if i != NONE {
                 self.fire(i, 1.0);
             }
@@ -383,14 +463,17 @@ impl<'d> FeatureSink<'d> for ScoringSink<'_> {
 
     fn bigram(&mut self, a: Option<u32>, b: Option<u32>) {
         if let (Some(a), Some(b)) = (a, b) {
-            if let Some(&i) = self.model.bigrams.get(&bigram_key(a, b)) {
-                self.fire(i, 1.0);
+            let (start, end) = self.model.by_word[a as usize].bigrams;
+            let next = &self.model.successors[start as usize..end as usize];
+            if let Ok(k) = next.binary_search_by_key(&b, |&(w, _)| w) {
+                self.fire(next[k].1, 1.0);
             }
         }
     }
 
-    fn named(&mut self, name: &str, value: f64) {
-        if let Some(&i) = self.model.named.get(name) {
+    fn shape(&mut self, shape: Shape, value: f64) {
+        let i = self.model.shapes[shape.slot()];
+        if i != NONE {
             self.fire(i, value);
         }
     }
@@ -416,8 +499,8 @@ struct NamingSink<'e> {
 impl<'d> FeatureSink<'d> for NamingSink<'_> {
     type Word = &'d str;
 
-    fn intern(&mut self, word: &'d str, _known: Known) -> &'d str {
-        word
+    fn intern(&mut self, doc: &'d Doc, token: usize) -> &'d str {
+        doc.word(token)
     }
 
     fn target(&mut self) -> &'d str {
@@ -439,8 +522,8 @@ impl<'d> FeatureSink<'d> for NamingSink<'_> {
         (self.emit)(&self.buf, 1.0);
     }
 
-    fn named(&mut self, name: &str, value: f64) {
-        (self.emit)(name, value);
+    fn shape(&mut self, shape: Shape, value: f64) {
+        (self.emit)(&shape.name(), value);
     }
 }
 
@@ -461,6 +544,7 @@ pub fn display_term(feature: &str) -> Option<String> {
     })
 }
 
+/// The lower edge of the bucket that `n` falls in.
 fn bucket(n: usize, edges: &[usize]) -> usize {
     edges.iter().rev().copied().find(|&e| n >= e).unwrap_or(0)
 }
@@ -472,7 +556,6 @@ pub fn for_each_feature(
     doc: &Doc,
     target_tokens: &[usize],
     window: Option<&[f64]>,
-    lex: &Lexicon,
     rule_score: f64,
     emit: &mut dyn FnMut(&str, f64),
 ) {
@@ -480,7 +563,7 @@ pub fn for_each_feature(
         emit,
         buf: String::with_capacity(32),
     };
-    visit_features(doc, target_tokens, window, lex, rule_score, &mut sink);
+    visit_features(doc, target_tokens, window, rule_score, &mut sink);
 }
 
 /// The one definition of the model's features (see the module docs).
@@ -492,7 +575,6 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
     doc: &'d Doc,
     target_tokens: &[usize],
     window: Option<&[f64]>,
-    lex: &Lexicon,
     rule_score: f64,
     sink: &mut S,
 ) {
@@ -505,12 +587,12 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
         }
         active
     });
-    // The words in reading order, boundaries and filler dropped: (word, clause, interned,
-    // whether the hand lexicons give it a polarity).
+    // The words in reading order, filler dropped.
     struct Item<W> {
         clause: usize,
         word: W,
         is_target: bool,
+        /// The hand lexicons call it negative.
         negative: bool,
     }
     let target_word = sink.target();
@@ -521,7 +603,6 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
             continue;
         }
         for t in clause.start..clause.end {
-            let text = doc.word(t);
             if doc.kinds[t] == super::text::TokenKind::Filler {
                 continue;
             }
@@ -535,19 +616,18 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
                 });
                 continue;
             }
-            let known = doc.known[t];
-            let polarity = known.entry.map_or(0.0, |e| lex.entry_by_id(e).polarity);
+            let sign = doc.known[t].sign;
+            let word = sink.intern(doc, t);
             // Sentiment words of the hand lexicons speak through the rule score (which knows
             // negation and degree); the model learns only what the lists do not know.
-            let word = sink.intern(text, known);
-            if polarity == 0.0 {
+            if sign == 0 {
                 sink.word(Family::Unigram, word);
             }
             flat.push(Item {
                 clause: ci,
                 word,
                 is_target: false,
-                negative: polarity < 0.0,
+                negative: sign < 0,
             });
         }
     }
@@ -579,40 +659,34 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
     }
 
     // Structure.
-    let mut buf = String::with_capacity(24);
-    let _ = write!(
-        buf,
-        "s:ecnt={}",
-        bucket(target_at.len(), &[0, 1, 2, 3, 5, 10])
+    sink.shape(
+        Shape::Mentions(bucket(target_at.len(), &MENTION_EDGES)),
+        1.0,
     );
-    sink.named(&buf, 1.0);
     if let Some(&first) = target_at.first() {
         if flat[first].clause == flat[0].clause {
-            sink.named("s:e_first_clause", 1.0);
+            sink.shape(Shape::FirstClause, 1.0);
         }
-        buf.clear();
-        let _ = write!(buf, "s:e_pos={}", (5 * first / flat.len()).min(4));
-        sink.named(&buf, 1.0);
+        sink.shape(
+            Shape::Position((POSITIONS * first / flat.len()).min(POSITIONS - 1)),
+            1.0,
+        );
     }
-    let negatives: Vec<usize> = flat
+    let nearest_negative = flat
         .iter()
         .enumerate()
         .filter(|(_, it)| it.negative)
-        .map(|(i, _)| i)
-        .collect();
-    if negatives.is_empty() {
-        sink.named("s:no_neg", 1.0);
-    } else if !target_at.is_empty() {
-        let nearest = target_at
-            .iter()
-            .flat_map(|&t| negatives.iter().map(move |&n| t.abs_diff(n)))
-            .min()
-            .unwrap_or(usize::MAX);
-        buf.clear();
-        let _ = write!(buf, "s:negdist={}", bucket(nearest, &[0, 1, 3, 6, 11, 21]));
-        sink.named(&buf, 1.0);
+        .flat_map(|(n, _)| target_at.iter().map(move |&t| t.abs_diff(n)))
+        .min();
+    if !flat.iter().any(|it| it.negative) {
+        sink.shape(Shape::NoNegative, 1.0);
+    } else if let Some(nearest) = nearest_negative {
+        sink.shape(
+            Shape::NegativeDistance(bucket(nearest, &DISTANCE_EDGES)),
+            1.0,
+        );
     }
-    sink.named(RULE_FEATURE, rule_score.clamp(-RULE_CLIP, RULE_CLIP));
+    sink.shape(Shape::RuleScore, rule_score.clamp(-RULE_CLIP, RULE_CLIP));
 }
 
 /// Training settings.
@@ -771,6 +845,58 @@ mod tests {
         assert_eq!(m.weight("c:跑路"), Some(0.5));
         assert_eq!(m.weight("s:no_neg"), Some(-1.0));
         assert_eq!(m.weight("跑路"), None);
+    }
+
+    #[test]
+    fn shapes_have_their_own_slots_and_names() {
+        let shapes: Vec<Shape> = Shape::all().collect();
+        assert_eq!(shapes.len(), Shape::COUNT);
+        let mut slots: Vec<usize> = shapes.iter().map(|s| s.slot()).collect();
+        slots.sort_unstable();
+        assert_eq!(slots, (0..Shape::COUNT).collect::<Vec<_>>());
+        for shape in shapes {
+            assert_eq!(
+                classify(&shape.name()),
+                None,
+                "{shape:?} is not a word feature"
+            );
+        }
+        let m = LearnedModel::from_weights(
+            vec![("s:negdist=6".into(), 0.5), (RULE_FEATURE.into(), -1.0)],
+            0.0,
+            true,
+        );
+        assert_eq!(m.shapes[Shape::NegativeDistance(6).slot()], 0);
+        assert_eq!(m.rule_index(), Some(1));
+        assert_eq!(m.shapes[Shape::NoNegative.slot()], NONE);
+    }
+
+    #[test]
+    fn bigrams_are_found_by_both_words() {
+        let m = LearnedModel::from_weights(
+            vec![
+                ("暴力_催收".into(), 1.0),
+                ("暴力_执法".into(), 2.0),
+                ("催收_暴力".into(), 3.0),
+                ("暴力_催收".into(), 4.0),
+            ],
+            0.0,
+            true,
+        );
+        assert_eq!(m.len(), 3, "a repeated name replaces the earlier weight");
+        assert_eq!(m.weight("暴力_催收"), Some(4.0));
+        let id = |w: &str| m.words[w];
+        let (start, end) = m.by_word[id("暴力") as usize].bigrams;
+        let next: Vec<u32> = m.successors[start as usize..end as usize]
+            .iter()
+            .map(|&(w, _)| w)
+            .collect();
+        assert_eq!(next.len(), 2);
+        assert!(
+            next.windows(2).all(|p| p[0] < p[1]),
+            "sorted for binary search"
+        );
+        assert!(next.contains(&id("催收")) && next.contains(&id("执法")));
     }
 
     #[test]

@@ -109,7 +109,18 @@ pub struct Entry {
 
 /// The index of a lexicon entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryId(u32);
+pub struct EntryId(std::num::NonZeroU32);
+
+impl EntryId {
+    /// Non-zero, so that an `Option<EntryId>` takes four bytes: it is carried for every token.
+    fn of_index(index: usize) -> EntryId {
+        EntryId(std::num::NonZeroU32::new(index as u32 + 1).expect("fewer than 2^32 entries"))
+    }
+
+    fn index(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
 
 /// A crisis category and its harm weight (fraud, violent collection, …).
 #[derive(Debug, Clone, PartialEq)]
@@ -171,7 +182,7 @@ impl Lexicon {
     }
 
     pub fn entry_by_id(&self, id: EntryId) -> &Entry {
-        &self.entries[id.0 as usize]
+        &self.entries[id.index()]
     }
 
     /// Whether some multi-word phrase begins with `word`.
@@ -295,14 +306,14 @@ impl Lexicon {
         let id = match *slot {
             Some(id) => id,
             None => {
-                let id = EntryId(self.entries.len() as u32);
+                let id = EntryId::of_index(self.entries.len());
                 *slot = Some(id);
                 self.entries.push(Entry::default());
                 self.words.push(term);
                 id
             }
         };
-        &mut self.entries[id.0 as usize]
+        &mut self.entries[id.index()]
     }
 
     /// Adds or overrides one entry; for tests and learned vocabularies.

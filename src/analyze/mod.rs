@@ -59,14 +59,36 @@ pub struct Doc {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Known {
     pub entry: Option<lexicon::EntryId>,
+    /// The sign of the entry's polarity (-1, 0 or 1), which the learned model reads for every
+    /// word: carried here, it costs no trip to the entry.
+    pub sign: i8,
     pub model_word: Option<u32>,
+}
+
+// A lookup table holds a u128 key and a `Known` per word: at 16 bytes a slot is 32 bytes, two
+// to a cache line. The table is probed for every token, so its size shows in the speed.
+const _: () = assert!(std::mem::size_of::<Known>() <= 16);
+
+impl Known {
+    fn of_entry(lexicon: &Lexicon, entry: Option<lexicon::EntryId>) -> Known {
+        let polarity = entry.map_or(0.0, |e| lexicon.entry_by_id(e).polarity);
+        Known {
+            entry,
+            sign: if polarity < 0.0 {
+                -1
+            } else {
+                i8::from(polarity > 0.0)
+            },
+            model_word: None,
+        }
+    }
 }
 
 /// Every word the lexicons or the learned model know, in one table: one lookup per token.
 fn known_words(lexicon: &Lexicon, model: &learned::LearnedModel) -> words::WordTable<Known> {
     let mut known: words::WordTable<Known> = words::WordTable::default();
     for word in lexicon.words() {
-        known.entry(word).entry = lexicon.id(word);
+        *known.entry(word) = Known::of_entry(lexicon, lexicon.id(word));
     }
     for (word, id) in model.word_ids() {
         known.entry(word).model_word = Some(id);
@@ -416,10 +438,9 @@ impl Analyzer {
                 (TokenKind::Word, Some(table)) => {
                     table.get_in(text, s, e).copied().unwrap_or_default()
                 }
-                (TokenKind::Word, None) => Known {
-                    entry: self.lexicon.id_in(text, s, e),
-                    model_word: None,
-                },
+                (TokenKind::Word, None) => {
+                    Known::of_entry(&self.lexicon, self.lexicon.id_in(text, s, e))
+                }
                 _ => Known::default(),
             })
             .collect()
@@ -553,7 +574,7 @@ impl Analyzer {
         if let Some(model) = model.filter(|m| m.targeted != mentions.is_empty()) {
             let target_tokens = mention_tokens_sorted(doc, mentions);
             let window = (!mentions.is_empty()).then_some(weights);
-            let (z, parts) = model.score(doc, &target_tokens, window, &self.lexicon, score);
+            let (z, parts) = model.score(doc, &target_tokens, window, score);
             contributions = combine(model, score, contributions, parts);
             // The model gives the log-odds that the post is negative about the target; the
             // score is its opposite so that, as with the rules alone, below zero is negative.
@@ -601,7 +622,7 @@ impl Analyzer {
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, mask);
         let rules = self.judge_doc(&doc, &raw, &crisis, &weights, target_mentions, None);
         let tokens = mention_tokens_sorted(&doc, target_mentions);
-        learned::for_each_feature(&doc, &tokens, mask, &self.lexicon, rules.score, emit);
+        learned::for_each_feature(&doc, &tokens, mask, rules.score, emit);
         true
     }
 
@@ -739,9 +760,8 @@ fn combine(
         parts.truncate(SHOWN_LEARNED);
     }
     for &(id, part) in &parts {
-        let name = model.name(id);
         out.push(Contribution {
-            term: learned::display_term(name).unwrap_or_else(|| name.to_string()),
+            term: model.term(id).to_string(),
             value: -part,
             clause: None,
             rules: learned_rule,
