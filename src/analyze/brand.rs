@@ -2,6 +2,7 @@
 //! else (度小满 inside 欢度小满 is a festival greeting, not the lender).
 
 use aho_corasick::{AhoCorasick, MatchKind};
+use memchr::memmem::Finder;
 
 use crate::config::BrandConfig;
 
@@ -16,8 +17,10 @@ pub struct BrandMatcher {
     /// Normalized aliases, longest first.
     aliases: Vec<String>,
     /// Leftmost-longest: at one place, 度小满金融 wins over 度小满. `None` for a single alias,
-    /// where a plain substring search is cheaper than building an automaton.
+    /// which `alias_finder` (a SIMD substring search, cheaper than building an automaton)
+    /// looks for.
     alias_automaton: Option<AhoCorasick>,
+    alias_finder: Option<Finder<'static>>,
     exclusion_automaton: Option<AhoCorasick>,
 }
 
@@ -64,6 +67,10 @@ impl BrandMatcher {
                 .build(&aliases)
                 .expect("a handful of short patterns always compiles")
         });
+        let alias_finder = match aliases.as_slice() {
+            [alias] => Some(Finder::new(alias.as_bytes()).into_owned()),
+            _ => None,
+        };
         let exclusion_automaton = (!exclusions.is_empty()).then(|| {
             AhoCorasick::new(&exclusions).expect("a handful of short patterns always compiles")
         });
@@ -71,6 +78,7 @@ impl BrandMatcher {
             name: name.to_string(),
             aliases,
             alias_automaton,
+            alias_finder,
             exclusion_automaton,
         }
     }
@@ -114,10 +122,11 @@ impl BrandMatcher {
                     ac.find_iter(text)
                         .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
                 ),
-                None => match self.aliases.first() {
-                    Some(alias) => Box::new(
-                        text.match_indices(alias.as_str())
-                            .map(|(s, a)| (s, s + a.len(), 0)),
+                None => match &self.alias_finder {
+                    Some(finder) => Box::new(
+                        finder
+                            .find_iter(text.as_bytes())
+                            .map(|s| (s, s + finder.needle().len(), 0)),
                     ),
                     None => Box::new(std::iter::empty()),
                 },
