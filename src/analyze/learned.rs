@@ -588,8 +588,9 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
         active
     });
     // The words in reading order, filler dropped.
+    #[derive(Clone, Copy)]
     struct Item<W> {
-        clause: usize,
+        clause: u32,
         word: W,
         is_target: bool,
         /// The hand lexicons call it negative.
@@ -598,15 +599,21 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
     let target_word = sink.target();
     let mut flat: Vec<Item<S::Word>> = Vec::with_capacity(doc.tokens.len());
     let mut target_at: Vec<usize> = Vec::new();
+    // Both `target_tokens` and the tokens walked are in order: one cursor finds the targets.
+    let mut next_target = 0;
     for (ci, clause) in doc.clauses.iter().enumerate() {
         if active.as_ref().is_some_and(|a| !a[clause.sentence]) {
             continue;
         }
+        let ci = ci as u32;
         for t in clause.start..clause.end {
             if doc.kinds[t] == super::text::TokenKind::Filler {
                 continue;
             }
-            if target_tokens.binary_search(&t).is_ok() {
+            while target_tokens.get(next_target).is_some_and(|&x| x < t) {
+                next_target += 1;
+            }
+            if target_tokens.get(next_target) == Some(&t) {
                 target_at.push(flat.len());
                 flat.push(Item {
                     clause: ci,
@@ -642,17 +649,26 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
                 sink.word(Family::Left, item.word);
             }
         }
-        for item in flat.iter().skip(p + 1).take(WINDOW) {
+        for item in &flat[p + 1..(p + 1 + WINDOW).min(flat.len())] {
             if !item.is_target {
                 sink.word(Family::Right, item.word);
             }
         }
     }
-    if !target_at.is_empty() {
-        let mut target_clauses: Vec<usize> = target_at.iter().map(|&i| flat[i].clause).collect();
-        target_clauses.dedup();
-        for item in &flat {
-            if !item.is_target && target_clauses.contains(&item.clause) {
+    // The clauses that hold a mention form runs in `flat`, in order.
+    let mut last_clause = None;
+    for &p in &target_at {
+        let clause = flat[p].clause;
+        if last_clause == Some(clause) {
+            continue;
+        }
+        last_clause = Some(clause);
+        let from = flat[..p]
+            .iter()
+            .rposition(|it| it.clause != clause)
+            .map_or(0, |i| i + 1);
+        for item in flat[from..].iter().take_while(|it| it.clause == clause) {
+            if !item.is_target {
                 sink.word(Family::Clause, item.word);
             }
         }

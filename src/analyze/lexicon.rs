@@ -142,6 +142,10 @@ pub struct Lexicon {
     entries: Vec<Entry>,
     /// First words of multi-word English phrases ("hidden" of "hidden fees").
     phrase_starts: FxHashSet<String>,
+    /// A bit per BMP code point: it begins a word of two or more characters. Compound tokens
+    /// are searched for words at each of their characters (see `sentiment::units`), and most
+    /// characters begin none: one bit test spares a table lookup per length.
+    word_starts: Vec<u64>,
     pub categories: Vec<Category>,
 }
 
@@ -183,6 +187,16 @@ impl Lexicon {
 
     pub fn entry_by_id(&self, id: EntryId) -> &Entry {
         &self.entries[id.index()]
+    }
+
+    /// Whether `c` may begin a lexicon word of two or more characters (always true outside
+    /// the BMP, which the bitmap leaves out).
+    pub fn may_begin_word(&self, c: char) -> bool {
+        let c = c as usize;
+        match self.word_starts.get(c / 64) {
+            Some(bits) => bits >> (c % 64) & 1 == 1,
+            None => c >= 0x10000,
+        }
     }
 
     /// Whether some multi-word phrase begins with `word`.
@@ -301,6 +315,14 @@ impl Lexicon {
     fn entry(&mut self, term: String) -> &mut Entry {
         if let Some((first, _)) = term.split_once(' ') {
             self.phrase_starts.insert(first.to_string());
+        }
+        let mut chars = term.chars();
+        if let (Some(first), Some(_)) = (chars.next(), chars.next()) {
+            let c = first as usize;
+            if c < 0x10000 {
+                self.word_starts.resize(0x10000 / 64, 0);
+                self.word_starts[c / 64] |= 1 << (c % 64);
+            }
         }
         let slot = self.ids.entry(&term);
         let id = match *slot {

@@ -176,6 +176,14 @@ pub fn contributions(
             }
             ti += 1;
             let token = ti - 1;
+            // Most tokens are one or two ideographs that no lexicon knows, and score nothing:
+            // they only age the pending negation and degree.
+            if doc.known[token].entry.is_none() && is_plain_ideographs(word) {
+                if !negations.is_empty() || degree_left > 0 {
+                    age(&mut negations, &mut degree, &mut degree_left);
+                }
+                continue;
+            }
             if doc.kinds[token] == TokenKind::Filler {
                 continue;
             }
@@ -333,6 +341,18 @@ fn is_symbol_run(word: &str) -> bool {
     word.chars().nth(1).is_some() && word.chars().all(|c| !c.is_alphanumeric())
 }
 
+/// One or two CJK ideographs that no other rule reads: not the comparative 比, and not a glued
+/// negation (不好), which [`units`] splits. Too short to hold a compound.
+fn is_plain_ideographs(word: &str) -> bool {
+    let b = word.as_bytes();
+    let ideograph = |lead: u8| (0xE4..=0xE9).contains(&lead);
+    match b.len() {
+        3 => ideograph(b[0]) && word != "比",
+        6 => ideograph(b[0]) && ideograph(b[3]) && !word.starts_with(GLUED_NEGATIONS),
+        _ => false,
+    }
+}
+
 /// Ages pending negations and degree adverbs by one token.
 fn age(negations: &mut Vec<(usize, u8, &str)>, degree: &mut f64, degree_left: &mut u8) {
     for n in negations.iter_mut() {
@@ -436,13 +456,15 @@ fn units<'t, 'l>(
         }
     }
     let mut starts = [0usize; MAX_COMPOUND_CHARS + 1];
+    let mut begins_word = [false; MAX_COMPOUND_CHARS];
     let mut n = 0;
-    for (i, _) in word.char_indices() {
+    for (i, c) in word.char_indices() {
         if n == MAX_COMPOUND_CHARS {
             out.push(Unit::Unknown(word));
             return;
         }
         starts[n] = i;
+        begins_word[n] = lex.may_begin_word(c);
         n += 1;
     }
     starts[n] = word.len();
@@ -452,6 +474,10 @@ fn units<'t, 'l>(
     }
     let mut i = 0;
     while i < n {
+        if !begins_word[i] {
+            i += 1;
+            continue;
+        }
         let found = (2..=MAX_INNER_CHARS.min(n - i)).rev().find_map(|len| {
             let piece = &word[starts[i]..starts[i + len]];
             lex.get(piece).map(|e| (e, piece, len))
@@ -522,6 +548,7 @@ pub fn scope_weights(doc: &Doc, target_clauses: &[usize], other_clauses: &[usize
 #[cfg(test)]
 mod tests {
     use super::super::tests::analyzer;
+    use super::*;
 
     fn score(text: &str) -> f64 {
         analyzer().judge_text(text).score
@@ -615,6 +642,24 @@ mod tests {
             score("好像"),
             0.0,
             "single characters are not dug out of words"
+        );
+    }
+
+    #[test]
+    fn plain_ideographs_are_only_what_no_rule_reads() {
+        for plain in ["的", "公司", "财报"] {
+            assert!(is_plain_ideographs(plain), "{plain}");
+        }
+        // The comparative marker, glued negations, compounds, ASCII and symbols take the
+        // general path.
+        for other in ["比", "不好", "没用", "获得好评", "app", "🙂", "，"] {
+            assert!(!is_plain_ideographs(other), "{other}");
+        }
+        let lex = Lexicon::builtin().unwrap();
+        assert!(lex.may_begin_word('好'), "好评 begins with it");
+        assert!(
+            !lex.may_begin_word('\u{4E02}'),
+            "a rare ideograph begins no word"
         );
     }
 
