@@ -320,7 +320,9 @@ impl Lexicon {
         if let (Some(first), Some(_)) = (chars.next(), chars.next()) {
             let c = first as usize;
             if c < 0x10000 {
-                self.word_starts.resize(0x10000 / 64, 0);
+                if self.word_starts.is_empty() {
+                    self.word_starts = vec![0; 0x10000 / 64];
+                }
                 self.word_starts[c / 64] |= 1 << (c % 64);
             }
         }

@@ -13,7 +13,7 @@
 //!    other way for B.
 
 use super::lexicon::{Entry, Lexicon};
-use super::text::TokenKind;
+use super::text::{is_ideograph_lead, TokenKind};
 use super::Doc;
 
 /// Negated positive words count this much, negated (so 不好 is clearly negative).
@@ -179,9 +179,7 @@ pub fn contributions(
             // Most tokens are one or two ideographs that no lexicon knows, and score nothing:
             // they only age the pending negation and degree.
             if doc.known[token].entry.is_none() && is_plain_ideographs(word) {
-                if !negations.is_empty() || degree_left > 0 {
-                    age(&mut negations, &mut degree, &mut degree_left);
-                }
+                age(&mut negations, &mut degree, &mut degree_left);
                 continue;
             }
             if doc.kinds[token] == TokenKind::Filler {
@@ -335,7 +333,7 @@ fn is_symbol_run(word: &str) -> bool {
         return false;
     };
     // ASCII and CJK ideographs (lead bytes E4–E9) are never emoji.
-    if first < 0x80 || (0xE4..=0xE9).contains(&first) {
+    if first < 0x80 || is_ideograph_lead(first) {
         return false;
     }
     word.chars().nth(1).is_some() && word.chars().all(|c| !c.is_alphanumeric())
@@ -345,16 +343,21 @@ fn is_symbol_run(word: &str) -> bool {
 /// negation (不好), which [`units`] splits. Too short to hold a compound.
 fn is_plain_ideographs(word: &str) -> bool {
     let b = word.as_bytes();
-    let ideograph = |lead: u8| (0xE4..=0xE9).contains(&lead);
     match b.len() {
-        3 => ideograph(b[0]) && word != "比",
-        6 => ideograph(b[0]) && ideograph(b[3]) && !word.starts_with(GLUED_NEGATIONS),
+        3 => is_ideograph_lead(b[0]) && word != "比",
+        6 => {
+            is_ideograph_lead(b[0]) && is_ideograph_lead(b[3]) && !word.starts_with(GLUED_NEGATIONS)
+        }
         _ => false,
     }
 }
 
 /// Ages pending negations and degree adverbs by one token.
 fn age(negations: &mut Vec<(usize, u8, &str)>, degree: &mut f64, degree_left: &mut u8) {
+    // Nearly every token ages nothing.
+    if negations.is_empty() && *degree_left == 0 {
+        return;
+    }
     for n in negations.iter_mut() {
         n.1 = n.1.saturating_sub(1);
     }

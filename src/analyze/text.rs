@@ -15,6 +15,12 @@ pub struct Normalized {
     pub stops: Vec<(usize, usize)>,
 }
 
+/// Whether `b` is the UTF-8 lead byte of a common CJK ideograph (U+4000–U+9FFF, lead bytes
+/// E4–E9): the commonest character of a Chinese post, which several fast paths step over.
+pub fn is_ideograph_lead(b: u8) -> bool {
+    (0xE4..=0xE9).contains(&b)
+}
+
 /// What a byte can start: a character that normalization changes, a hard stop, or both.
 const CHANGES: u8 = 1;
 const STOPS: u8 = 2;
@@ -51,9 +57,9 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        // An ideograph (lead byte E4–E9, always three bytes long) is the commonest character
-        // and never changes: step over it whole.
-        if (0xE4..=0xE9).contains(&b) {
+        // An ideograph (always three bytes long) is the commonest character and never changes:
+        // step over it whole.
+        if is_ideograph_lead(b) {
             i += 3;
             continue;
         }
@@ -211,7 +217,7 @@ pub fn token_kind(token: &str) -> TokenKind {
     if token
         .as_bytes()
         .first()
-        .is_some_and(|&b| (0xE4..=0xE9).contains(&b) || b.is_ascii_alphanumeric())
+        .is_some_and(|&b| is_ideograph_lead(b) || b.is_ascii_alphanumeric())
     {
         return TokenKind::Word;
     }
