@@ -155,16 +155,32 @@ pub trait FeatureSink<'d> {
     fn shape(&mut self, shape: Shape, value: f64);
 }
 
-/// The features of one word id, together so that a token costs one memory access: its
-/// one-word features by [`Family::slot`] ([`NONE`] when absent) and the range of its bigrams
-/// in [`LearnedModel::successors`].
-#[derive(Debug, Clone, Copy)]
-struct WordFeatures {
-    one: [u32; 4],
+/// What the model knows of one word, in one piece so that a token costs one memory access:
+/// its id, the weight of each one-word family by [`Family::slot`] (0 when the model has no
+/// such feature: a zero weight adds nothing, so the two are the same), and the range of its
+/// bigrams in [`LearnedModel::successors`].
+///
+/// The analyzer copies it into its word table ([`super::Known`]), so the lookup that finds a
+/// token's lexicon entry brings its model weights too, and scoring reads them from the
+/// document in order. Weights sit here, not behind a feature index, because each indirection
+/// is a cache miss: a document reads a few hundred features at random, while jieba's
+/// dictionary competes for the same cache. For the same reason they are `f32`: the file holds
+/// six decimals, which `f32` keeps to within 1e-7.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ModelWord {
+    id: u32,
+    weights: [f32; 4],
     bigrams: (u32, u32),
 }
 
-/// A learned linear model: weights by feature name, indexed for scoring by integer keys.
+const _: () = assert!(std::mem::size_of::<ModelWord>() == 28);
+
+/// A learned linear model: weights by feature name, laid out for scoring by integer codes.
+///
+/// Scoring names a fired feature by its code: `word id × 4 + family slot` for one-word
+/// features, then one code per bigram (its place in `successors`), then one per [`Shape`].
+/// Codes need no lookup of their own (the word id is already known), and they are dense, so a
+/// bitset over them deduplicates a document's features.
 #[derive(Debug, Clone)]
 pub struct LearnedModel {
     names: Vec<String>,
@@ -176,14 +192,17 @@ pub struct LearnedModel {
     /// Every word that occurs in a word-based feature → its id.
     words: FxHashMap<String, u32>,
     /// By word id.
-    by_word: Vec<WordFeatures>,
-    /// Bigrams as (second word id, feature index), grouped by first word (see
+    by_word: Vec<ModelWord>,
+    /// Bigrams as (second word id, weight), grouped by first word (see
     /// [`WordFeatures::bigrams`]) and sorted by second word.
-    successors: Vec<(u32, u32)>,
-    /// The word id of [`TARGET`], looked up once rather than for every post.
-    target_word: Option<u32>,
-    /// Feature index of each [`Shape`], by [`Shape::slot`] ([`NONE`] when absent).
-    shapes: [u32; Shape::COUNT],
+    successors: Vec<(u32, f32)>,
+    /// The feature (index into `names`) behind each code, [`NONE`] for an absent one; read
+    /// only to explain.
+    code_features: Vec<u32>,
+    /// The features of [`TARGET`], looked up once rather than for every post.
+    target_word: Option<ModelWord>,
+    /// Weight of each [`Shape`] by [`Shape::slot`]; `None` when the model lacks it.
+    shapes: [Option<f64>; Shape::COUNT],
     /// Added to every score. Stored with the decision offset folded in (see `yuqing learn`).
     pub bias: f64,
     /// Trained on judgments about a named entity (true) or on whole texts (false). A model is
@@ -259,27 +278,33 @@ impl LearnedModel {
                 None => one.push((a, family.slot(), i as u32)),
             }
         }
-        let mut by_word = vec![
-            WordFeatures {
-                one: [NONE; 4],
-                bigrams: (0, 0),
-            };
-            words.len()
-        ];
+        let word_codes = 4 * words.len();
+        let mut code_features = vec![NONE; word_codes + bigrams.len() + Shape::COUNT];
+        let mut by_word: Vec<ModelWord> = (0..words.len() as u32)
+            .map(|id| ModelWord {
+                id,
+                ..ModelWord::default()
+            })
+            .collect();
         for (w, slot, i) in one {
-            by_word[w as usize].one[slot] = i;
+            by_word[w as usize].weights[slot] = weights[i as usize] as f32;
+            code_features[w as usize * 4 + slot] = i;
         }
         bigrams.sort_unstable();
         let mut successors = Vec::with_capacity(bigrams.len());
         for group in bigrams.chunk_by(|x, y| x.0 == y.0) {
             let start = successors.len() as u32;
-            successors.extend(group.iter().map(|&(_, b, i)| (b, i)));
+            for &(_, b, i) in group {
+                code_features[word_codes + successors.len()] = i;
+                successors.push((b, weights[i as usize] as f32));
+            }
             by_word[group[0].0 as usize].bigrams = (start, successors.len() as u32);
         }
-        let mut shapes = [NONE; Shape::COUNT];
+        let mut shapes = [None; Shape::COUNT];
         for shape in Shape::all() {
             if let Some(&i) = index.get(&shape.name()) {
-                shapes[shape.slot()] = i;
+                shapes[shape.slot()] = Some(weights[i as usize]);
+                code_features[word_codes + successors.len() + shape.slot()] = i;
             }
         }
         let terms = names
@@ -287,7 +312,7 @@ impl LearnedModel {
             .map(|n| display_term(n).unwrap_or_else(|| n.clone()))
             .collect();
         LearnedModel {
-            target_word: words.get(TARGET).copied(),
+            target_word: words.get(TARGET).map(|&id| by_word[id as usize]),
             names,
             weights,
             terms,
@@ -295,6 +320,7 @@ impl LearnedModel {
             words,
             by_word,
             successors,
+            code_features,
             shapes,
             bias,
             targeted,
@@ -305,9 +331,11 @@ impl LearnedModel {
         self.names.len()
     }
 
-    /// Every word the model's features name, with its id.
-    pub fn word_ids(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.words.iter().map(|(w, &id)| (w.as_str(), id))
+    /// Every word the model's features name, with what the model knows of it.
+    pub fn words(&self) -> impl Iterator<Item = (&str, ModelWord)> {
+        self.words
+            .iter()
+            .map(|(w, &id)| (w.as_str(), self.by_word[id as usize]))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -318,10 +346,15 @@ impl LearnedModel {
         self.index.get(feature).map(|&i| self.weights[i as usize])
     }
 
-    /// How an explanation names feature `id`: the word for word features ([`display_term`]),
-    /// the feature name otherwise.
-    pub fn term(&self, id: u32) -> &str {
-        &self.terms[id as usize]
+    /// How an explanation names the feature fired as `code` (see [`LearnedModel::score`]): the
+    /// word for word features ([`display_term`]), the feature name otherwise.
+    pub fn term(&self, code: u32) -> &str {
+        &self.terms[self.code_features[code as usize] as usize]
+    }
+
+    /// The code of a shape's feature.
+    fn shape_code(&self, shape: Shape) -> u32 {
+        (4 * self.by_word.len() + self.successors.len() + shape.slot()) as u32
     }
 
     /// Parses the TSV; every malformed line is an error naming `origin` and the line.
@@ -385,13 +418,13 @@ impl LearnedModel {
         out
     }
 
-    /// The index of the rule-score feature, if the model has one.
-    pub fn rule_index(&self) -> Option<u32> {
-        Some(self.shapes[Shape::RuleScore.slot()]).filter(|&i| i != NONE)
+    /// The code of the rule-score feature, if the model has one.
+    pub fn rule_code(&self) -> Option<u32> {
+        self.shapes[Shape::RuleScore.slot()].map(|_| self.shape_code(Shape::RuleScore))
     }
 
     /// The model's verdict on a document about a target: the log-odds that it is negative
-    /// about the target, and the features that fired (index, weight × value), unordered.
+    /// about the target, and the features that fired (code, weight × value), unordered.
     pub fn score(
         &self,
         doc: &Doc,
@@ -400,7 +433,7 @@ impl LearnedModel {
         rule_score: f64,
     ) -> (f64, Vec<(u32, f64)>) {
         let mut seen = SEEN.take();
-        seen.resize(self.names.len().div_ceil(64), 0);
+        seen.resize(self.code_features.len().div_ceil(64), 0);
         let mut sink = ScoringSink {
             model: self,
             // A finance article's window fires a couple of hundred features: no regrowing.
@@ -409,19 +442,13 @@ impl LearnedModel {
         };
         visit_features(doc, target_tokens, window, rule_score, &mut sink);
         let ScoringSink {
-            mut fired,
-            mut seen,
-            ..
+            fired, mut seen, ..
         } = sink;
-        for &(id, _) in &fired {
-            seen[id as usize / 64] = 0;
+        for &(code, _) in &fired {
+            seen[code as usize / 64] = 0;
         }
         SEEN.set(seen);
-        let mut z = self.bias;
-        for (id, value) in fired.iter_mut() {
-            *value *= self.weights[*id as usize];
-            z += *value;
-        }
+        let z = fired.iter().fold(self.bias, |z, &(_, part)| z + part);
         (z, fired)
     }
 }
@@ -433,59 +460,60 @@ thread_local! {
     static SEEN: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Scoring: words are the model's word ids, which the document looked up with its tokens.
+/// Scoring: words are what the document looked up with its tokens.
 struct ScoringSink<'m> {
     model: &'m LearnedModel,
+    /// (code, weight × value) of each feature fired.
     fired: Vec<(u32, f64)>,
-    /// A bit per feature: fired already.
+    /// A bit per code: fired already.
     seen: Vec<u64>,
 }
 
-impl<'d> FeatureSink<'d> for ScoringSink<'_> {
-    type Word = Option<u32>;
+impl<'d> FeatureSink<'d> for ScoringSink<'d> {
+    type Word = Option<&'d ModelWord>;
 
-    fn intern(&mut self, doc: &'d Doc, token: usize) -> Option<u32> {
-        doc.known[token].model_word
+    fn intern(&mut self, doc: &'d Doc, token: usize) -> Option<&'d ModelWord> {
+        doc.known[token].model.as_ref()
     }
 
-    fn target(&mut self) -> Option<u32> {
-        self.model.target_word
+    fn target(&mut self) -> Option<&'d ModelWord> {
+        self.model.target_word.as_ref()
     }
 
-    fn word(&mut self, family: Family, word: Option<u32>) {
+    fn word(&mut self, family: Family, word: Option<&'d ModelWord>) {
         if let Some(w) = word {
-            let i = self.model.by_word[w as usize].one[family.slot()];
-            if i != NONE {
-                self.fire(i, 1.0);
+            let weight = w.weights[family.slot()];
+            if weight != 0.0 {
+                self.fire(w.id * 4 + family.slot() as u32, f64::from(weight));
             }
         }
     }
 
-    fn bigram(&mut self, a: Option<u32>, b: Option<u32>) {
+    fn bigram(&mut self, a: Option<&'d ModelWord>, b: Option<&'d ModelWord>) {
         if let (Some(a), Some(b)) = (a, b) {
-            let (start, end) = self.model.by_word[a as usize].bigrams;
+            let (start, end) = a.bigrams;
             let next = &self.model.successors[start as usize..end as usize];
-            if let Ok(k) = next.binary_search_by_key(&b, |&(w, _)| w) {
-                self.fire(next[k].1, 1.0);
+            if let Ok(k) = next.binary_search_by_key(&b.id, |&(w, _)| w) {
+                let code = 4 * self.model.by_word.len() + start as usize + k;
+                self.fire(code as u32, f64::from(next[k].1));
             }
         }
     }
 
     fn shape(&mut self, shape: Shape, value: f64) {
-        let i = self.model.shapes[shape.slot()];
-        if i != NONE {
-            self.fire(i, value);
+        if let Some(weight) = self.model.shapes[shape.slot()] {
+            self.fire(self.model.shape_code(shape), weight * value);
         }
     }
 }
 
 impl ScoringSink<'_> {
     /// Binary features count once however often they fire.
-    fn fire(&mut self, feature: u32, value: f64) {
-        let (word, bit) = (feature as usize / 64, 1u64 << (feature % 64));
+    fn fire(&mut self, code: u32, part: f64) {
+        let (word, bit) = (code as usize / 64, 1u64 << (code % 64));
         if self.seen[word] & bit == 0 {
             self.seen[word] |= bit;
-            self.fired.push((feature, value));
+            self.fired.push((code, part));
         }
     }
 }
@@ -882,9 +910,14 @@ mod tests {
             0.0,
             true,
         );
-        assert_eq!(m.shapes[Shape::NegativeDistance(6).slot()], 0);
-        assert_eq!(m.rule_index(), Some(1));
-        assert_eq!(m.shapes[Shape::NoNegative.slot()], NONE);
+        assert_eq!(m.shapes[Shape::NegativeDistance(6).slot()], Some(0.5));
+        let rule = m.rule_code().unwrap();
+        assert_eq!(m.term(rule), RULE_FEATURE);
+        assert_eq!(
+            m.term(m.shape_code(Shape::NegativeDistance(6))),
+            "s:negdist=6"
+        );
+        assert_eq!(m.shapes[Shape::NoNegative.slot()], None);
     }
 
     #[test]

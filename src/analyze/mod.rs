@@ -54,20 +54,21 @@ pub struct Doc {
     emoticons: Vec<(usize, usize, f64)>,
 }
 
-/// What the analyzer knows of one word: its lexicon entry and its id among the learned
-/// model's words.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the analyzer knows of one word: its lexicon entry and what the learned model knows of
+/// it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Known {
     pub entry: Option<lexicon::EntryId>,
     /// The sign of the entry's polarity (-1, 0 or 1), which the learned model reads for every
     /// word: carried here, it costs no trip to the entry.
     pub sign: i8,
-    pub model_word: Option<u32>,
+    pub model: Option<learned::ModelWord>,
 }
 
-// A lookup table holds a u128 key and a `Known` per word: at 16 bytes a slot is 32 bytes, two
-// to a cache line. The table is probed for every token, so its size shows in the speed.
-const _: () = assert!(std::mem::size_of::<Known>() <= 16);
+// A lookup table holds a u128 key and a `Known` per word: with `Known` at 40 bytes a slot is
+// one cache line. The table is probed for every token, and that one line is all that the
+// rules and the model read of a word.
+const _: () = assert!(std::mem::size_of::<Known>() <= 48);
 
 impl Known {
     fn of_entry(lexicon: &Lexicon, entry: Option<lexicon::EntryId>) -> Known {
@@ -79,7 +80,7 @@ impl Known {
             } else {
                 i8::from(polarity > 0.0)
             },
-            model_word: None,
+            model: None,
         }
     }
 }
@@ -90,8 +91,8 @@ fn known_words(lexicon: &Lexicon, model: &learned::LearnedModel) -> words::WordT
     for word in lexicon.words() {
         *known.entry(word) = Known::of_entry(lexicon, lexicon.id(word));
     }
-    for (word, id) in model.word_ids() {
-        known.entry(word).model_word = Some(id);
+    for (word, features) in model.words() {
+        known.entry(word).model = Some(features);
     }
     known
 }
@@ -726,13 +727,13 @@ fn combine(
     rules: Vec<Contribution>,
     mut parts: Vec<(u32, f64)>,
 ) -> Vec<Contribution> {
-    let rule_index = model.rule_index();
+    let rule_code = model.rule_code();
     let rule_part: f64 = parts
         .iter()
-        .filter(|&&(id, _)| Some(id) == rule_index)
+        .filter(|&&(code, _)| Some(code) == rule_code)
         .map(|&(_, p)| p)
         .sum();
-    parts.retain(|&(id, p)| Some(id) != rule_index && p != 0.0);
+    parts.retain(|&(code, p)| Some(code) != rule_code && p != 0.0);
     let mut out = Vec::with_capacity(rules.len() + SHOWN_LEARNED + 2);
     // The rule score enters the model clipped: spread its part over the rule terms.
     let scale = if rule_score != 0.0 {
@@ -934,5 +935,63 @@ pub(crate) mod tests {
         let j = a.judge_target("度小满", &a.matcher_for("度小满")).unwrap();
         assert_eq!(j.score, 0.0);
         assert!(!j.negative);
+    }
+
+    /// Scoring reads weights laid out by word (see `learned::ModelWord`); training names every
+    /// feature. The two must agree: the log-odds equal the bias plus the named weights of the
+    /// distinct features the text fires.
+    #[test]
+    fn scoring_layout_agrees_with_named_features() {
+        let brands = vec![BrandConfig {
+            name: "度小满".into(),
+            aliases: vec![],
+            exclusions: vec![],
+        }];
+        let weights: Vec<(String, f64)> = [
+            ("清退", 1.5),
+            ("wl:被", 0.75),
+            ("wr:立案", 2.0),
+            ("c:回应", -0.5),
+            ("被_立案", 0.25),
+            ("<E>_被", 0.125),
+            ("s:ecnt=1", -0.0625),
+            ("s:ecnt=2", 0.3),
+            ("lex:score", -0.4),
+            ("好评", -1.0),
+        ]
+        .iter()
+        .map(|&(n, w)| (n.to_string(), w))
+        .collect();
+        let model = learned::LearnedModel::from_weights(weights, 0.5, true);
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &brands, 0.5)
+            .with_learned(Some(model.clone()));
+        let texts = [
+            "度小满被立案调查，平台清退。度小满回应：清退不实。",
+            "网友说度小满被立案，被立案的消息刷屏",
+            "度小满好评如潮",
+            "今天天气不错。度小满",
+        ];
+        for text in texts {
+            let mut named: Vec<(String, f64)> = Vec::new();
+            assert!(a.features(text, Some("度小满"), &mut |name, value| {
+                if !named.iter().any(|(n, _)| n == name) {
+                    named.push((name.to_string(), value));
+                }
+            }));
+            let expected = named.iter().fold(model.bias, |z, (n, v)| {
+                z + model.weight(n).unwrap_or(0.0) * v
+            });
+            let fired = named
+                .iter()
+                .filter(|(n, _)| model.weight(n).is_some())
+                .count();
+            assert!(fired >= 2, "{text}: the fixture fires features ({named:?})");
+            let j = a.judge_target(text, &a.matcher_for("度小满")).unwrap();
+            assert!(
+                (-j.score - expected).abs() < 1e-6,
+                "{text}: scored {} but the named features sum to {expected}",
+                -j.score
+            );
+        }
     }
 }
