@@ -6,13 +6,17 @@
 //! as seen from the target, plus the rule score itself as one feature, so the two combine
 //! rather than compete.
 //!
-//! Features (the target's mention is the token `<E>`):
+//! Features (the target's mention is the token `<E>`). About a target, the word features read
+//! only the words within [`NEAR`] tokens of a mention: what a long sentence says further away
+//! is mostly about something else, and leaving it out measured better (5-fold CV F1 0.8937
+//! against 0.8889 over the whole window of sentences).
 //! - every token the hand lexicons do not score (`清退`), and every bigram inside a clause
 //!   (`暴力_催收`);
 //! - tokens up to [`WINDOW`] places left and right of a mention (`wl:被`, `wr:立案`);
 //! - tokens of the clauses that hold a mention (`c:跑路`);
-//! - structure: how often and where the target appears, and how far the nearest negative
-//!   lexicon word is (`s:ecnt=2`, `s:e_first_clause`, `s:e_pos=0`, `s:negdist=1`, `s:no_neg`);
+//! - structure, over every word of the window's sentences: how often and where the target
+//!   appears, and how far the nearest negative lexicon word is (`s:ecnt=2`,
+//!   `s:e_first_clause`, `s:e_pos=0`, `s:negdist=1`, `s:no_neg`);
 //! - `lex:score`, the hand-rule score (a real value, not 0/1).
 //!
 //! The entity's own name is deliberately not a feature: in training data it identifies the
@@ -29,8 +33,12 @@ use rustc_hash::FxHashMap;
 
 use super::Doc;
 
-/// Tokens either side of a mention that count as its window.
+/// Words either side of a mention that count as its window (`wl:`, `wr:`).
 pub const WINDOW: usize = 10;
+/// Tokens either side of a mention whose words a judgment about it reads (see
+/// [`near_ranges`]). At least [`WINDOW`], so that the window is whole unless fillers or the
+/// text's end cut it.
+pub const NEAR: usize = 12;
 /// The feature carrying the hand-rule score.
 pub const RULE_FEATURE: &str = "lex:score";
 /// The rule score is clipped to this magnitude before it enters the model.
@@ -594,11 +602,26 @@ pub fn for_each_feature(
     visit_features(doc, target_tokens, window, rule_score, &mut sink);
 }
 
+/// Token ranges (half-open, sorted, merged) whose words a judgment about a target at
+/// `mention_tokens` (sorted) reads: [`NEAR`] tokens either side of each mention.
+fn near_ranges(mention_tokens: &[usize], tokens: usize) -> Vec<(usize, usize)> {
+    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(mention_tokens.len());
+    for &m in mention_tokens {
+        let (start, end) = (m.saturating_sub(NEAR), (m + NEAR + 1).min(tokens));
+        match ranges.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => ranges.push((start, end)),
+        }
+    }
+    ranges
+}
+
 /// The one definition of the model's features (see the module docs).
 ///
 /// With `window` (per-clause weights of the target's window), only the sentences that hold a
 /// weighted clause are read, as for the rules: what an article says far from the brand does
-/// not decide what it says about the brand.
+/// not decide what it says about the brand. About a target, the word features come from the
+/// words near its mentions ([`near_ranges`]); the structural features count every word read.
 pub fn visit_features<'d, S: FeatureSink<'d>>(
     doc: &'d Doc,
     target_tokens: &[usize],
@@ -615,20 +638,33 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
         }
         active
     });
-    // The words in reading order, filler dropped.
+    // A whole-text judgment has no target: every word is near.
+    let near = near_ranges(target_tokens, doc.tokens.len());
+    let everything_near = target_tokens.is_empty();
+    // The near words in reading order, filler dropped. A segment is one near range: words of
+    // two ranges are never neighbours.
     #[derive(Clone, Copy)]
     struct Item<W> {
         clause: u32,
+        segment: u32,
         word: W,
         is_target: bool,
-        /// The hand lexicons call it negative.
-        negative: bool,
     }
     let target_word = sink.target();
-    let mut flat: Vec<Item<S::Word>> = Vec::with_capacity(doc.tokens.len());
+    let mut flat: Vec<Item<S::Word>> = Vec::with_capacity(if everything_near {
+        doc.tokens.len()
+    } else {
+        near.len() * (2 * NEAR + 1)
+    });
     let mut target_at: Vec<usize> = Vec::new();
-    // Both `target_tokens` and the tokens walked are in order: one cursor finds the targets.
+    // Every word read, near or not, by its place among them: for the structural features.
+    let mut words_read = 0;
+    let mut first_clause = None;
+    let mut target_words: Vec<(usize, u32)> = Vec::new();
+    let mut negative_words: Vec<usize> = Vec::new();
+    // `target_tokens`, `near` and the tokens walked are all in order: cursors find them.
     let mut next_target = 0;
+    let mut range = 0;
     for (ci, clause) in doc.clauses.iter().enumerate() {
         if active.as_ref().is_some_and(|a| !a[clause.sentence]) {
             continue;
@@ -638,20 +674,36 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
             if doc.kinds[t] == super::text::TokenKind::Filler {
                 continue;
             }
+            let word_index = words_read;
+            words_read += 1;
+            first_clause.get_or_insert(ci);
             while target_tokens.get(next_target).is_some_and(|&x| x < t) {
                 next_target += 1;
             }
-            if target_tokens.get(next_target) == Some(&t) {
+            let is_target = target_tokens.get(next_target) == Some(&t);
+            let sign = doc.known[t].sign;
+            if is_target {
+                target_words.push((word_index, ci));
+            } else if sign < 0 {
+                negative_words.push(word_index);
+            }
+            while near.get(range).is_some_and(|&(_, end)| end <= t) {
+                range += 1;
+            }
+            if !everything_near && near.get(range).is_none_or(|&(start, _)| start > t) {
+                continue;
+            }
+            let segment = range as u32;
+            if is_target {
                 target_at.push(flat.len());
                 flat.push(Item {
                     clause: ci,
+                    segment,
                     word: target_word,
                     is_target: true,
-                    negative: false,
                 });
                 continue;
             }
-            let sign = doc.known[t].sign;
             let word = sink.intern(doc, t);
             // Sentiment words of the hand lexicons speak through the rule score (which knows
             // negation and degree); the model learns only what the lists do not know.
@@ -660,42 +712,45 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
             }
             flat.push(Item {
                 clause: ci,
+                segment,
                 word,
                 is_target: false,
-                negative: sign < 0,
             });
         }
     }
+    let together = |a: &Item<S::Word>, b: &Item<S::Word>| a.segment == b.segment;
     for pair in flat.windows(2) {
-        if pair[0].clause == pair[1].clause {
+        if pair[0].clause == pair[1].clause && together(&pair[0], &pair[1]) {
             sink.bigram(pair[0].word, pair[1].word);
         }
     }
     for &p in &target_at {
+        let at = flat[p];
         for item in &flat[p.saturating_sub(WINDOW)..p] {
-            if !item.is_target {
+            if !item.is_target && together(item, &at) {
                 sink.word(Family::Left, item.word);
             }
         }
         for item in &flat[p + 1..(p + 1 + WINDOW).min(flat.len())] {
-            if !item.is_target {
+            if !item.is_target && together(item, &at) {
                 sink.word(Family::Right, item.word);
             }
         }
     }
     // The clauses that hold a mention form runs in `flat`, in order.
-    let mut last_clause = None;
+    let mut last_run = None;
     for &p in &target_at {
-        let clause = flat[p].clause;
-        if last_clause == Some(clause) {
+        let at = flat[p];
+        if last_run == Some((at.clause, at.segment)) {
             continue;
         }
-        last_clause = Some(clause);
+        last_run = Some((at.clause, at.segment));
+        let same = |it: &Item<S::Word>| it.clause == at.clause && it.segment == at.segment;
         let from = flat[..p]
             .iter()
-            .rposition(|it| it.clause != clause)
+            .rposition(|it| !same(it))
             .map_or(0, |i| i + 1);
-        for item in flat[from..].iter().take_while(|it| it.clause == clause) {
+        for item in flat[from..].iter().take_while(|it| same(it)) {
             if !item.is_target {
                 sink.word(Family::Clause, item.word);
             }
@@ -704,25 +759,23 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
 
     // Structure.
     sink.shape(
-        Shape::Mentions(bucket(target_at.len(), &MENTION_EDGES)),
+        Shape::Mentions(bucket(target_words.len(), &MENTION_EDGES)),
         1.0,
     );
-    if let Some(&first) = target_at.first() {
-        if flat[first].clause == flat[0].clause {
+    if let Some(&(first, clause)) = target_words.first() {
+        if Some(clause) == first_clause {
             sink.shape(Shape::FirstClause, 1.0);
         }
         sink.shape(
-            Shape::Position((POSITIONS * first / flat.len()).min(POSITIONS - 1)),
+            Shape::Position((POSITIONS * first / words_read).min(POSITIONS - 1)),
             1.0,
         );
     }
-    let nearest_negative = flat
+    let nearest_negative = negative_words
         .iter()
-        .enumerate()
-        .filter(|(_, it)| it.negative)
-        .flat_map(|(n, _)| target_at.iter().map(move |&t| t.abs_diff(n)))
+        .flat_map(|&n| target_words.iter().map(move |&(t, _)| t.abs_diff(n)))
         .min();
-    if !flat.iter().any(|it| it.negative) {
+    if negative_words.is_empty() {
         sink.shape(Shape::NoNegative, 1.0);
     } else if let Some(nearest) = nearest_negative {
         sink.shape(

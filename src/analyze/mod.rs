@@ -994,4 +994,32 @@ pub(crate) mod tests {
             );
         }
     }
+
+    /// About a target, the model's word features come from the words near its mentions; the
+    /// structural features and whole-text judgments still read every word.
+    #[test]
+    fn learned_word_features_stay_near_the_target() {
+        let a = analyzer();
+        // 度小满 opens the sentence; 周末 stands far more than `NEAR` tokens after it, in the
+        // same sentence; 清退 right after the brand.
+        let filler = "一个 ".repeat(learned::NEAR);
+        let text = format!("度小满清退{filler}平台周末");
+        let names = |entity: Option<&str>| {
+            let mut names: Vec<String> = Vec::new();
+            assert!(a.features(&text, entity, &mut |name, _| names.push(name.to_string())));
+            names
+        };
+        let about = names(Some("度小满"));
+        assert!(about.iter().any(|n| n == "wr:清退"), "{about:?}");
+        assert!(about.iter().any(|n| n == "<E>_清退"), "{about:?}");
+        assert!(
+            !about.iter().any(|n| n.contains("周末")),
+            "a word far from the brand is not read: {about:?}"
+        );
+        // Counted all the same: the structural features see every word of the window.
+        assert!(about.iter().any(|n| n == "s:e_pos=0"), "{about:?}");
+        let whole = names(None);
+        assert!(whole.iter().any(|n| n == "周末"), "{whole:?}");
+        assert!(whole.iter().any(|n| n == "平台_周末"), "{whole:?}");
+    }
 }
