@@ -36,7 +36,7 @@ use super::Doc;
 /// Words either side of a mention that count as its window (`wl:`, `wr:`).
 pub const WINDOW: usize = 10;
 /// Tokens either side of a mention whose words a judgment about it reads (see
-/// [`near_ranges`]). At least [`WINDOW`], so that the window is whole unless fillers or the
+/// [`visit_features`]). At least [`WINDOW`], so that the window is whole unless fillers or the
 /// text's end cut it.
 pub const NEAR: usize = 12;
 /// The feature carrying the hand-rule score.
@@ -59,11 +59,12 @@ pub enum Family {
     Clause = 5,
 }
 
-/// No feature, in [`WordFeatures`] and [`LearnedModel::shapes`].
+/// No feature behind a code, in [`LearnedModel::code_features`].
 const NONE: u32 = u32::MAX;
 
 impl Family {
-    /// Where a one-word family sits in [`WordFeatures::one`] (bigrams have their own list).
+    /// Where a one-word family sits in [`ModelWord::weights`] and in its codes (bigrams have
+    /// their own list).
     fn slot(self) -> usize {
         match self {
             Family::Unigram | Family::Bigram => 0,
@@ -164,9 +165,9 @@ pub trait FeatureSink<'d> {
 }
 
 /// What the model knows of one word, in one piece so that a token costs one memory access:
-/// its id, the weight of each one-word family by [`Family::slot`] (0 when the model has no
+/// its id, the weight of each one-word family by `Family::slot` (0 when the model has no
 /// such feature: a zero weight adds nothing, so the two are the same), and the range of its
-/// bigrams in [`LearnedModel::successors`].
+/// bigrams in `LearnedModel::successors`.
 ///
 /// The analyzer copies it into its word table ([`super::Known`]), so the lookup that finds a
 /// token's lexicon entry brings its model weights too, and scoring reads them from the
@@ -202,7 +203,7 @@ pub struct LearnedModel {
     /// By word id.
     by_word: Vec<ModelWord>,
     /// Bigrams as (second word id, weight), grouped by first word (see
-    /// [`WordFeatures::bigrams`]) and sorted by second word.
+    /// [`ModelWord::bigrams`]) and sorted by second word.
     successors: Vec<(u32, f32)>,
     /// The feature (index into `names`) behind each code, [`NONE`] for an absent one; read
     /// only to explain.
@@ -621,7 +622,7 @@ fn near_ranges(mention_tokens: &[usize], tokens: usize) -> Vec<(usize, usize)> {
 /// With `window` (per-clause weights of the target's window), only the sentences that hold a
 /// weighted clause are read, as for the rules: what an article says far from the brand does
 /// not decide what it says about the brand. About a target, the word features come from the
-/// words near its mentions ([`near_ranges`]); the structural features count every word read.
+/// words near its mentions (`near_ranges`); the structural features count every word read.
 pub fn visit_features<'d, S: FeatureSink<'d>>(
     doc: &'d Doc,
     target_tokens: &[usize],

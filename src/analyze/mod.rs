@@ -34,7 +34,7 @@ const ALIAS_FREQ: usize = 100_000;
 const SHOWN_LEARNED: usize = 12;
 /// Smallest learned contribution that is named among a judgment's deciding terms.
 const MIN_LEARNED_TERM: f64 = 0.25;
-/// Longest Weibo emoticon we look for, in bytes, brackets included ([笑cry] is 9).
+/// Longest Weibo emoticon we look for, in bytes, brackets included (`[笑cry]` is 9).
 const MAX_EMOTICON_BYTES: usize = 20;
 
 /// A segmented, clause-split text. Built once per post and shared by every brand's judgment.
