@@ -6,7 +6,7 @@
 //! milliseconds.
 //!
 //! Flow for one text: [`text::normalize`] → mentions of every brand
-//! ([`brand::BrandMatcher`]) → jieba segmentation of the sentences the brands' windows can read
+//! ([`brand::BrandMatcher`]) → jieba segmentation of the clauses the brands' windows can read
 //! (the rest of a long article is never cut, see [`Focus`]) → clauses and per-token kinds and
 //! lexicon/model ids ([`Doc`]) → [`sentiment::contributions`] (target-independent) → per brand:
 //! window weights, sum, learned weights → [`Judgment`].
@@ -104,6 +104,9 @@ pub struct Clause {
     pub end: usize,
     pub sentence: usize,
     pub terminator: Terminator,
+    /// The text before this clause was not segmented (see [`Focus::Mentions`]): no window,
+    /// rule or feature reaches back across it.
+    pub after_gap: bool,
 }
 
 impl Doc {
@@ -155,7 +158,7 @@ impl Doc {
 pub enum Focus {
     /// All of it: a judgment of the whole text.
     Whole,
-    /// The sentences that a judgment about one of the first `n` targets can read.
+    /// The clauses that a judgment about one of the first `n` targets can read.
     Mentions(usize),
 }
 
@@ -304,8 +307,8 @@ impl Analyzer {
     /// whole token (the text between mentions is segmented on its own), so that a target is
     /// never glued to its neighbours by jieba; returns the mentions of each target, in order.
     ///
-    /// With [`Focus::Mentions`], only the sentences a judgment can read are segmented: those
-    /// that mention one of the first `n` targets, and the sentence after each (see
+    /// With [`Focus::Mentions`], only the clauses a judgment can read are segmented: those
+    /// within the windows of the first `n` targets' mentions (see
     /// [`sentiment::scope_weights`]). The rest of a long article is never cut; judgments are
     /// the same as with the whole text segmented.
     pub fn prepare(
@@ -324,25 +327,35 @@ impl Analyzer {
         spans.sort_unstable();
         let mut tokens: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 3 + 1);
         let mut kinds: Vec<TokenKind> = Vec::with_capacity(tokens.capacity());
-        match focus {
+        // Token indices where segmenting resumes after a stretch it skipped.
+        let gaps = match focus {
             Focus::Whole => {
                 self.cut_region(&text, (0, text.len()), &spans, &mut tokens);
                 classify(&text, &tokens, &mut kinds);
+                Vec::new()
             }
             Focus::Mentions(n) => {
                 let mut focused: Vec<usize> =
                     mentions.iter().take(n).flatten().map(|m| m.start).collect();
                 focused.sort_unstable();
-                let chunks = text::sentence_chunks(text.len(), &stops, &spans);
-                self.cut_windows(&text, &chunks, &focused, &spans, &mut tokens, &mut kinds);
+                let chunks = text::clause_chunks(text.len(), &stops, &spans);
+                self.cut_windows(&text, &chunks, &focused, &spans, &mut tokens, &mut kinds)
             }
-        }
+        };
         let emoticons = self.find_emoticons(&text, &tokens);
 
         let mut clauses = Vec::new();
         let mut sentence = 0;
         let mut start = 0;
+        let mut after_gap = false;
+        let mut gaps = gaps.into_iter().peekable();
         for (i, &(s, e)) in tokens.iter().enumerate() {
+            if gaps.next_if_eq(&i).is_some() {
+                // Segmenting always stops after a clause's stops, so no clause is open here.
+                debug_assert_eq!(start, i);
+                sentence += 1;
+                after_gap = true;
+            }
             let TokenKind::Boundary(kind) = kinds[i] else {
                 continue;
             };
@@ -359,7 +372,10 @@ impl Analyzer {
                 end: i,
                 sentence,
                 terminator,
+                after_gap,
             });
+            // An empty clause is dropped below: the gap stays with the next one.
+            after_gap &= start == i;
             if kind == Boundary::Sentence {
                 sentence += 1;
             }
@@ -370,6 +386,7 @@ impl Analyzer {
             end: tokens.len(),
             sentence,
             terminator: Terminator::Plain,
+            after_gap,
         });
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
@@ -386,36 +403,39 @@ impl Analyzer {
         (doc, mentions)
     }
 
-    /// Segments the `chunks` (sentences, in order) that hold a `focused` mention (byte offsets,
-    /// sorted), and the sentence after each: the next chunk that holds words, which only
-    /// segmenting it can tell.
+    /// Segments the `chunks` (clauses, in order) that the windows of the `focused` mentions
+    /// (byte offsets, sorted) can read, each run of neighbouring chunks in one go; returns the
+    /// token indices where a run begins after skipped text.
     fn cut_windows(
         &self,
         text: &str,
-        chunks: &[(usize, usize)],
+        chunks: &[text::Chunk],
         focused: &[usize],
         spans: &[(usize, usize)],
         tokens: &mut Vec<(usize, usize)>,
         kinds: &mut Vec<TokenKind>,
-    ) {
-        let mut want_next = false;
-        let mut mention = focused.iter().peekable();
-        for &chunk in chunks {
-            let mut mentioned = false;
-            while mention.next_if(|&&m| m < chunk.1).is_some() {
-                mentioned = true;
-            }
-            if !mentioned && !want_next {
+    ) -> Vec<usize> {
+        let wanted = window_chunks(chunks, focused);
+        let mut gaps = Vec::new();
+        let mut i = 0;
+        while i < chunks.len() {
+            if !wanted[i] {
+                i += 1;
                 continue;
             }
+            let mut last = i;
+            while wanted.get(last + 1) == Some(&true) {
+                last += 1;
+            }
+            if !tokens.is_empty() {
+                gaps.push(tokens.len());
+            }
             let first = tokens.len();
-            self.cut_region(text, chunk, spans, tokens);
+            self.cut_region(text, (chunks[i].start, chunks[last].end), spans, tokens);
             classify(text, &tokens[first..], kinds);
-            let has_words = !kinds[first..]
-                .iter()
-                .all(|k| matches!(k, TokenKind::Boundary(_)));
-            want_next = mentioned || (want_next && !has_words);
+            i = last + 1;
         }
+        gaps
     }
 
     /// What the lexicon (and the learned model, when it will read this judgment) knows of each
@@ -703,6 +723,58 @@ impl Analyzer {
     }
 }
 
+/// Which of the `chunks` the windows of the `focused` mentions (byte offsets, sorted) can read:
+/// a superset of what [`sentiment::scope_weights`] weighs, found before segmenting.
+///
+/// A window reaches [`sentiment::BEFORE`] clauses back and [`sentiment::AFTER`] forward within
+/// the sentence, then [`sentiment::NEXT`] clauses of the next sentence. Every clause lies
+/// inside one chunk (chunks end at clause stops), and a chunk without content yields no
+/// clause, so counting chunks with content reaches at least as far. Chunk sentences end only
+/// at hard stops; a clause sentence can also end at a lone `.`, which only makes the chunks
+/// counted here more than needed.
+fn window_chunks(chunks: &[text::Chunk], focused: &[usize]) -> Vec<bool> {
+    let mut wanted = vec![false; chunks.len()];
+    let mut c = 0;
+    for &at in focused {
+        while chunks.get(c).is_some_and(|chunk| chunk.end <= at) {
+            c += 1;
+        }
+        if c == chunks.len() {
+            break;
+        }
+        wanted[c] = true;
+        let mut k = c;
+        let mut taken = 0;
+        while taken < sentiment::BEFORE && k > 0 && !chunks[k - 1].ends_sentence {
+            k -= 1;
+            wanted[k] = true;
+            taken += usize::from(chunks[k].has_content);
+        }
+        let mut k = c;
+        let mut taken = 0;
+        let mut sentence_ended = chunks[c].ends_sentence;
+        let mut taken_after_end = 0;
+        while k + 1 < chunks.len()
+            && taken < sentiment::AFTER + sentiment::NEXT
+            && !(sentence_ended && taken_after_end >= sentiment::NEXT)
+        {
+            k += 1;
+            wanted[k] = true;
+            if chunks[k].has_content {
+                taken += 1;
+                taken_after_end += usize::from(sentence_ended);
+            }
+            if chunks[k].ends_sentence {
+                if sentence_ended {
+                    break;
+                }
+                sentence_ended = true;
+            }
+        }
+    }
+    wanted
+}
+
 /// The mentions of every target except `i` that close `i`'s window: a mention nested inside
 /// one of `i`'s own (an alias within the target's longer name) is the target, not a rival.
 /// Scoring and training both use this, so they see the same windows.
@@ -895,6 +967,12 @@ pub(crate) mod tests {
             "度小满。 \n，，。…坑人?\r\n最后一句。招联也差。",
             "第一段与此无关。第二段也无关。度小满3.5亿元罚单.处罚原因不明。",
             "没有提到任何品牌。很差。",
+            // Long sentences: windows end inside them, and segmenting skips clauses.
+            "度小满的客服，态度很差，利息很高，还暴力催收，每天打电话，招联金融也一样，真的很坑。\
+             另一句，无关，很好。度小满回应，一切合规，不是真的吗?",
+            "开头无关，很多字，再多一些，还有更多，度小满罚单. 原因不明，后面很长，继续很长，\
+             再继续，最后。招联很好，但是，度小满很差，、，非常差!\n\n度小满",
+            "度小满，，，。。,。好",
         ];
         let brands: Vec<&BrandMatcher> = a.brands().iter().collect();
         for t in texts {
@@ -913,6 +991,11 @@ pub(crate) mod tests {
             !doc.text[doc.tokens[0].0..].starts_with("第一段"),
             "sentences far from the brand are not segmented"
         );
+        let (doc, _) = a.prepare(texts[6], &[&a.brands()[0]], Focus::Mentions(1));
+        let segmented: String = doc.tokens.iter().map(|&(s, e)| &doc.text[s..e]).collect();
+        assert!(segmented.starts_with("还有更多,度小满罚单"), "{segmented}");
+        assert!(!segmented.contains("最后"), "{segmented}");
+        assert!(doc.clauses.iter().any(|c| c.after_gap), "{:?}", doc.clauses);
     }
 
     #[test]

@@ -114,24 +114,14 @@ pub struct CrisisMark {
 }
 
 /// Target-independent scoring of a document. With `weights` (per-clause window weights), only
-/// the sentences that hold a weighted clause are scored: the others cannot change any target's
-/// verdict, and skipping them halves the cost on long articles. Whole sentences are kept so
-/// that contrast and rhetorical questions still see their context.
+/// the weighted clauses are scored: the others cannot change any target's verdict, and were
+/// not even segmented. Contrast and rhetorical questions act within the run of window clauses
+/// they stand in, as within a sentence of a whole text.
 pub fn contributions(
     doc: &Doc,
     lex: &Lexicon,
     weights: Option<&[f64]>,
 ) -> (Vec<RawContribution>, Vec<CrisisMark>) {
-    let active_sentences: Option<Vec<bool>> = weights.map(|w| {
-        let count = doc.clauses.last().map_or(0, |c| c.sentence + 1);
-        let mut active = vec![false; count];
-        for (c, &weight) in doc.clauses.iter().zip(w) {
-            if weight > 0.0 {
-                active[c.sentence] = true;
-            }
-        }
-        active
-    });
     let mut out: Vec<RawContribution> = Vec::with_capacity(doc.tokens.len() / 8 + 4);
     let mut crisis = Vec::new();
     let mut sentence_start = 0; // index into `out` where the current sentence began
@@ -139,18 +129,23 @@ pub fn contributions(
     let mut rhetorical = false;
     let mut unit_buf: Vec<Unit> = Vec::with_capacity(4);
 
+    let mut previous = None;
     for (ci, clause) in doc.clauses.iter().enumerate() {
-        if active_sentences
-            .as_ref()
-            .is_some_and(|a| !a[clause.sentence])
-        {
+        if weights.is_some_and(|w| w[ci] == 0.0) {
             continue;
         }
-        if ci > 0 && doc.clauses[ci - 1].sentence != clause.sentence {
+        // Contrast and rhetorical questions act within a sentence, on the clauses read of it:
+        // a run of window clauses.
+        let same_run = ci > 0
+            && previous == Some(ci - 1)
+            && !clause.after_gap
+            && doc.clauses[ci - 1].sentence == clause.sentence;
+        if !same_run {
             sentence_start = out.len();
             after_contrast = 1.0;
             rhetorical = false;
         }
+        previous = Some(ci);
         let clause_start = out.len();
         let mut negations: Vec<(usize, u8, &str)> = Vec::new(); // (token, remaining reach, word)
         let mut degree = 1.0;
@@ -506,40 +501,62 @@ pub enum Terminator {
     Question,
 }
 
+/// How far a window reaches from a mention's clause: clauses back and forward within its
+/// sentence, and clauses of the next sentence (see [`scope_weights`]).
+pub const BEFORE: usize = 1;
+pub const AFTER: usize = 2;
+pub const NEXT: usize = 1;
+
 /// Per-clause weights of the window around a target's mentions.
 ///
-/// A mention's own clause weighs 1; the clauses after it in the same sentence (where the
-/// predicate about a subject usually sits) fade by 0.2 a clause down to 0.4; the clauses before
-/// it weigh 0.5 then 0.3; the next sentence weighs 0.4 (a title naming the brand, then the
-/// complaint). The window stops at a clause that mentions another known brand: what follows
-/// that mention is about the other brand.
+/// A mention's own clause weighs 1; the [`AFTER`] clauses after it in the same sentence (where
+/// the predicate about a subject usually sits) weigh 0.8 and 0.6; the clause before it weighs
+/// 0.5; when the sentence ends within that reach, the first clause of the next sentence weighs
+/// 0.4 (a title naming the brand, then the complaint). The window stops at a clause that
+/// mentions another known brand, since what follows that mention is about the other brand,
+/// and at text that was not segmented. Further away, a long article is about other things:
+/// a narrower window judged the brand as well (BENCHMARKS.md) and reads a third less text.
 pub fn scope_weights(doc: &Doc, target_clauses: &[usize], other_clauses: &[usize]) -> Vec<f64> {
-    let mut w = vec![0.0f64; doc.clauses.len()];
+    let clauses = &doc.clauses;
+    let mut w = vec![0.0f64; clauses.len()];
     let is_other = |c: usize| other_clauses.contains(&c) && !target_clauses.contains(&c);
+    // Whether the window can step from clause `c - 1` on to clause `c`.
+    let reaches = |c: usize| !clauses[c].after_gap && !is_other(c);
     for &c in target_clauses {
-        let sentence = doc.clauses[c].sentence;
+        let sentence = clauses[c].sentence;
         w[c] = 1.0;
         let mut next = c + 1;
-        let mut d: f64 = 1.0;
-        while next < doc.clauses.len() && doc.clauses[next].sentence == sentence && !is_other(next)
+        let mut d = 1;
+        while next < clauses.len()
+            && d <= AFTER
+            && clauses[next].sentence == sentence
+            && reaches(next)
         {
-            w[next] = w[next].max((1.0 - 0.2 * d).max(0.4));
+            w[next] = w[next].max((1.0 - 0.2 * d as f64).max(0.4));
             next += 1;
-            d += 1.0;
+            d += 1;
         }
-        // The next sentence, unless it belongs to someone else from its start.
-        if next < doc.clauses.len() && doc.clauses[next].sentence == sentence + 1 && !is_other(next)
-        {
-            let s2 = sentence + 1;
+        // The next sentence, when this one ended within reach, unless it belongs to someone
+        // else from its start.
+        if next < clauses.len() && clauses[next].sentence == sentence + 1 && reaches(next) {
             let mut k = next;
-            while k < doc.clauses.len() && doc.clauses[k].sentence == s2 && !is_other(k) {
+            while k < clauses.len()
+                && k - next < NEXT
+                && clauses[k].sentence == sentence + 1
+                && (k == next || reaches(k))
+            {
                 w[k] = w[k].max(0.4);
                 k += 1;
             }
         }
         let mut prev = c;
         let mut d = 0;
-        while prev > 0 && doc.clauses[prev - 1].sentence == sentence && !is_other(prev - 1) {
+        while d < BEFORE
+            && prev > 0
+            && !clauses[prev].after_gap
+            && clauses[prev - 1].sentence == sentence
+            && !is_other(prev - 1)
+        {
             prev -= 1;
             d += 1;
             w[prev] = w[prev].max(if d == 1 { 0.5 } else { 0.3 });
@@ -686,5 +703,28 @@ mod tests {
         let judged = a.analyze_with(text, &["度小满", "招联"]);
         assert!(judged[0].1.score >= 0.0, "{:?}", judged[0]);
         assert!(judged[1].1.score < 0.0, "{:?}", judged[1]);
+    }
+
+    #[test]
+    fn the_window_reaches_a_few_clauses() {
+        assert!(about("度小满发布公告,内容很长,服务差", "度小满") < 0.0);
+        assert_eq!(
+            about("度小满发布公告,内容很长,还有附件,服务差", "度小满"),
+            0.0,
+            "three clauses on is beyond the window"
+        );
+        assert!(about("服务差,度小满发布公告", "度小满") < 0.0);
+        assert_eq!(about("服务差,内容很长,度小满发布公告", "度小满"), 0.0);
+        // The next sentence counts when the brand's sentence ends within reach.
+        assert!(about("度小满发布公告。服务差。", "度小满") < 0.0);
+        assert!(about("度小满发布公告,内容很长,还有附件。服务差。", "度小满") < 0.0);
+        assert_eq!(
+            about(
+                "度小满发布公告,内容很长,还有附件,再说一句。服务差。",
+                "度小满"
+            ),
+            0.0
+        );
+        assert_eq!(about("度小满发布公告。内容很长,服务差。", "度小满"), 0.0);
     }
 }

@@ -7,12 +7,23 @@ pub fn normalize(text: &str) -> String {
     normalize_marking_stops(text).text
 }
 
-/// A normalized text, with the hard sentence stops found on the way.
+/// A normalized text, with the stops found on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
     pub text: String,
-    /// Byte ranges of the hard stops (see [`sentence_chunks`]) in `text`, in order.
-    pub stops: Vec<(usize, usize)>,
+    /// The stops of `text` (see [`clause_chunks`]), in order.
+    pub stops: Vec<Stop>,
+}
+
+/// A punctuation mark where jieba's segmentation can be cut without changing a token (see
+/// `stop_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    /// Byte range in the normalized text.
+    pub start: usize,
+    pub end: usize,
+    /// Ends a sentence (`。!?…`, line breaks) rather than a clause (`,;:、`).
+    pub hard: bool,
 }
 
 /// Whether `b` is the UTF-8 lead byte of a common CJK ideograph (U+4000–U+9FFF, lead bytes
@@ -21,7 +32,7 @@ pub fn is_ideograph_lead(b: u8) -> bool {
     (0xE4..=0xE9).contains(&b)
 }
 
-/// What a byte can start: a character that normalization changes, a hard stop, or both.
+/// What a byte can start: a character that normalization changes, a stop, or both.
 const CHANGES: u8 = 1;
 const STOPS: u8 = 2;
 static BYTE_CLASS: [u8; 256] = {
@@ -38,12 +49,15 @@ static BYTE_CLASS: [u8; 256] = {
     class[0xEF] = CHANGES | STOPS;
     class[b'!' as usize] = STOPS;
     class[b'?' as usize] = STOPS;
+    class[b',' as usize] = STOPS;
+    class[b';' as usize] = STOPS;
+    class[b':' as usize] = STOPS;
     class[b'\n' as usize] = STOPS;
     class[b'\r' as usize] = STOPS;
     class
 };
 
-/// Normalizes `text` and marks its hard stops, in one pass over the bytes: this runs over every
+/// Normalizes `text` and marks its stops, in one pass over the bytes: this runs over every
 /// post that names a brand. Most of a Chinese post needs no change, so the runs between the
 /// bytes that can start a changed character are copied whole. A UTF-8 lead byte never occurs
 /// inside another character, and continuation bytes are in no class, so looking at bytes one
@@ -71,7 +85,11 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
         if class == STOPS {
             // An ASCII stop, copied with its run.
             let at = out.len() + (i - copied);
-            stops.push((at, at + 1));
+            stops.push(Stop {
+                start: at,
+                end: at + 1,
+                hard: stop_kind(char::from(b)) == Some(true),
+            });
             i += 1;
             continue;
         }
@@ -80,9 +98,13 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
         match normalized(c) {
             // Most punctuation stays as it is: it goes out with its run.
             Normalization::Keep => {
-                if is_hard_stop(c) {
+                if let Some(hard) = stop_kind(c) {
                     let at = out.len() + (i - copied);
-                    stops.push((at, at + width));
+                    stops.push(Stop {
+                        start: at,
+                        end: at + width,
+                        hard,
+                    });
                 }
             }
             Normalization::Drop => {
@@ -91,8 +113,12 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
             }
             Normalization::Replace(ascii) => {
                 out.push_str(&text[copied..i]);
-                if is_hard_stop(ascii) {
-                    stops.push((out.len(), out.len() + 1));
+                if let Some(hard) = stop_kind(ascii) {
+                    stops.push(Stop {
+                        start: out.len(),
+                        end: out.len() + 1,
+                        hard,
+                    });
                 }
                 out.push(ascii);
                 copied = i + width;
@@ -108,11 +134,7 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
             .replace("won't", "will not")
             .replace("n't", " not");
         // The stops moved; find them again (English text is rare and short).
-        stops = out
-            .char_indices()
-            .filter(|&(_, c)| is_hard_stop(c))
-            .map(|(i, c)| (i, i + c.len_utf8()))
-            .collect();
+        stops = stops_of(&out);
     }
     Normalized { text: out, stops }
 }
@@ -169,34 +191,91 @@ pub fn boundary(token: &str) -> Option<Boundary> {
     }
 }
 
-/// Characters that always end a sentence and that jieba never joins to a neighbour: it
-/// segments the runs of text between them independently, so cutting a text at them first
-/// yields the same tokens as cutting it whole. (`.` ends sentences too, but jieba keeps it
-/// inside words like `3.5`, so it is no safe place to cut.)
-fn is_hard_stop(c: char) -> bool {
-    matches!(c, '。' | '!' | '?' | '…' | '\n' | '\r')
+/// Whether `c` is a stop, and if so whether it ends a sentence (`Some(true)`) or a clause.
+///
+/// jieba never joins a stop to a neighbour: it segments the runs of text between such marks
+/// independently (none is in its class of word characters), so cutting a text right after
+/// them first yields the same tokens as cutting it whole. (`.` ends sentences too, but jieba
+/// keeps it inside words like `3.5`, so it is no safe place to cut.) Full-width `，；：` are
+/// already ASCII here.
+fn stop_kind(c: char) -> Option<bool> {
+    match c {
+        '。' | '!' | '?' | '…' | '\n' | '\r' => Some(true),
+        ',' | ';' | ':' | '、' => Some(false),
+        _ => None,
+    }
 }
 
-/// Splits a text of `len` bytes into sentence chunks: each ends after a run of its hard
-/// `stops` (see `is_hard_stop`, and [`Normalized::stops`]), except inside `protected` byte
-/// spans (brand mentions, which must stay whole). The chunks cover the text, in order.
-pub fn sentence_chunks(
-    len: usize,
-    stops: &[(usize, usize)],
-    protected: &[(usize, usize)],
-) -> Vec<(usize, usize)> {
+/// The stops of a normalized text, found again from scratch.
+fn stops_of(text: &str) -> Vec<Stop> {
+    text.char_indices()
+        .filter_map(|(i, c)| {
+            stop_kind(c).map(|hard| Stop {
+                start: i,
+                end: i + c.len_utf8(),
+                hard,
+            })
+        })
+        .collect()
+}
+
+/// A piece of a text that can be segmented on its own: a clause with the run of stops that
+/// ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    /// Byte range.
+    pub start: usize,
+    pub end: usize,
+    /// Its run of stops ends a sentence (so does the end of the text).
+    pub ends_sentence: bool,
+    /// Holds something besides its stops, so that segmenting it yields a clause.
+    pub has_content: bool,
+}
+
+/// Splits a text of `len` bytes into clause chunks: each ends after a run of `stops`, except
+/// inside `protected` byte spans (brand mentions, which must stay whole). The chunks cover the
+/// text, in order.
+pub fn clause_chunks(len: usize, stops: &[Stop], protected: &[(usize, usize)]) -> Vec<Chunk> {
     let mut chunks = Vec::with_capacity(stops.len() + 1);
     let mut start = 0;
-    for (k, &(_, end)) in stops.iter().enumerate() {
-        let run_goes_on = stops.get(k + 1).is_some_and(|&(next, _)| next == end);
-        if run_goes_on || end >= len || protected.iter().any(|&(s, e)| s < end && end < e) {
+    // The run of stops that will end the current chunk: where it began, and whether it holds
+    // a sentence stop.
+    let mut run: Option<(usize, bool)> = None;
+    for (k, stop) in stops.iter().enumerate() {
+        let (run_start, hard) = match run {
+            Some((s, h)) if s >= start => (s, h || stop.hard),
+            _ => (stop.start, stop.hard),
+        };
+        run = Some((run_start, hard));
+        let run_goes_on = stops.get(k + 1).is_some_and(|next| next.start == stop.end);
+        if run_goes_on || stop.end >= len {
             continue;
         }
-        chunks.push((start, end));
-        start = end;
+        if protected.iter().any(|&(s, e)| s < stop.end && stop.end < e) {
+            // Not a place to cut: the stop belongs to the chunk's text.
+            run = None;
+            continue;
+        }
+        chunks.push(Chunk {
+            start,
+            end: stop.end,
+            ends_sentence: hard,
+            has_content: run_start > start,
+        });
+        start = stop.end;
+        run = None;
     }
     if start < len {
-        chunks.push((start, len));
+        let content_end = match run {
+            Some((s, _)) if s >= start && stops.last().is_some_and(|l| l.end >= len) => s,
+            _ => len,
+        };
+        chunks.push(Chunk {
+            start,
+            end: len,
+            ends_sentence: true,
+            has_content: content_end > start,
+        });
     }
     chunks
 }
@@ -287,12 +366,9 @@ mod tests {
         }
         let n = normalize_marking_stops(t);
         assert_eq!(n.text, expected);
-        let stops: Vec<(usize, usize)> = expected
-            .char_indices()
-            .filter(|&(_, c)| is_hard_stop(c))
-            .map(|(i, c)| (i, i + c.len_utf8()))
-            .collect();
-        assert_eq!(n.stops, stops);
+        assert_eq!(n.stops, stops_of(&expected));
+        let kinds: Vec<bool> = n.stops.iter().map(|s| s.hard).collect();
+        assert_eq!(kinds, [false, true, true, true, true, true, true]);
     }
 
     #[test]
@@ -308,24 +384,40 @@ mod tests {
     }
 
     #[test]
-    fn sentence_chunks_end_after_runs_of_stops() {
-        let n = normalize_marking_stops("好。。坏！\r\n3.5亿?");
+    fn clause_chunks_end_after_runs_of_stops() {
+        let n = normalize_marking_stops("好，坏。。坏！\r\n3.5亿?，、");
         let t = n.text.as_str();
-        assert_eq!(t, "好。。坏!\r\n3.5亿?");
-        let chunks: Vec<&str> = sentence_chunks(t.len(), &n.stops, &[])
-            .into_iter()
-            .map(|(s, e)| &t[s..e])
-            .collect();
-        assert_eq!(chunks, ["好。。", "坏!\r\n", "3.5亿?"]);
+        assert_eq!(t, "好,坏。。坏!\r\n3.5亿?,、");
+        let chunks = clause_chunks(t.len(), &n.stops, &[]);
+        let texts: Vec<&str> = chunks.iter().map(|c| &t[c.start..c.end]).collect();
+        assert_eq!(texts, ["好,", "坏。。", "坏!\r\n", "3.5亿?,、"]);
+        let ends: Vec<bool> = chunks.iter().map(|c| c.ends_sentence).collect();
+        assert_eq!(ends, [false, true, true, true]);
+        assert!(chunks.iter().all(|c| c.has_content));
         let protected = [(t.find('坏').unwrap(), t.find('亿').unwrap())];
         assert_eq!(
-            sentence_chunks(t.len(), &n.stops, &protected).len(),
+            clause_chunks(t.len(), &n.stops, &protected).len(),
             2,
             "a mention stays whole"
         );
-        assert!(sentence_chunks(0, &[], &[]).is_empty());
+        assert!(clause_chunks(0, &[], &[]).is_empty());
+
+        // Runs of stops alone hold no clause.
+        let n = normalize_marking_stops("。,好,。");
+        let chunks = clause_chunks(n.text.len(), &n.stops, &[]);
+        let content: Vec<bool> = chunks.iter().map(|c| c.has_content).collect();
+        assert_eq!(content, [false, true]);
+        let n = normalize_marking_stops("好。\n");
+        let chunks = clause_chunks(n.text.len(), &n.stops, &[]);
+        assert_eq!(chunks.len(), 1);
+        assert!(chunks[0].has_content && chunks[0].ends_sentence);
+        let n = normalize_marking_stops("好,!!");
+        let chunks = clause_chunks(n.text.len(), &n.stops, &[]);
+        assert_eq!(chunks.len(), 1);
+
         let english = normalize_marking_stops("It doesn't work! Really?");
         assert_eq!(english.text, "it does not work! really?");
-        assert_eq!(english.stops, [(16, 17), (24, 25)]);
+        let at: Vec<(usize, usize)> = english.stops.iter().map(|s| (s.start, s.end)).collect();
+        assert_eq!(at, [(16, 17), (24, 25)]);
     }
 }
