@@ -390,7 +390,7 @@ impl Analyzer {
         });
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
-        let known = self.look_up(&text, &tokens, &kinds, focus);
+        let known = self.look_up(&text, &tokens, &kinds, !targets.is_empty());
         let mut doc = Doc {
             text,
             tokens,
@@ -439,18 +439,19 @@ impl Analyzer {
     }
 
     /// What the lexicon (and the learned model, when it will read this judgment) knows of each
-    /// word token.
+    /// word token. `targeted`: the text is judged about targets rather than as a whole (a
+    /// model only judges the kind of question it was trained on, see `judge_doc`).
     fn look_up(
         &self,
         text: &str,
         tokens: &[(usize, usize)],
         kinds: &[TokenKind],
-        focus: Focus,
+        targeted: bool,
     ) -> Vec<Known> {
-        let model_reads = self.learned.as_ref().is_some_and(|m| match focus {
-            Focus::Whole => !m.targeted,
-            Focus::Mentions(_) => m.targeted,
-        });
+        let model_reads = self
+            .learned
+            .as_ref()
+            .is_some_and(|m| m.targeted == targeted);
         let table = self.model_words.as_ref().filter(|_| model_reads);
         tokens
             .iter()
@@ -996,6 +997,106 @@ pub(crate) mod tests {
         assert!(segmented.starts_with("还有更多,度小满罚单"), "{segmented}");
         assert!(!segmented.contains("最后"), "{segmented}");
         assert!(doc.clauses.iter().any(|c| c.after_gap), "{:?}", doc.clauses);
+    }
+
+    /// The same on texts put together at random from pieces that stress the chunking: brand
+    /// names, stops of both kinds and runs of them, lone `.`, fillers, contrast and negation.
+    /// A small model brings the learned features' runs and near ranges into the comparison.
+    #[test]
+    fn segmenting_only_the_window_changes_nothing_on_generated_texts() {
+        let brands = vec![
+            BrandConfig {
+                name: "度小满".into(),
+                aliases: vec!["有钱花".into()],
+                exclusions: vec!["欢度小满".into()],
+            },
+            BrandConfig {
+                name: "招联".into(),
+                aliases: vec![],
+                exclusions: vec![],
+            },
+        ];
+        let weights: Vec<(String, f64)> = [
+            ("清退", 1.5),
+            ("wl:被", 0.75),
+            ("wr:利息", 0.5),
+            ("c:回应", -0.5),
+            ("被_立案", 0.25),
+            ("<E>_利息", 0.4),
+            ("s:ecnt=2", 0.3),
+            ("s:no_neg", -0.2),
+            ("s:negdist=1", 0.6),
+            ("s:e_first_clause", 0.1),
+            ("s:e_pos=0", 0.05),
+            ("lex:score", -0.4),
+        ]
+        .iter()
+        .map(|&(n, w)| (n.to_string(), w))
+        .collect();
+        let model = learned::LearnedModel::from_weights(weights, 0.1, true);
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &brands, 0.5).with_learned(Some(model));
+        let pieces = [
+            "度小满",
+            "有钱花",
+            "招联",
+            "欢度小满",
+            "很差",
+            "不好",
+            "但是",
+            "服务",
+            "被",
+            "立案",
+            "清退",
+            "回应",
+            "难道",
+            "好",
+            "利息",
+            "的",
+            "。",
+            ",",
+            "，",
+            "、",
+            ";",
+            ":",
+            "!",
+            "?",
+            "…",
+            ".",
+            "\n",
+            " ",
+            "3.5",
+            "[怒]",
+        ];
+        // xorshift64: the same texts on every run.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let forward: Vec<&BrandMatcher> = a.brands().iter().collect();
+        let backward: Vec<&BrandMatcher> = a.brands().iter().rev().collect();
+        let mut learned_words = 0;
+        for _ in 0..400 {
+            let len = 1 + next(40);
+            let text: String = (0..len).map(|_| pieces[next(pieces.len())]).collect();
+            for order in [&forward, &backward] {
+                for judged in [1, order.len()] {
+                    let whole = a.judge_all(&text, order, judged, Focus::Whole);
+                    let focused = a.judge_all(&text, order, judged, Focus::Mentions(judged));
+                    assert_eq!(whole, focused, "{text:?}");
+                    learned_words += focused
+                        .iter()
+                        .flat_map(|(_, j)| &j.contributions)
+                        .filter(|c| {
+                            c.rules.contains(sentiment::Rules::LEARNED) && !c.term.starts_with('(')
+                        })
+                        .count();
+                }
+            }
+        }
+        assert!(learned_words > 1000, "the model took part: {learned_words}");
     }
 
     #[test]
