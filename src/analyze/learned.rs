@@ -604,10 +604,9 @@ pub fn for_each_feature(
     visit_features(doc, target_tokens, window, rule_score, &mut sink);
 }
 
-/// Token ranges (half-open, sorted, merged) whose words a judgment about a target at
-/// The token ranges a judgment about the target at `mention_tokens` (sorted) reads: [`NEAR`]
-/// tokens either side of each mention, within the run of window clauses (`runs`, token spans
-/// in order) that holds it. Ranges of one run that meet are merged; ranges never join across
+/// Token ranges (half-open, sorted) whose words a judgment about the target at
+/// `mention_tokens` (sorted) reads: [`NEAR`] tokens either side of each mention, within the run
+/// of window clauses (`runs`, token spans in order) that holds it. Ranges of one run that meet are merged; ranges never join across
 /// runs, whose tokens are not neighbours in the text.
 fn near_ranges(mention_tokens: &[usize], runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
     let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(mention_tokens.len());

@@ -239,12 +239,12 @@ pub fn clause_chunks(len: usize, stops: &[Stop], protected: &[(usize, usize)]) -
     let mut chunks = Vec::with_capacity(stops.len() + 1);
     let mut start = 0;
     // The run of stops that will end the current chunk: where it began, and whether it holds
-    // a sentence stop.
+    // a sentence stop. Every cut clears it.
     let mut run: Option<(usize, bool)> = None;
     for (k, stop) in stops.iter().enumerate() {
         let (run_start, hard) = match run {
-            Some((s, h)) if s >= start => (s, h || stop.hard),
-            _ => (stop.start, stop.hard),
+            Some((s, h)) => (s, h || stop.hard),
+            None => (stop.start, stop.hard),
         };
         run = Some((run_start, hard));
         let run_goes_on = stops.get(k + 1).is_some_and(|next| next.start == stop.end);
@@ -266,10 +266,8 @@ pub fn clause_chunks(len: usize, stops: &[Stop], protected: &[(usize, usize)]) -
         run = None;
     }
     if start < len {
-        let content_end = match run {
-            Some((s, _)) if s >= start && stops.last().is_some_and(|l| l.end >= len) => s,
-            _ => len,
-        };
+        // A run still open here reaches the end of the text.
+        let content_end = run.map_or(len, |(s, _)| s);
         chunks.push(Chunk {
             start,
             end: len,
