@@ -377,7 +377,7 @@ async fn a_broken_feed_does_not_stop_the_daemon_or_lose_data() {
     setup.feeds.set(
         "/weibo",
         "application/rss+xml",
-        full[..full.len() / 2].to_string(),
+        common::truncated(&full, full.len() / 2).to_string(),
     );
     setup.polls(1).await;
     // Back to health: the burst still gets through.

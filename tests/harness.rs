@@ -176,6 +176,23 @@ async fn helpers_work() {
     .await;
 }
 
+#[test]
+fn truncated_cuts_on_a_char_boundary() {
+    // Every cut point of a mixed ASCII/Chinese text, as a feed's dates shift its bytes.
+    let text = "pubDate 1 度小满暴力催收";
+    for max in 0..=text.len() + 2 {
+        let cut = common::truncated(text, max);
+        assert!(cut.len() <= max, "{max}: {cut:?}");
+        assert!(text.starts_with(cut));
+        assert!(
+            cut.len() + 4 > max.min(text.len()),
+            "{max}: cut more than one char"
+        );
+    }
+    assert_eq!(common::truncated(text, 11), "pubDate 1 ");
+    assert_eq!(common::truncated(text, 13), "pubDate 1 度");
+}
+
 #[tokio::test]
 #[should_panic(expected = "timed out after 100ms waiting for: never true")]
 async fn eventually_panics_on_timeout() {

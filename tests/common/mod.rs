@@ -29,3 +29,14 @@ pub async fn eventually<F: FnMut() -> bool>(what: &str, timeout: Duration, mut f
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The longest prefix of `text` of at most `max_bytes` bytes that ends on a char boundary, so
+/// a test can cut a document "in half" whatever the lengths of the characters around the cut
+/// (a feed's `pubDate` is one byte shorter on days 1–9, which moves every later byte).
+pub fn truncated(text: &str, max_bytes: usize) -> &str {
+    let mut end = max_bytes.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
