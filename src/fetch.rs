@@ -50,10 +50,15 @@ pub enum FetchError {
     },
     #[error("response from {url} exceeds the {limit}-byte cap")]
     TooLarge { url: String, limit: usize },
-    #[error("timed out after {after:?} fetching {url}")]
+    #[error("timed out after {} fetching {url}", humantime::format_duration(*after))]
     Timeout { url: String, after: Duration },
     #[error("fetching {url}: {message}")]
-    Network { url: String, message: String },
+    Network {
+        url: String,
+        message: String,
+        /// No connection was made (refused, DNS, TLS handshake): the server was not reached.
+        connect: bool,
+    },
 }
 
 impl FetchError {
@@ -63,6 +68,15 @@ impl FetchError {
             FetchError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// Whether no server answered at all, which across every source points at the network or a
+    /// proxy rather than at the sources.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Network { connect: true, .. } | FetchError::Timeout { .. }
+        )
     }
 }
 
@@ -100,9 +114,11 @@ impl Fetcher {
     }
 
     async fn fetch_inner(&self, url: &str, validators: &Validators) -> Result<Fetched, FetchError> {
+        // The URL is said once, by our message; reqwest's own would repeat it.
         let network = |e: reqwest::Error| FetchError::Network {
             url: url.to_string(),
-            message: error_chain(&e),
+            connect: e.is_connect(),
+            message: error_chain(&e.without_url()),
         };
         let mut request = self.client.get(url);
         if let Some(etag) = &validators.etag {

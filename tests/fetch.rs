@@ -103,6 +103,7 @@ async fn a_slow_server_times_out_with_its_url() {
         .unwrap_err();
     assert!(matches!(err, FetchError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("/slow"), "{err}");
+    assert!(err.to_string().contains("after 300ms"), "{err}");
 }
 
 #[tokio::test]
@@ -119,5 +120,12 @@ async fn nothing_listening_is_a_named_network_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, FetchError::Network { .. }), "{err}");
-    assert!(err.to_string().contains(&url), "{err}");
+    assert!(err.is_unreachable(), "{err:?}");
+    let shown = err.to_string();
+    assert_eq!(
+        shown.matches(&url).count(),
+        1,
+        "the URL is named once: {shown}"
+    );
+    assert!(!shown.contains(&format!("{port}/feed)")), "{shown}");
 }
