@@ -1,14 +1,18 @@
 //! The console sink: used when no bot token or chat is configured, so a fresh install still
 //! shows its alerts somewhere a person will see them.
+//!
+//! An alert goes to stdout once, whole. It is not copied into the log as well: on a terminal
+//! both streams show, and under systemd both land in the same journal, so a copy would be read
+//! twice. Only when stdout is gone does the log carry it instead.
 
 use std::io::Write;
 
 pub fn print(text: &str) {
-    tracing::warn!(target: "yuqing::alert", "{}", text.replace('\n', " | "));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    // A closed stdout (daemon under a supervisor that dropped it) must not kill alerting; the
-    // log line above still carries the alert.
-    let _ = writeln!(out, "{text}\n");
-    let _ = out.flush();
+    let written = writeln!(out, "{text}\n").and_then(|()| out.flush());
+    if let Err(e) = written {
+        // A closed stdout (a supervisor that dropped it) must not silence alerting.
+        tracing::warn!(target: "yuqing::alert", error = %e, "stdout unavailable; alert: {}", text.replace('\n', " | "));
+    }
 }
