@@ -40,6 +40,7 @@ use crate::incident::{Incidents, Notice};
 use crate::notify::{telegram, Notifier};
 use crate::parse;
 use crate::post::Post;
+use crate::report::{PollEnd, Rounds};
 use crate::shutdown::{self, Shutdown};
 use crate::source::Schedule;
 use crate::store::{Hit, Store};
@@ -76,7 +77,6 @@ struct AnalyzedBatch {
 /// Runs until `shutdown` fires or a task fails. Returns the first failure.
 pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result<()> {
     let store = Store::open(&config.daemon.data_dir)?;
-    tracing::info!(data_dir = %config.daemon.data_dir.display(), hits = store.hit_count(), "store opened");
 
     let analysis = config.analysis.clone();
     let brands = config.brands.clone();
@@ -111,7 +111,20 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
         }
         _ => Notifier::Console,
     };
-    tracing::info!(sources = config.sources.len(), brands = config.brands.len(), alerts = %notifier.describe(), "yuqing running");
+    let data_dir = std::path::absolute(&config.daemon.data_dir)
+        .unwrap_or_else(|_| config.daemon.data_dir.clone());
+    tracing::info!(
+        sources = config.sources.len(),
+        brands = config.brands.len(),
+        data_dir = %data_dir.display(),
+        stored_hits = store.hit_count(),
+        alerts = %notifier.describe(),
+        "yuqing running: {} sources, {} brands, data in {}",
+        config.sources.len(),
+        config.brands.len(),
+        data_dir.display(),
+    );
+    let rounds = Rounds::new(config.sources.len(), tokio::time::Instant::now());
 
     // Our own stop signal: fired by the caller's, or by a failing task.
     let (stop, stopped) = shutdown::channel();
@@ -139,6 +152,7 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
             analyzer: analyzer.clone(),
             store: store.clone(),
             batches: batch_tx.clone(),
+            rounds: rounds.clone(),
         };
         let shutdown = stop.subscribe();
         tasks.spawn(async move { ("poller", poller.run(shutdown).await) });
@@ -152,6 +166,7 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
             incidents.clone(),
             detector,
             notice_tx.clone(),
+            rounds,
         )
         .map_named("recorder"),
     );
@@ -209,6 +224,7 @@ struct Poller {
     analyzer: Arc<Analyzer>,
     store: Store,
     batches: mpsc::Sender<AnalyzedBatch>,
+    rounds: Rounds,
 }
 
 impl Poller {
@@ -221,30 +237,51 @@ impl Poller {
                 _ = tokio::time::sleep(delay) => {}
             }
             // A poll that has started finishes, so what was fetched is not thrown away.
-            delay = match self.poll(&schedule.validators).await {
+            let (next, end) = match self.poll(&schedule.validators).await {
                 Ok(PollOutcome::Stopping) => return Ok(()),
-                Ok(PollOutcome::Done(validators)) => schedule.succeeded(validators),
+                Ok(PollOutcome::Done {
+                    validators,
+                    new_posts,
+                }) => (
+                    schedule.succeeded(validators),
+                    PollEnd::Fetched { new_posts },
+                ),
                 Err(e) => {
-                    let retry_after = e
-                        .downcast_ref::<FetchError>()
-                        .and_then(FetchError::retry_after);
-                    let next = schedule.failed(retry_after);
+                    let fetch_error = e.downcast_ref::<FetchError>();
+                    let next = schedule.failed(fetch_error.and_then(FetchError::retry_after));
                     tracing::warn!(
                         source = %self.source.name,
                         failures = schedule.failures(),
-                        retry_in = ?next,
+                        retry_in = %human_delay(next),
                         error = %format!("{e:#}"),
                         "poll failed"
                     );
-                    next
+                    let end = if fetch_error.is_some_and(FetchError::is_unreachable) {
+                        PollEnd::Unreachable
+                    } else {
+                        PollEnd::Failed
+                    };
+                    (next, end)
                 }
             };
+            delay = next;
+            for report in self
+                .rounds
+                .polled(&self.source.name, end, tokio::time::Instant::now())
+            {
+                report.log();
+            }
         }
     }
 
     async fn poll(&self, validators: &Validators) -> Result<PollOutcome> {
         let (bytes, validators) = match self.fetcher.fetch(&self.source.url, validators).await? {
-            Fetched::NotModified => return Ok(PollOutcome::Done(None)),
+            Fetched::NotModified => {
+                return Ok(PollOutcome::Done {
+                    validators: None,
+                    new_posts: 0,
+                })
+            }
             Fetched::Body {
                 bytes, validators, ..
             } => (bytes, validators),
@@ -259,8 +296,12 @@ impl Poller {
         let total = posts.len();
         let fresh = dedupe::unseen(&self.store, posts)?;
         tracing::debug!(source = %self.source.name, total, new = fresh.len(), "polled");
+        let new_posts = fresh.len() as u64;
         if fresh.is_empty() {
-            return Ok(PollOutcome::Done(Some(validators)));
+            return Ok(PollOutcome::Done {
+                validators: Some(validators),
+                new_posts,
+            });
         }
         let analyzer = self.analyzer.clone();
         let items = tokio::task::spawn_blocking(move || {
@@ -280,13 +321,19 @@ impl Poller {
         if self.batches.send(batch).await.is_err() {
             return Ok(PollOutcome::Stopping);
         }
-        Ok(PollOutcome::Done(Some(validators)))
+        Ok(PollOutcome::Done {
+            validators: Some(validators),
+            new_posts,
+        })
     }
 }
 
 enum PollOutcome {
-    /// Polled; the validators to keep (None after a 304).
-    Done(Option<Validators>),
+    /// Polled: the validators to keep (None after a 304), and how many posts were new.
+    Done {
+        validators: Option<Validators>,
+        new_posts: u64,
+    },
     /// The recorder is gone: the daemon is stopping.
     Stopping,
 }
@@ -298,6 +345,7 @@ async fn record(
     incidents: Incidents,
     detector: Detector,
     notices: mpsc::Sender<Notice>,
+    rounds: Rounds,
 ) -> Result<()> {
     while let Some(batch) = batches.recv().await {
         let mut negatives: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
@@ -320,8 +368,10 @@ async fn record(
             if !store.record_post(&dedupe::keys(post), &hits, Utc::now())? {
                 continue; // another source handed the same post over first
             }
+            let negative = hits.iter().filter(|h| h.negative).count();
+            rounds.recorded(hits.len() as u64, negative as u64);
             for hit in hits.into_iter().filter(|h| h.negative) {
-                tracing::info!(brand = %hit.brand, source = %post.source, score = hit.score, title = %post.title, "negative hit");
+                tracing::info!(brand = %hit.brand, source = %post.source, score = %format!("{:.2}", hit.score), title = %post.title, "negative hit");
                 negatives.entry(hit.brand.clone()).or_default().push(hit);
             }
         }
@@ -409,4 +459,14 @@ async fn deliver(
             }
         }
     }
+}
+
+/// A delay as a person writes it, to the second above a minute ("2m 14s", "1h 4m 3s").
+fn human_delay(d: Duration) -> String {
+    let rounded = if d >= Duration::from_secs(60) {
+        Duration::from_secs(d.as_secs())
+    } else {
+        Duration::from_millis(d.as_millis() as u64)
+    };
+    humantime::format_duration(rounded).to_string()
 }

@@ -18,7 +18,7 @@
 //! | incident | [`incident`] | Triggered → Acknowledged → Resolved, escalation |
 //! | notify | [`notify`] | console and Telegram delivery, chat commands |
 //!
-//! [`config`] reads `sources.toml`; [`daemon`] wires the stages into tasks joined by bounded
+//! [`config`] reads `sources.toml`; [`report`] sums polling up for the log; [`daemon`] wires the stages into tasks joined by bounded
 //! channels; [`shutdown`] carries the stop signal; [`eval`] measures the scorer.
 
 pub mod analyze;
@@ -32,6 +32,7 @@ pub mod incident;
 pub mod notify;
 pub mod parse;
 pub mod post;
+pub mod report;
 pub mod shutdown;
 pub mod source;
 pub mod store;
