@@ -213,6 +213,141 @@ async fn run_alerts_to_the_console_and_stops_cleanly_on_sigterm() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
     assert!(stderr.contains("store flushed"), "{stderr}");
+    // Piped, so plain text: no colour codes for the journal.
+    assert!(
+        !stderr.contains('\x1b'),
+        "escape codes in piped logs: {stderr:?}"
+    );
+    // The start and the first round of polls are announced.
+    assert!(
+        stderr.contains("yuqing running: 1 sources, 1 brands, data in /"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("first round of polls done"), "{stderr}");
+    // The alert itself went to stdout only, once.
+    assert!(!stderr.contains("yuqing incident #1"), "{stderr}");
+    let mut stdout_rest = String::from_utf8_lossy(&out.stdout).into_owned();
+    stdout_rest.push_str(&seen.join("\n"));
+    assert_eq!(
+        stdout_rest.matches("yuqing incident #1 ").count(),
+        1,
+        "{stdout_rest}"
+    );
+}
+
+/// Lines a child writes to `stream`, as they come.
+fn line_channel(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+#[test]
+fn no_reachable_source_is_said_plainly_once_in_json_logs() {
+    // Bind a port, then free it: nothing answers there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = common::temp_dir();
+    let config = dir.path().join("sources.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[brands]]\nname = \"度小满\"\n\n[[sources]]\nname = \"gone\"\nkind = \"feed\"\nurl = \"http://127.0.0.1:{port}/feed\"\ninterval = \"200ms\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = yuqing()
+        .args(["--log-format", "json", "--color", "always", "--config"])
+        .arg(&config)
+        .arg("run")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = line_channel(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    // Wait for the warning and then for two more failed polls, to see it is not repeated.
+    let mut failures_after = None;
+    while failures_after.is_none_or(|n: usize| n < 2) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("no 'could not be reached' line; stderr so far: {lines:#?}");
+        };
+        if line.contains("could not be reached") {
+            failures_after = Some(0);
+        } else if line.contains("poll failed") {
+            failures_after = failures_after.map(|n| n + 1);
+        }
+        lines.push(line);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    lines.extend(rx.iter());
+    assert!(status.success(), "{lines:#?}");
+    for line in &lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(event["level"].is_string(), "{line}");
+        assert!(
+            !line.contains('\x1b'),
+            "JSON logs never carry colour: {line}"
+        );
+    }
+    let warning: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("could not be reached"))
+        .collect();
+    assert_eq!(warning.len(), 1, "said once: {lines:#?}");
+    assert!(warning[0].contains("HTTPS_PROXY"), "{}", warning[0]);
+    assert!(warning[0].contains("\"level\":\"ERROR\""), "{}", warning[0]);
+    let failed = lines.iter().find(|l| l.contains("poll failed")).unwrap();
+    let url = format!("127.0.0.1:{port}/feed");
+    assert_eq!(failed.matches(&url).count(), 1, "URL once: {failed}");
+}
+
+#[test]
+fn run_refuses_a_config_with_no_sources() {
+    let dir = common::temp_dir();
+    let config = dir.path().join("sources.toml");
+    std::fs::write(&config, "[[brands]]\nname = \"度小满\"\n").unwrap();
+    let out = yuqing()
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("[[sources]]"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "refused before the store was created"
+    );
+    // `check` only warns about the same file.
+    let out = yuqing()
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("warning:"), "{stdout}");
 }
 
 /// A tiny labeled set in the finance set's shape: whether a row is negative depends on the
