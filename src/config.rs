@@ -175,6 +175,15 @@ pub struct SourceConfig {
     pub weight: f64,
 }
 
+impl fmt::Display for SourceKind {
+    /// The kind as written in `sources.toml`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceKind::Feed => f.write_str("feed"),
+        }
+    }
+}
+
 impl Config {
     /// Loads `path`. When `path` is the implicit default and does not exist, falls back to the
     /// embedded `sources.toml`.
@@ -520,22 +529,23 @@ impl Config {
         for s in &self.sources {
             let _ = writeln!(
                 out,
-                "  {} ({:?}, every {}, weight {}): {}",
+                "  {} ({}, every {}, weight {}): {}",
                 s.name,
                 s.kind,
-                humantime::format_duration(s.interval),
+                human_duration(s.interval),
                 s.weight,
                 s.url
             );
         }
         let d = &self.detection;
+        let window = human_duration(d.window);
         let _ = writeln!(
             out,
-            "detection: >= {} negative hits in {} and >= {}x the baseline over {}",
+            "detection: >= {} negative hits in {window}, and >= {}x the baseline (the average \
+             per {window} over the previous {})",
             d.min_negative,
-            humantime::format_duration(d.window),
             d.spike_ratio,
-            humantime::format_duration(d.baseline_window)
+            human_duration(d.baseline_window)
         );
         let t = &self.telegram;
         let token = match std::env::var(&t.token_env) {
@@ -566,11 +576,35 @@ impl Config {
                 i + 1,
                 tier.name,
                 tier.mention.join(" "),
-                humantime::format_duration(tier.ack_timeout)
+                human_duration(tier.ack_timeout)
             );
         }
         out
     }
+}
+
+/// A duration the way a person writes one: `1d`, `1h 30m`, `1m 30s`, `200ms`, largest unit
+/// first. Anything finer than a millisecond is dropped.
+pub fn human_duration(duration: Duration) -> String {
+    const UNITS: [(&str, u128); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let mut left = duration.as_millis();
+    let mut parts = Vec::new();
+    for (unit, millis) in UNITS {
+        if left >= millis {
+            parts.push(format!("{}{unit}", left / millis));
+            left %= millis;
+        }
+    }
+    if parts.is_empty() {
+        return "0s".to_string();
+    }
+    parts.join(" ")
 }
 
 /// True when some placement of `exclusion` and `alias` could share characters, i.e. one
@@ -955,5 +989,32 @@ weight = -1.0
         assert!(overlaps_possible("小满节气", "度小满"));
         assert!(overlaps_possible("欢度小满", "度小满"));
         assert!(!overlaps_possible("春分", "度小满"));
+    }
+
+    #[test]
+    fn human_duration_writes_units_the_way_people_do() {
+        let s = Duration::from_secs;
+        assert_eq!(human_duration(s(86_400)), "1d");
+        assert_eq!(human_duration(s(5_400)), "1h 30m");
+        assert_eq!(human_duration(s(90)), "1m 30s");
+        assert_eq!(human_duration(s(900)), "15m");
+        assert_eq!(human_duration(Duration::from_millis(200)), "200ms");
+        assert_eq!(human_duration(s(86_400 + 61)), "1d 1m 1s");
+        assert_eq!(human_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn summary_speaks_config_terms() {
+        let summary = parse(MINIMAL).unwrap().summary();
+        assert!(
+            summary.contains("news (feed, every 1m 30s, weight 1)"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(
+                "in 15m, and >= 3x the baseline (the average per 15m over the previous 1d)"
+            ),
+            "{summary}"
+        );
     }
 }
