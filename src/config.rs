@@ -396,21 +396,26 @@ impl Config {
                     );
                 }
             }
+            let names: Vec<&str> = std::iter::once(name.as_str())
+                .chain(b.aliases.iter().map(|a| a.get_ref().trim()))
+                .filter(|n| !n.is_empty())
+                .collect();
             for (j, ex) in b.exclusions.iter().enumerate() {
-                let ex_text = ex.get_ref();
-                let names: Vec<&str> = std::iter::once(name.as_str())
-                    .chain(b.aliases.iter().map(|a| a.get_ref().as_str()))
-                    .collect();
-                // An exclusion only works by covering an alias occurrence; one that can never
-                // overlap an alias is a typo that silently does nothing.
-                if !names
-                    .iter()
-                    .any(|n| !n.is_empty() && overlaps_possible(ex_text, n))
-                {
+                let ex_text = ex.get_ref().trim();
+                // An exclusion names a phrase in which a name does not mean the brand, so it
+                // must contain a name. One that only overlaps a name at its edge would drop
+                // real mentions that run into an ordinary word (with 满意 as an exclusion,
+                // 度小满意见很大 would not mention 度小满); one that shares nothing does
+                // nothing. Either way it is a typo or a name missing from the aliases.
+                if !names.iter().any(|n| ex_text.contains(n)) {
                     problems.at(
                         ex,
                         &format!("brands[{i}].exclusions[{j}]"),
-                        &format!("{ex_text:?} shares no text with the brand name or any alias, so it can never exclude a mention"),
+                        &format!(
+                            "exclusion {ex_text:?} contains none of the brand's names ({}); an \
+                             exclusion must contain the name or an alias",
+                            names.join(", ")
+                        ),
                     );
                 }
             }
@@ -605,20 +610,6 @@ pub fn human_duration(duration: Duration) -> String {
         return "0s".to_string();
     }
     parts.join(" ")
-}
-
-/// True when some placement of `exclusion` and `alias` could share characters, i.e. one
-/// contains the other or a suffix of one is a prefix of the other.
-fn overlaps_possible(exclusion: &str, alias: &str) -> bool {
-    if exclusion.contains(alias) || alias.contains(exclusion) {
-        return true;
-    }
-    let ends_into = |a: &str, b: &str| {
-        a.char_indices()
-            .skip(1)
-            .any(|(i, _)| b.starts_with(&a[i..]))
-    };
-    ends_into(exclusion, alias) || ends_into(alias, exclusion)
 }
 
 struct Problems<'a> {
@@ -879,7 +870,7 @@ mod tests {
 [[brands]]
 name = "度小满"
 aliases = ["有钱花"]
-exclusions = ["小满节气"]
+exclusions = ["欢度小满"]
 
 [[sources]]
 name = "news"
@@ -984,11 +975,37 @@ weight = -1.0
         assert_eq!(err.problems[0].line, 14, "{err}");
     }
 
+    fn brand_with(aliases: &str, exclusions: &str) -> String {
+        MINIMAL.replace(
+            "aliases = [\"有钱花\"]\nexclusions = [\"欢度小满\"]",
+            &format!("aliases = [{aliases}]\nexclusions = [{exclusions}]"),
+        )
+    }
+
     #[test]
-    fn exclusion_overlap_check() {
-        assert!(overlaps_possible("小满节气", "度小满"));
-        assert!(overlaps_possible("欢度小满", "度小满"));
-        assert!(!overlaps_possible("春分", "度小满"));
+    fn an_exclusion_must_contain_a_name_of_the_brand() {
+        // Contains the name.
+        parse(&brand_with("\"有钱花\"", "\"欢度小满\"")).unwrap();
+        // Contains an alias, not the name.
+        parse(&brand_with("\"有钱花\", \"小满\"", "\"小满节气\"")).unwrap();
+        parse(&brand_with("\"有钱花\"", "\"有钱花呗\"")).unwrap();
+
+        // Overlaps 度小满 at the edge (小满), but contains no name: refused, and the message
+        // names the exclusion and the names it should contain.
+        let err = parse(&brand_with("\"有钱花\"", "\"欢度小满\", \"小满节气\"")).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let p = &err.problems[0];
+        assert_eq!(
+            (p.line, p.key.as_str()),
+            (5, "brands[0].exclusions[1]"),
+            "{err}"
+        );
+        assert!(p.message.contains("\"小满节气\""), "{err}");
+        assert!(p.message.contains("度小满, 有钱花"), "{err}");
+
+        // Shares nothing at all.
+        let err = parse(&brand_with("", "\"春分\"")).unwrap_err();
+        assert_eq!(err.problems[0].key, "brands[0].exclusions[0]", "{err}");
     }
 
     #[test]
