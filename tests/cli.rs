@@ -51,7 +51,7 @@ fn check_names_file_line_and_key_of_a_broken_config() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("{}:8: sources.interval", path.display())),
+        stderr.contains(&format!("{}:8: sources[0].interval", path.display())),
         "{stderr}"
     );
     assert!(stderr.contains("invalid duration"), "{stderr}");
