@@ -85,6 +85,9 @@ pub struct Config {
     pub telegram: TelegramConfig,
     pub brands: Vec<BrandConfig>,
     pub sources: Vec<SourceConfig>,
+    /// What is allowed but probably not meant (a config that watches nothing); printed by
+    /// `yuqing check`.
+    pub warnings: Vec<ConfigProblem>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +192,11 @@ impl fmt::Display for SourceKind {
     }
 }
 
+/// What `yuqing run` says when there is no source: `check` only warns about it.
+const NOTHING_TO_WATCH: &str = "nothing to watch: the config has no [[sources]] entry; add one \
+     per feed, e.g. [[sources]] with name = \"news\", kind = \"feed\", \
+     url = \"https://example.com/rss\" and interval = \"10m\"";
+
 impl Config {
     /// Loads `path`. When `path` is the implicit default and does not exist, falls back to the
     /// embedded `sources.toml`.
@@ -270,6 +278,7 @@ impl Config {
         let mut problems = Problems {
             locate,
             list: Vec::new(),
+            warnings: Vec::new(),
             unknown,
             missing: Vec::new(),
         };
@@ -527,6 +536,15 @@ impl Config {
 
         let mut sources = Vec::new();
         let raw_sources = problems.valid(raw.sources, &root.key("sources"));
+        // `check` accepts a config that watches nothing (to try out brands and scoring);
+        // `run` refuses it through `ensure_runnable`.
+        if raw_sources.as_ref().is_some_and(|s| s.0.is_empty()) {
+            problems.warn(
+                &root.key("sources"),
+                "no [[sources]] entry: there is nothing to watch, so `yuqing run` will refuse \
+                 to start",
+            );
+        }
         let mut source_names = HashSet::new();
         for (i, s) in raw_sources.unwrap_or_default().0.into_iter().enumerate() {
             let at = root.key("sources").index(i);
@@ -586,7 +604,7 @@ impl Config {
             });
         }
 
-        let problems = problems.finish();
+        let (problems, warnings) = problems.finish();
         if !problems.is_empty() {
             return Err(ConfigError {
                 origin: origin.to_string(),
@@ -601,6 +619,29 @@ impl Config {
             telegram,
             brands,
             sources,
+            warnings,
+        })
+    }
+
+    /// Whether `yuqing run` can start on this config: `check` shows an empty source list as a
+    /// warning, but a daemon with nothing to watch would only look like it is protecting the
+    /// brand.
+    pub fn ensure_runnable(&self) -> Result<(), ConfigError> {
+        if !self.sources.is_empty() {
+            return Ok(());
+        }
+        let line = self
+            .warnings
+            .iter()
+            .find(|w| w.key == "sources")
+            .map_or(1, |w| w.line);
+        Err(ConfigError {
+            origin: self.origin.to_string(),
+            problems: vec![ConfigProblem {
+                line,
+                key: "sources".to_string(),
+                message: NOTHING_TO_WATCH.to_string(),
+            }],
         })
     }
 
@@ -673,6 +714,13 @@ impl Config {
                 tier.name,
                 tier.mention.join(" "),
                 human_duration(tier.ack_timeout)
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(
+                out,
+                "warning: {}:{}: {}: {}",
+                self.origin, w.line, w.key, w.message
             );
         }
         out
@@ -785,6 +833,7 @@ struct Problems<'a> {
     locate: &'a Locator<'a>,
     /// Each with the byte offset it points at, to sort by.
     list: Vec<(usize, ConfigProblem)>,
+    warnings: Vec<ConfigProblem>,
     /// Keys `raw` has no field for, as serde_ignored reported them.
     unknown: Vec<KeyPath>,
     /// Required keys that were not written; reported in `finish`, after misspellings are known.
@@ -805,6 +854,11 @@ impl Problems<'_> {
     fn at(&mut self, path: &KeyPath, message: impl Into<String>) {
         let problem = self.problem(path, message.into());
         self.list.push(problem);
+    }
+
+    fn warn(&mut self, path: &KeyPath, message: &str) {
+        let (_, warning) = self.problem(path, message.to_string());
+        self.warnings.push(warning);
     }
 
     /// The value written at `path` if it has the right type; otherwise None, and the reason is
@@ -863,8 +917,8 @@ impl Problems<'_> {
         )
     }
 
-    /// Every problem, in the order of the file.
-    fn finish(mut self) -> Vec<ConfigProblem> {
+    /// Every problem in the order of the file, and the warnings.
+    fn finish(mut self) -> (Vec<ConfigProblem>, Vec<ConfigProblem>) {
         for key in std::mem::take(&mut self.unknown) {
             let written = key.last_key().unwrap_or_default().to_string();
             // A misspelt required key is one mistake: name the key that was meant, and do not
@@ -893,7 +947,8 @@ impl Problems<'_> {
         }
         // Stable, so problems at one place keep the order of the checks.
         self.list.sort_by_key(|&(offset, _)| offset);
-        self.list.into_iter().map(|(_, problem)| problem).collect()
+        let list = self.list.into_iter().map(|(_, problem)| problem).collect();
+        (list, self.warnings)
     }
 }
 
@@ -1584,6 +1639,27 @@ weight = "heavy"
     }
 
     #[test]
+    fn no_sources_is_a_warning_for_check_and_an_error_for_run() {
+        let text = &MINIMAL[..MINIMAL.find("[[sources]]").unwrap()];
+        let c = parse(text).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert_eq!(c.warnings[0].key, "sources");
+        let summary = c.summary();
+        assert!(
+            summary.contains("warning: sources.toml:1: sources: no [[sources]]"),
+            "{summary}"
+        );
+        let err = c.ensure_runnable().unwrap_err();
+        assert_eq!(lines_and_keys(&err), vec![(1, "sources")], "{err}");
+        assert!(err.to_string().contains("nothing to watch"), "{err}");
+        assert!(err.to_string().contains("[[sources]]"), "{err}");
+
+        let c = parse(MINIMAL).unwrap();
+        assert!(c.warnings.is_empty());
+        c.ensure_runnable().unwrap();
+    }
+
+    #[test]
     fn no_brands_is_still_an_error() {
         let text = &MINIMAL[MINIMAL.find("[[sources]]").unwrap()..];
         let err = parse(text).unwrap_err();
@@ -1615,5 +1691,6 @@ weight = "heavy"
             ),
             "{summary}"
         );
+        assert!(!summary.contains("warning"), "{summary}");
     }
 }
