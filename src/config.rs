@@ -1,18 +1,23 @@
 //! `sources.toml`: what to watch, how to judge it, and whom to page.
 //!
 //! Loading is two-stage, in the manner of ripgrep's low/high args: serde first reads exactly what
-//! the user wrote (`raw` structs, with spans kept for every value we validate by hand), then
-//! `Config::from_raw` checks meaning and builds the typed [`Config`] the daemon runs on.
+//! the user wrote (`raw` structs), then `Config::from_raw` checks meaning and builds the typed
+//! [`Config`] the daemon runs on.
+//!
 //! Every problem is reported at once, each naming the file, the line and the key, because a PR
-//! team editing the file at 2 a.m. should fix it in one pass rather than by trial and error.
+//! team editing the file at 2 a.m. should fix it in one pass rather than by trial and error. So
+//! short of a TOML syntax error, reading never stops: a value of the wrong type is kept as its
+//! error (`raw::Checked`), a missing required key as `None`, and unknown keys are collected by
+//! `serde_ignored`. Lines come from the document as `toml_edit` parsed it, looked up by the key's
+//! path (`Locator`), which also covers keys that were never written or never read.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use toml::Spanned;
 
 /// The `sources.toml` shipped with the repository, used when no config file exists at the
 /// default path so that `yuqing run` works on a fresh clone.
@@ -80,6 +85,9 @@ pub struct Config {
     pub telegram: TelegramConfig,
     pub brands: Vec<BrandConfig>,
     pub sources: Vec<SourceConfig>,
+    /// What is allowed but probably not meant (a config that watches nothing); printed by
+    /// `yuqing check`.
+    pub warnings: Vec<ConfigProblem>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +183,20 @@ pub struct SourceConfig {
     pub weight: f64,
 }
 
+impl fmt::Display for SourceKind {
+    /// The kind as written in `sources.toml`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceKind::Feed => f.write_str("feed"),
+        }
+    }
+}
+
+/// What `yuqing run` says when there is no source: `check` only warns about it.
+const NOTHING_TO_WATCH: &str = "nothing to watch: the config has no [[sources]] entry; add one \
+     per feed, e.g. [[sources]] with name = \"news\", kind = \"feed\", \
+     url = \"https://example.com/rss\" and interval = \"10m\"";
+
 impl Config {
     /// Loads `path`. When `path` is the implicit default and does not exist, falls back to the
     /// embedded `sources.toml`.
@@ -194,12 +216,13 @@ impl Config {
 
     /// Parses and validates config text; `origin` is only used in messages.
     pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
-        let locate = Locator::new(text);
-        let raw: raw::File = match toml::from_str(text) {
-            Ok(raw) => raw,
+        let lines = Lines::new(text);
+        // Past a syntax error nothing can be read reliably, so it is the only problem reported.
+        let doc = match toml_edit::ImDocument::parse(text) {
+            Ok(doc) => doc,
             Err(err) => {
                 let (line, key) = match err.span() {
-                    Some(span) => (locate.line(span.start), locate.key_at(span.start)),
+                    Some(span) => (lines.line(span.start), lines.key_at(span.start)),
                     None => (1, "(file)".to_string()),
                 };
                 return Err(ConfigError {
@@ -212,280 +235,380 @@ impl Config {
                 });
             }
         };
-        Config::from_raw(raw, origin, &locate)
+        let locate = Locator { doc, lines };
+
+        // The text is valid TOML, so reading `raw` cannot stop at a wrong value (see `Checked`);
+        // serde_ignored hands over every key `raw` has no field for, to be reported as unknown.
+        let mut unknown = Vec::new();
+        let read: Result<raw::File, toml::de::Error> =
+            serde_ignored::deserialize(toml::Deserializer::new(text), |path| {
+                unknown.push(KeyPath::from_ignored(&path))
+            });
+        let raw = match read {
+            Ok(raw) => raw,
+            // Only a shape `raw` does not foresee could get here; report it rather than panic.
+            Err(err) => {
+                let line = err.span().map_or(1, |span| locate.lines.line(span.start));
+                return Err(ConfigError {
+                    origin: origin.to_string(),
+                    problems: vec![ConfigProblem {
+                        line,
+                        key: "(file)".to_string(),
+                        message: err.message().trim().to_string(),
+                    }],
+                });
+            }
+        };
+        Config::from_raw(raw, unknown, origin, &locate)
     }
 
-    fn from_raw(raw: raw::File, origin: Origin, locate: &Locator) -> Result<Config, ConfigError> {
+    /// Checks what was written and builds the typed config.
+    ///
+    /// Each value is taken out of `raw` once, where its type problem (if any) is recorded; a
+    /// value that is unusable is then left out of every semantic check, so one mistake makes one
+    /// problem, not a cascade. Unusable values are replaced by placeholders so that the rest of
+    /// the file still gets checked; no `Config` is returned while any problem stands, so the
+    /// placeholders never reach the daemon.
+    fn from_raw(
+        raw: raw::File,
+        unknown: Vec<KeyPath>,
+        origin: Origin,
+        locate: &Locator,
+    ) -> Result<Config, ConfigError> {
         let mut problems = Problems {
             locate,
             list: Vec::new(),
+            warnings: Vec::new(),
+            unknown,
+            missing: Vec::new(),
         };
+        let root = KeyPath::default();
 
         let daemon = {
-            let d = raw.daemon;
-            if *d.max_body_bytes.get_ref() < 1024 {
-                problems.at(
-                    &d.max_body_bytes,
-                    "daemon.max_body_bytes",
-                    "must be at least 1024",
-                );
-            }
-            if *d.max_concurrent_fetches.get_ref() == 0 {
-                problems.at(
-                    &d.max_concurrent_fetches,
-                    "daemon.max_concurrent_fetches",
-                    "must be at least 1",
-                );
-            }
+            let at = root.key("daemon");
+            let raw::Table(d) = problems.valid(raw.daemon, &at).unwrap_or_default();
             DaemonConfig {
-                data_dir: d.data_dir,
-                user_agent: d.user_agent,
-                fetch_timeout: d.fetch_timeout.0,
-                max_body_bytes: d.max_body_bytes.into_inner(),
-                max_concurrent_fetches: d.max_concurrent_fetches.into_inner(),
+                data_dir: problems
+                    .valid(d.data_dir, &at.key("data_dir"))
+                    .unwrap_or_default(),
+                user_agent: problems
+                    .valid(d.user_agent, &at.key("user_agent"))
+                    .unwrap_or_default(),
+                fetch_timeout: problems
+                    .valid(d.fetch_timeout, &at.key("fetch_timeout"))
+                    .unwrap_or_default()
+                    .0,
+                max_body_bytes: problems
+                    .valid_if(
+                        d.max_body_bytes,
+                        &at.key("max_body_bytes"),
+                        |&n| n >= 1024,
+                        "must be at least 1024",
+                    )
+                    .unwrap_or_default(),
+                max_concurrent_fetches: problems
+                    .valid_if(
+                        d.max_concurrent_fetches,
+                        &at.key("max_concurrent_fetches"),
+                        |&n| n >= 1,
+                        "must be at least 1",
+                    )
+                    .unwrap_or_default(),
             }
         };
 
         let analysis = {
-            let a = raw.analysis;
-            if !(a.negative_threshold.get_ref().is_finite()
-                && *a.negative_threshold.get_ref() >= 0.0)
-            {
+            let at = root.key("analysis");
+            let raw::Table(a) = problems.valid(raw.analysis, &at).unwrap_or_default();
+            let lexicon_dir = a
+                .lexicon_dir
+                .and_then(|dir| problems.valid(dir, &at.key("lexicon_dir")));
+            if let Some(dir) = lexicon_dir.as_ref().filter(|dir| !dir.is_dir()) {
                 problems.at(
-                    &a.negative_threshold,
-                    "analysis.negative_threshold",
-                    "must be a number >= 0",
+                    &at.key("lexicon_dir"),
+                    format!("{} is not a directory", dir.display()),
                 );
             }
-            if let Some(dir) = &a.lexicon_dir {
-                if !dir.get_ref().is_dir() {
-                    problems.at(
-                        dir,
-                        "analysis.lexicon_dir",
-                        &format!("{} is not a directory", dir.get_ref().display()),
-                    );
-                }
-            }
             AnalysisConfig {
-                lexicon_dir: a.lexicon_dir.map(Spanned::into_inner),
-                negative_threshold: a.negative_threshold.into_inner(),
-                learned: a.learned,
+                lexicon_dir,
+                negative_threshold: problems
+                    .valid_if(
+                        a.negative_threshold,
+                        &at.key("negative_threshold"),
+                        |&t| t.is_finite() && t >= 0.0,
+                        "must be a number >= 0",
+                    )
+                    .unwrap_or_default(),
+                learned: problems
+                    .valid(a.learned, &at.key("learned"))
+                    .unwrap_or_default(),
             }
         };
 
         let detection = {
-            let d = raw.detection;
-            if d.baseline_window.get_ref().0 <= d.window.0 {
-                problems.at(
-                    &d.baseline_window,
-                    "detection.baseline_window",
-                    "must be longer than detection.window",
-                );
-            }
-            if *d.min_negative.get_ref() == 0 {
-                problems.at(
-                    &d.min_negative,
-                    "detection.min_negative",
-                    "must be at least 1",
-                );
-            }
-            if !(d.spike_ratio.get_ref().is_finite() && *d.spike_ratio.get_ref() >= 1.0) {
-                problems.at(
-                    &d.spike_ratio,
-                    "detection.spike_ratio",
-                    "must be a number >= 1.0",
-                );
+            let at = root.key("detection");
+            let raw::Table(d) = problems.valid(raw.detection, &at).unwrap_or_default();
+            let window = problems.valid(d.window, &at.key("window")).map(|w| w.0);
+            let baseline_window = problems
+                .valid(d.baseline_window, &at.key("baseline_window"))
+                .map(|w| w.0);
+            if let (Some(window), Some(baseline)) = (window, baseline_window) {
+                if baseline <= window {
+                    problems.at(
+                        &at.key("baseline_window"),
+                        "must be longer than detection.window",
+                    );
+                }
             }
             DetectionConfig {
-                window: d.window.0,
-                baseline_window: d.baseline_window.into_inner().0,
-                min_negative: d.min_negative.into_inner(),
-                spike_ratio: d.spike_ratio.into_inner(),
-                top_posts: d.top_posts,
+                window: window.unwrap_or_default(),
+                baseline_window: baseline_window.unwrap_or_default(),
+                min_negative: problems
+                    .valid_if(
+                        d.min_negative,
+                        &at.key("min_negative"),
+                        |&n| n >= 1,
+                        "must be at least 1",
+                    )
+                    .unwrap_or_default(),
+                spike_ratio: problems
+                    .valid_if(
+                        d.spike_ratio,
+                        &at.key("spike_ratio"),
+                        |&r| r.is_finite() && r >= 1.0,
+                        "must be a number >= 1.0",
+                    )
+                    .unwrap_or_default(),
+                top_posts: problems
+                    .valid(d.top_posts, &at.key("top_posts"))
+                    .unwrap_or_default(),
             }
         };
 
         let telegram = {
-            let t = raw.telegram;
-            if let Some(token) = &t.token {
+            let at = root.key("telegram");
+            let raw::Table(t) = problems.valid(raw.telegram, &at).unwrap_or_default();
+            if t.token.is_some() {
                 problems.at(
-                    token,
-                    "telegram.token",
+                    &at.key("token"),
                     "never put the bot token in the file; set token_env to the name of an \
                      environment variable that holds it",
                 );
             }
-            if let Err(e) = reqwest::Url::parse(t.api_url.get_ref()) {
-                problems.at(&t.api_url, "telegram.api_url", &format!("not a URL: {e}"));
+            let api_url = problems.valid(t.api_url, &at.key("api_url"));
+            if let Some(Err(e)) = api_url.as_deref().map(reqwest::Url::parse) {
+                problems.at(&at.key("api_url"), format!("not a URL: {e}"));
             }
-            if t.token_env.get_ref().trim().is_empty() {
-                problems.at(
-                    &t.token_env,
-                    "telegram.token_env",
+            let token_env = problems
+                .valid_if(
+                    t.token_env,
+                    &at.key("token_env"),
+                    |name| !name.trim().is_empty(),
                     "must name an environment variable",
-                );
-            }
-            if t.tiers.is_empty() && t.chat_id.is_some() {
-                problems.at_line(
-                    locate.line_of_table("telegram"),
-                    "telegram.tiers",
+                )
+                .unwrap_or_default();
+            let chat_id = t
+                .chat_id
+                .and_then(|id| problems.valid(id, &at.key("chat_id")));
+            let ack_users = problems.valid_items(t.ack_users, &at.key("ack_users"));
+            let raw_tiers = problems.valid(t.tiers, &at.key("tiers"));
+            if chat_id.is_some() && raw_tiers.as_ref().is_some_and(|t| t.0.is_empty()) {
+                problems.at(
+                    &at.key("tiers"),
                     "at least one escalation tier is needed when a chat_id is set",
                 );
             }
             let mut tiers = Vec::new();
-            for (i, tier) in t.tiers.into_iter().enumerate() {
-                let name = tier.name.get_ref().trim().to_string();
-                if name.is_empty() {
-                    problems.at(
-                        &tier.name,
-                        &format!("telegram.tiers[{i}].name"),
-                        "must not be empty",
-                    );
+            for (i, tier) in raw_tiers.unwrap_or_default().0.into_iter().enumerate() {
+                let at = at.key("tiers").index(i);
+                let Some(raw::Table(tier)) = problems.valid(tier, &at) else {
+                    continue;
+                };
+                let name = problems
+                    .required(tier.name, &at.key("name"))
+                    .map(|name| name.trim().to_string());
+                if name.as_ref().is_some_and(String::is_empty) {
+                    problems.at(&at.key("name"), "must not be empty");
                 }
-                if tier.ack_timeout.get_ref().0.is_zero() {
-                    problems.at(
-                        &tier.ack_timeout,
-                        &format!("telegram.tiers[{i}].ack_timeout"),
-                        "must be longer than 0s",
-                    );
+                let mention = problems.valid_items(tier.mention, &at.key("mention"));
+                let ack_timeout = problems.required(tier.ack_timeout, &at.key("ack_timeout"));
+                if ack_timeout.is_some_and(|t| t.0.is_zero()) {
+                    problems.at(&at.key("ack_timeout"), "must be longer than 0s");
                 }
                 tiers.push(TierConfig {
-                    name,
-                    mention: tier.mention,
-                    ack_timeout: tier.ack_timeout.into_inner().0,
+                    name: name.unwrap_or_default(),
+                    mention: mention.into_iter().flatten().flatten().collect(),
+                    ack_timeout: ack_timeout.unwrap_or_default().0,
                 });
             }
             TelegramConfig {
-                api_url: t.api_url.into_inner(),
-                token_env: t.token_env.into_inner(),
-                chat_id: t.chat_id,
-                ack_users: t.ack_users,
+                api_url: api_url.unwrap_or_default(),
+                token_env,
+                chat_id,
+                ack_users: ack_users.into_iter().flatten().flatten().collect(),
                 tiers,
-                poll_timeout: t.poll_timeout.0,
+                poll_timeout: problems
+                    .valid(t.poll_timeout, &at.key("poll_timeout"))
+                    .unwrap_or_default()
+                    .0,
             }
         };
 
         let mut brands = Vec::new();
+        let raw_brands = problems.valid(raw.brands, &root.key("brands"));
+        // A list that is not a list was reported already; "none" would only repeat it.
+        if raw_brands.as_ref().is_some_and(|b| b.0.is_empty()) {
+            problems.at(
+                &root.key("brands"),
+                "at least one [[brands]] entry is needed",
+            );
+        }
         let mut brand_names = HashSet::new();
-        for (i, b) in raw.brands.into_iter().enumerate() {
-            let name = b.name.get_ref().trim().to_string();
-            if name.is_empty() {
-                problems.at(&b.name, &format!("brands[{i}].name"), "must not be empty");
-            } else if !brand_names.insert(name.clone()) {
-                problems.at(
-                    &b.name,
-                    &format!("brands[{i}].name"),
-                    &format!("brand {name:?} is defined twice"),
-                );
-            }
-            for (j, alias) in b.aliases.iter().enumerate() {
-                if alias.get_ref().trim().is_empty() {
-                    problems.at(
-                        alias,
-                        &format!("brands[{i}].aliases[{j}]"),
-                        "must not be empty",
-                    );
+        for (i, b) in raw_brands.unwrap_or_default().0.into_iter().enumerate() {
+            let at = root.key("brands").index(i);
+            let Some(raw::Table(b)) = problems.valid(b, &at) else {
+                continue;
+            };
+            let name = problems
+                .required(b.name, &at.key("name"))
+                .map(|name| name.trim().to_string());
+            if let Some(name) = &name {
+                if name.is_empty() {
+                    problems.at(&at.key("name"), "must not be empty");
+                } else if !brand_names.insert(name.clone()) {
+                    problems.at(&at.key("name"), format!("brand {name:?} is defined twice"));
                 }
             }
-            for (j, ex) in b.exclusions.iter().enumerate() {
-                let ex_text = ex.get_ref();
-                let names: Vec<&str> = std::iter::once(name.as_str())
-                    .chain(b.aliases.iter().map(|a| a.get_ref().as_str()))
-                    .collect();
-                // An exclusion only works by covering an alias occurrence; one that can never
-                // overlap an alias is a typo that silently does nothing.
-                if !names
-                    .iter()
-                    .any(|n| !n.is_empty() && overlaps_possible(ex_text, n))
-                {
-                    problems.at(
-                        ex,
-                        &format!("brands[{i}].exclusions[{j}]"),
-                        &format!("{ex_text:?} shares no text with the brand name or any alias, so it can never exclude a mention"),
-                    );
+            let aliases = problems.valid_items(b.aliases, &at.key("aliases"));
+            for (j, alias) in aliases.iter().flatten().enumerate() {
+                if alias.as_ref().is_some_and(|a| a.trim().is_empty()) {
+                    problems.at(&at.key("aliases").index(j), "must not be empty");
+                }
+            }
+            let exclusions = problems.valid_items(b.exclusions, &at.key("exclusions"));
+            // Only judge exclusions against a full list of names: with one unreadable, an
+            // exclusion containing it would be refused for the wrong reason.
+            let names: Option<Vec<&str>> = name.as_deref().and_then(|name| {
+                let aliases = aliases.as_ref()?;
+                std::iter::once(Some(name))
+                    .chain(aliases.iter().map(|a| a.as_deref().map(str::trim)))
+                    .filter(|n| n != &Some(""))
+                    .collect()
+            });
+            if let Some(names) = names {
+                for (j, ex) in exclusions.iter().flatten().enumerate() {
+                    let Some(ex) = ex.as_deref().map(str::trim) else {
+                        continue;
+                    };
+                    // An exclusion names a phrase in which a name does not mean the brand, so it
+                    // must contain a name. One that only overlaps a name at its edge would drop
+                    // real mentions that run into an ordinary word (with 满意 as an exclusion,
+                    // 度小满意见很大 would not mention 度小满); one that shares nothing does
+                    // nothing. Either way it is a typo or a name missing from the aliases.
+                    if !names.iter().any(|n| ex.contains(n)) {
+                        problems.at(
+                            &at.key("exclusions").index(j),
+                            format!(
+                                "exclusion {ex:?} contains none of the brand's names ({}); an \
+                                 exclusion must contain the name or an alias",
+                                names.join(", ")
+                            ),
+                        );
+                    }
                 }
             }
             brands.push(BrandConfig {
-                name,
-                aliases: b
-                    .aliases
+                name: name.unwrap_or_default(),
+                aliases: aliases
                     .into_iter()
-                    .map(|a| a.into_inner().trim().to_string())
+                    .flatten()
+                    .flatten()
+                    .map(|a| a.trim().to_string())
                     .collect(),
-                exclusions: b
-                    .exclusions
+                exclusions: exclusions
                     .into_iter()
-                    .map(|e| e.into_inner().trim().to_string())
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.trim().to_string())
                     .collect(),
             });
         }
-        if brands.is_empty() {
-            problems.at_line(1, "brands", "at least one [[brands]] entry is needed");
-        }
 
         let mut sources = Vec::new();
+        let raw_sources = problems.valid(raw.sources, &root.key("sources"));
+        // `check` accepts a config that watches nothing (to try out brands and scoring);
+        // `run` refuses it through `ensure_runnable`.
+        if raw_sources.as_ref().is_some_and(|s| s.0.is_empty()) {
+            problems.warn(
+                &root.key("sources"),
+                "no [[sources]] entry: there is nothing to watch, so `yuqing run` will refuse \
+                 to start",
+            );
+        }
         let mut source_names = HashSet::new();
-        for (i, s) in raw.sources.into_iter().enumerate() {
-            let name = s.name.get_ref().trim().to_string();
-            if name.is_empty() {
-                problems.at(&s.name, &format!("sources[{i}].name"), "must not be empty");
-            } else if !source_names.insert(name.clone()) {
-                problems.at(
-                    &s.name,
-                    &format!("sources[{i}].name"),
-                    &format!("source {name:?} is defined twice"),
-                );
+        for (i, s) in raw_sources.unwrap_or_default().0.into_iter().enumerate() {
+            let at = root.key("sources").index(i);
+            let Some(raw::Table(s)) = problems.valid(s, &at) else {
+                continue;
+            };
+            let name = problems
+                .required(s.name, &at.key("name"))
+                .map(|name| name.trim().to_string());
+            if let Some(name) = &name {
+                if name.is_empty() {
+                    problems.at(&at.key("name"), "must not be empty");
+                } else if !source_names.insert(name.clone()) {
+                    problems.at(&at.key("name"), format!("source {name:?} is defined twice"));
+                }
             }
-            let kind = match s.kind.get_ref().as_str() {
-                "feed" | "rss" | "atom" | "rsshub" => SourceKind::Feed,
-                other => {
+            let kind = match problems.required(s.kind, &at.key("kind")).as_deref() {
+                Some("feed" | "rss" | "atom" | "rsshub") | None => SourceKind::Feed,
+                Some(other) => {
                     problems.at(
-                        &s.kind,
-                        &format!("sources[{i}].kind"),
-                        &format!("unknown source kind {other:?}; this version supports \"feed\" (RSS, Atom, JSON Feed, RSSHub routes)"),
+                        &at.key("kind"),
+                        format!("unknown source kind {other:?}; this version supports \"feed\" (RSS, Atom, JSON Feed, RSSHub routes)"),
                     );
                     SourceKind::Feed
                 }
             };
-            match reqwest::Url::parse(s.url.get_ref()) {
-                Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {}
-                Ok(url) => problems.at(
-                    &s.url,
-                    &format!("sources[{i}].url"),
-                    &format!("scheme {:?} is not http or https", url.scheme()),
-                ),
-                Err(e) => problems.at(
-                    &s.url,
-                    &format!("sources[{i}].url"),
-                    &format!("not a URL: {e}"),
-                ),
-            }
-            if s.interval.get_ref().0 < Duration::from_millis(100) {
-                problems.at(
-                    &s.interval,
-                    &format!("sources[{i}].interval"),
-                    "must be at least 100ms",
-                );
-            }
-            let weight = s.weight.as_ref().map(|w| *w.get_ref()).unwrap_or(1.0);
-            if let Some(w) = &s.weight {
-                if !(w.get_ref().is_finite() && *w.get_ref() > 0.0) {
-                    problems.at(w, &format!("sources[{i}].weight"), "must be a number > 0");
+            let url = problems.required(s.url, &at.key("url"));
+            if let Some(url) = &url {
+                match reqwest::Url::parse(url) {
+                    Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {}
+                    Ok(url) => problems.at(
+                        &at.key("url"),
+                        format!("scheme {:?} is not http or https", url.scheme()),
+                    ),
+                    Err(e) => problems.at(&at.key("url"), format!("not a URL: {e}")),
                 }
             }
+            let interval = problems.required(s.interval, &at.key("interval"));
+            if interval.is_some_and(|i| i.0 < Duration::from_millis(100)) {
+                problems.at(&at.key("interval"), "must be at least 100ms");
+            }
+            let weight = match s.weight {
+                Some(weight) => problems.valid_if(
+                    weight,
+                    &at.key("weight"),
+                    |&w| w.is_finite() && w > 0.0,
+                    "must be a number > 0",
+                ),
+                None => Some(1.0),
+            };
             sources.push(SourceConfig {
-                name,
+                name: name.unwrap_or_default(),
                 kind,
-                url: s.url.into_inner(),
-                interval: s.interval.into_inner().0,
-                weight,
+                url: url.unwrap_or_default(),
+                interval: interval.unwrap_or_default().0,
+                weight: weight.unwrap_or(1.0),
             });
         }
 
-        if !problems.list.is_empty() {
+        let (problems, warnings) = problems.finish();
+        if !problems.is_empty() {
             return Err(ConfigError {
                 origin: origin.to_string(),
-                problems: problems.list,
+                problems,
             });
         }
         Ok(Config {
@@ -496,6 +619,29 @@ impl Config {
             telegram,
             brands,
             sources,
+            warnings,
+        })
+    }
+
+    /// Whether `yuqing run` can start on this config: `check` shows an empty source list as a
+    /// warning, but a daemon with nothing to watch would only look like it is protecting the
+    /// brand.
+    pub fn ensure_runnable(&self) -> Result<(), ConfigError> {
+        if !self.sources.is_empty() {
+            return Ok(());
+        }
+        let line = self
+            .warnings
+            .iter()
+            .find(|w| w.key == "sources")
+            .map_or(1, |w| w.line);
+        Err(ConfigError {
+            origin: self.origin.to_string(),
+            problems: vec![ConfigProblem {
+                line,
+                key: "sources".to_string(),
+                message: NOTHING_TO_WATCH.to_string(),
+            }],
         })
     }
 
@@ -520,22 +666,23 @@ impl Config {
         for s in &self.sources {
             let _ = writeln!(
                 out,
-                "  {} ({:?}, every {}, weight {}): {}",
+                "  {} ({}, every {}, weight {}): {}",
                 s.name,
                 s.kind,
-                humantime::format_duration(s.interval),
+                human_duration(s.interval),
                 s.weight,
                 s.url
             );
         }
         let d = &self.detection;
+        let window = human_duration(d.window);
         let _ = writeln!(
             out,
-            "detection: >= {} negative hits in {} and >= {}x the baseline over {}",
+            "detection: >= {} negative hits in {window}, and >= {}x the baseline (the average \
+             per {window} over the previous {})",
             d.min_negative,
-            humantime::format_duration(d.window),
             d.spike_ratio,
-            humantime::format_duration(d.baseline_window)
+            human_duration(d.baseline_window)
         );
         let t = &self.telegram;
         let token = match std::env::var(&t.token_env) {
@@ -566,82 +713,292 @@ impl Config {
                 i + 1,
                 tier.name,
                 tier.mention.join(" "),
-                humantime::format_duration(tier.ack_timeout)
+                human_duration(tier.ack_timeout)
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(
+                out,
+                "warning: {}:{}: {}: {}",
+                self.origin, w.line, w.key, w.message
             );
         }
         out
     }
 }
 
-/// True when some placement of `exclusion` and `alias` could share characters, i.e. one
-/// contains the other or a suffix of one is a prefix of the other.
-fn overlaps_possible(exclusion: &str, alias: &str) -> bool {
-    if exclusion.contains(alias) || alias.contains(exclusion) {
-        return true;
+/// A duration the way a person writes one: `1d`, `1h 30m`, `1m 30s`, `200ms`, largest unit
+/// first. Anything finer than a millisecond is dropped.
+pub fn human_duration(duration: Duration) -> String {
+    const UNITS: [(&str, u128); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let mut left = duration.as_millis();
+    let mut parts = Vec::new();
+    for (unit, millis) in UNITS {
+        if left >= millis {
+            parts.push(format!("{}{unit}", left / millis));
+            left %= millis;
+        }
     }
-    let ends_into = |a: &str, b: &str| {
-        a.char_indices()
-            .skip(1)
-            .any(|(i, _)| b.starts_with(&a[i..]))
-    };
-    ends_into(exclusion, alias) || ends_into(alias, exclusion)
+    if parts.is_empty() {
+        return "0s".to_string();
+    }
+    parts.join(" ")
 }
 
+/// Where a value sits in the file, e.g. `sources[1].interval`: it names the key in messages and
+/// is how `Locator` finds the line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct KeyPath(Vec<Step>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl KeyPath {
+    fn key(&self, key: &str) -> KeyPath {
+        let mut path = self.clone();
+        path.0.push(Step::Key(key.to_string()));
+        path
+    }
+
+    fn index(&self, index: usize) -> KeyPath {
+        let mut path = self.clone();
+        path.0.push(Step::Index(index));
+        path
+    }
+
+    fn parent(&self) -> &[Step] {
+        &self.0[..self.0.len().saturating_sub(1)]
+    }
+
+    fn last_key(&self) -> Option<&str> {
+        match self.0.last() {
+            Some(Step::Key(key)) => Some(key),
+            _ => None,
+        }
+    }
+
+    fn from_ignored(path: &serde_ignored::Path) -> KeyPath {
+        use serde_ignored::Path;
+        match path {
+            Path::Root => KeyPath::default(),
+            Path::Seq { parent, index } => KeyPath::from_ignored(parent).index(*index),
+            Path::Map { parent, key } => KeyPath::from_ignored(parent).key(key),
+            Path::Some { parent }
+            | Path::NewtypeStruct { parent }
+            | Path::NewtypeVariant { parent } => KeyPath::from_ignored(parent),
+        }
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(top level)");
+        }
+        for (i, step) in self.0.iter().enumerate() {
+            match step {
+                Step::Index(index) => write!(f, "[{index}]")?,
+                Step::Key(key) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    // Written as TOML would need it, so an odd key reads unambiguously.
+                    let bare = !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    if bare {
+                        f.write_str(key)?;
+                    } else {
+                        write!(f, "{key:?}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The problems found so far, and the means to put a line on them.
 struct Problems<'a> {
-    locate: &'a Locator,
-    list: Vec<ConfigProblem>,
+    locate: &'a Locator<'a>,
+    /// Each with the byte offset it points at, to sort by.
+    list: Vec<(usize, ConfigProblem)>,
+    warnings: Vec<ConfigProblem>,
+    /// Keys `raw` has no field for, as serde_ignored reported them.
+    unknown: Vec<KeyPath>,
+    /// Required keys that were not written; reported in `finish`, after misspellings are known.
+    missing: Vec<KeyPath>,
 }
 
 impl Problems<'_> {
-    fn at<T>(&mut self, value: &Spanned<T>, key: &str, message: &str) {
-        let line = self.locate.line(value.span().start);
-        self.at_line(line, key, message);
+    fn problem(&self, path: &KeyPath, message: String) -> (usize, ConfigProblem) {
+        let offset = self.locate.offset(path);
+        let problem = ConfigProblem {
+            line: self.locate.lines.line(offset),
+            key: path.to_string(),
+            message,
+        };
+        (offset, problem)
     }
-    fn at_line(&mut self, line: usize, key: &str, message: &str) {
-        self.list.push(ConfigProblem {
-            line,
-            key: key.to_string(),
-            message: message.to_string(),
-        });
+
+    fn at(&mut self, path: &KeyPath, message: impl Into<String>) {
+        let problem = self.problem(path, message.into());
+        self.list.push(problem);
     }
-}
 
-/// Maps byte offsets in the config text to lines and keys.
-struct Locator {
-    text: String,
-    line_starts: Vec<usize>,
-}
+    fn warn(&mut self, path: &KeyPath, message: &str) {
+        let (_, warning) = self.problem(path, message.to_string());
+        self.warnings.push(warning);
+    }
 
-impl Locator {
-    fn new(text: &str) -> Locator {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Locator {
-            text: text.to_string(),
-            line_starts,
+    /// The value written at `path` if it has the right type; otherwise None, and the reason is
+    /// recorded.
+    fn valid<T>(&mut self, value: raw::Checked<T>, path: &KeyPath) -> Option<T> {
+        match value {
+            raw::Checked::Valid(value) => Some(value),
+            raw::Checked::Invalid(why) => {
+                self.at(path, why);
+                None
+            }
         }
+    }
+
+    /// Like `valid`, and records `message` when the value breaks `rule`. The value is returned
+    /// either way: its problem is on record.
+    fn valid_if<T>(
+        &mut self,
+        value: raw::Checked<T>,
+        path: &KeyPath,
+        rule: impl FnOnce(&T) -> bool,
+        message: &str,
+    ) -> Option<T> {
+        let value = self.valid(value, path)?;
+        if !rule(&value) {
+            self.at(path, message);
+        }
+        Some(value)
+    }
+
+    /// Like `valid`, for a key that must be written.
+    fn required<T>(&mut self, value: Option<raw::Checked<T>>, path: &KeyPath) -> Option<T> {
+        match value {
+            Some(value) => self.valid(value, path),
+            None => {
+                self.missing.push(path.clone());
+                None
+            }
+        }
+    }
+
+    /// A list of values, each checked: None when it is not a list at all, and None in place of
+    /// each item that is unusable.
+    fn valid_items<T>(
+        &mut self,
+        value: raw::Checked<raw::List<raw::Checked<T>>>,
+        path: &KeyPath,
+    ) -> Option<Vec<Option<T>>> {
+        let raw::List(items) = self.valid(value, path)?;
+        Some(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| self.valid(item, &path.index(i)))
+                .collect(),
+        )
+    }
+
+    /// Every problem in the order of the file, and the warnings.
+    fn finish(mut self) -> (Vec<ConfigProblem>, Vec<ConfigProblem>) {
+        for key in std::mem::take(&mut self.unknown) {
+            let written = key.last_key().unwrap_or_default().to_string();
+            // A misspelt required key is one mistake: name the key that was meant, and do not
+            // also report it missing.
+            let meant = self.missing.iter().position(|m| {
+                m.parent() == key.parent() && m.last_key().is_some_and(|m| similar(m, &written))
+            });
+            let message = match meant {
+                Some(i) => {
+                    let meant = self.missing.remove(i);
+                    format!(
+                        "unknown key {written:?}; did you mean {:?}?",
+                        meant.last_key().unwrap_or_default()
+                    )
+                }
+                None => format!("unknown key {written:?} (misspelt, or in the wrong table?)"),
+            };
+            self.at(&key, message);
+        }
+        for key in std::mem::take(&mut self.missing) {
+            let message = format!(
+                "required key {:?} is missing",
+                key.last_key().unwrap_or_default()
+            );
+            self.at(&key, message);
+        }
+        // Stable, so problems at one place keep the order of the checks.
+        self.list.sort_by_key(|&(offset, _)| offset);
+        let list = self.list.into_iter().map(|(_, problem)| problem).collect();
+        (list, self.warnings)
+    }
+}
+
+/// Whether `written` is plausibly a misspelling of `key`: at most two characters inserted,
+/// deleted or changed (Levenshtein), ignoring case.
+fn similar(key: &str, written: &str) -> bool {
+    let a: Vec<char> = key.to_lowercase().chars().collect();
+    let b: Vec<char> = written.to_lowercase().chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let change = previous[j] + usize::from(ca != cb);
+            current.push(change.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()] <= 2
+}
+
+/// Byte offsets in the config text to lines.
+struct Lines<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Lines<'t> {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines { text, starts }
     }
 
     /// 1-based line of a byte offset.
     fn line(&self, offset: usize) -> usize {
-        match self.line_starts.binary_search(&offset) {
+        match self.starts.binary_search(&offset) {
             Ok(i) => i + 1,
             Err(i) => i,
         }
     }
 
     fn line_text(&self, line: usize) -> &str {
-        let start = self.line_starts[line - 1];
-        let end = self
-            .line_starts
-            .get(line)
-            .copied()
-            .unwrap_or(self.text.len());
+        let start = self.starts[line - 1];
+        let end = self.starts.get(line).copied().unwrap_or(self.text.len());
         &self.text[start..end]
     }
 
-    /// The dotted key a parse error points into: the enclosing `[table]` plus the key on the
-    /// error's line, e.g. `sources.interval`.
+    /// The dotted key a syntax error points into, guessed from the text since the document
+    /// could not be parsed: the enclosing `[table]` plus the key on the error's line, e.g.
+    /// `detection.window`.
     fn key_at(&self, offset: usize) -> String {
         let line = self.line(offset);
         let table = (1..=line)
@@ -661,179 +1018,331 @@ impl Locator {
             (None, None) => "(top level)".to_string(),
         }
     }
+}
 
-    fn line_of_table(&self, table: &str) -> usize {
-        let header = format!("[{table}]");
-        (1..=self.line_starts.len())
-            .find(|&l| self.line_text(l).trim() == header)
-            .unwrap_or(1)
+/// Finds the line of a `KeyPath` in the parsed document, whose keys and tables keep their
+/// spans; serde's view of the file has no place for keys it ignored or never saw.
+struct Locator<'t> {
+    doc: toml_edit::ImDocument<&'t str>,
+    lines: Lines<'t>,
+}
+
+impl Locator<'_> {
+    /// Where the deepest part of `path` that is written in the file starts: the key itself, or
+    /// for a key that is not there (missing, or left to its default) the table it belongs in,
+    /// or the start of the file for the top level.
+    fn offset(&self, path: &KeyPath) -> usize {
+        let mut node = Node::Item(self.doc.as_item());
+        let mut offset = None;
+        for step in &path.0 {
+            let Some((span, next)) = node.step(step) else {
+                break;
+            };
+            offset = span.map(|s| s.start).or(offset);
+            node = next;
+        }
+        offset.unwrap_or(0)
     }
 }
 
-/// A duration written the human way: "90s", "15m", "1h 30m".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A place in the parsed document: an item under a key, a `[[table]]` of an array of tables, or
+/// an element of an inline array.
+#[derive(Clone, Copy)]
+enum Node<'d> {
+    Item(&'d toml_edit::Item),
+    Table(&'d toml_edit::Table),
+    Value(&'d toml_edit::Value),
+}
+
+impl<'d> Node<'d> {
+    /// One step down, with the span to point at: a key's own span, or an element's.
+    fn step(self, step: &Step) -> Option<(Option<Range<usize>>, Node<'d>)> {
+        match step {
+            Step::Key(key) => {
+                let table: &dyn toml_edit::TableLike = match self {
+                    Node::Item(item) => item.as_table_like()?,
+                    Node::Table(table) => table,
+                    Node::Value(value) => value.as_inline_table()?,
+                };
+                let (key, item) = table.get_key_value(key)?;
+                Some((key.span(), Node::Item(item)))
+            }
+            Step::Index(i) => match self {
+                Node::Item(toml_edit::Item::ArrayOfTables(tables)) => {
+                    let table = tables.get(*i)?;
+                    Some((table.span(), Node::Table(table)))
+                }
+                Node::Item(toml_edit::Item::Value(value)) | Node::Value(value) => {
+                    let value = value.as_array()?.get(*i)?;
+                    Some((value.span(), Node::Value(value)))
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A duration the human way: "90s", "15m", "1h 30m".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim())
-            .map(HumanDuration)
-            .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "invalid duration {text:?} ({e}); write it like \"90s\", \"15m\" or \"1h 30m\""
-                ))
-            })
+        struct DurationVisitor;
+        impl serde::de::Visitor<'_> for DurationVisitor {
+            type Value = HumanDuration;
+            // Read in "invalid type: integer `15`, expected …", where a bare number is the
+            // likely mistake.
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration in quotes, like \"90s\", \"15m\" or \"1h 30m\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<HumanDuration, E> {
+                humantime::parse_duration(text.trim())
+                    .map(HumanDuration)
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "invalid duration {text:?} ({e}); write it like \"90s\", \"15m\" or \"1h 30m\""
+                        ))
+                    })
+            }
+        }
+        d.deserialize_str(DurationVisitor)
     }
 }
 
-/// Exactly what the user may write. Unknown keys are errors, so a misspelt key is never
-/// silently ignored.
+/// Exactly what the user wrote, read so that no mistake stops the reading: every value is
+/// `Checked` (a wrong one is kept as its error message), required keys are `Option`s, and keys
+/// without a field are collected by serde_ignored. Judging what was written is `from_raw`'s job.
 mod raw {
     use super::HumanDuration;
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
     use serde::Deserialize;
+    use std::fmt;
+    use std::marker::PhantomData;
     use std::path::PathBuf;
     use std::time::Duration;
-    use toml::Spanned;
+    use Checked::Valid;
 
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
+    /// A value as written: usable as a `T`, or why it is not one.
+    ///
+    /// Reading one never fails, so a wrong value does not hide the rest of the file. Catching
+    /// `T`'s error is sound here because the toml deserializer hands every value over as its
+    /// own already-parsed tree: a failure inside one value leaves the enclosing table intact for
+    /// the next key (a streaming format such as JSON would be left mid-value).
+    pub enum Checked<T> {
+        Valid(T),
+        Invalid(String),
+    }
+
+    impl<T: Default> Default for Checked<T> {
+        fn default() -> Self {
+            Valid(T::default())
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Checked<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(match T::deserialize(d) {
+                Ok(value) => Valid(value),
+                Err(e) => Checked::Invalid(e.to_string().trim().to_string()),
+            })
+        }
+    }
+
+    /// A TOML table read as `T`. Without it serde would also read a struct from an array, field
+    /// by field in order, and turn a stray `[[daemon]]` into nonsense about its first field.
+    #[derive(Default)]
+    pub struct Table<T>(pub T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Table<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct TableVisitor<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for TableVisitor<T> {
+                type Value = Table<T>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a table")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Table<T>, A::Error> {
+                    T::deserialize(MapAccessDeserializer::new(map)).map(Table)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Table<T>, A::Error> {
+                    Err(A::Error::custom("expected a table, found an array"))
+                }
+            }
+            d.deserialize_map(TableVisitor(PhantomData))
+        }
+    }
+
+    /// A TOML array (of values, or of `[[tables]]`).
+    pub struct List<T>(pub Vec<T>);
+
+    impl<T> Default for List<T> {
+        fn default() -> Self {
+            List(Vec::new())
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct ListVisitor<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+                type Value = List<T>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an array")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
+                    let mut items = Vec::new();
+                    while let Some(item) = seq.next_element()? {
+                        items.push(item);
+                    }
+                    Ok(List(items))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<List<T>, A::Error> {
+                    Err(A::Error::custom(
+                        "expected an array, found a table (a list of tables is written as \
+                         [[name]] headers)",
+                    ))
+                }
+            }
+            d.deserialize_seq(ListVisitor(PhantomData))
+        }
+    }
+
+    /// A table that may be absent, or not a table.
+    pub type Section<T> = Checked<Table<T>>;
+    /// An array of `[[tables]]`, each checked on its own.
+    pub type Entries<T> = Checked<List<Checked<Table<T>>>>;
+    /// An array of values, each checked on its own.
+    pub type Values<T> = Checked<List<Checked<T>>>;
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
     pub struct File {
-        #[serde(default)]
-        pub daemon: Daemon,
-        #[serde(default)]
-        pub analysis: Analysis,
-        #[serde(default)]
-        pub detection: Detection,
-        #[serde(default)]
-        pub telegram: Telegram,
-        #[serde(default)]
-        pub brands: Vec<Brand>,
-        #[serde(default)]
-        pub sources: Vec<Source>,
-    }
-
-    fn spanned<T>(value: T) -> Spanned<T> {
-        Spanned::new(0..0, value)
+        pub daemon: Section<Daemon>,
+        pub analysis: Section<Analysis>,
+        pub detection: Section<Detection>,
+        pub telegram: Section<Telegram>,
+        pub brands: Entries<Brand>,
+        pub sources: Entries<Source>,
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, default)]
+    #[serde(default)]
     pub struct Daemon {
-        pub data_dir: PathBuf,
-        pub user_agent: String,
-        pub fetch_timeout: HumanDuration,
-        pub max_body_bytes: Spanned<usize>,
-        pub max_concurrent_fetches: Spanned<usize>,
+        pub data_dir: Checked<PathBuf>,
+        pub user_agent: Checked<String>,
+        pub fetch_timeout: Checked<HumanDuration>,
+        pub max_body_bytes: Checked<usize>,
+        pub max_concurrent_fetches: Checked<usize>,
     }
 
     impl Default for Daemon {
         fn default() -> Self {
             Daemon {
-                data_dir: PathBuf::from("yuqing-data"),
-                user_agent: concat!("yuqing/", env!("CARGO_PKG_VERSION"), " (brand monitoring)")
-                    .to_string(),
-                fetch_timeout: HumanDuration(Duration::from_secs(20)),
-                max_body_bytes: spanned(8 * 1024 * 1024),
-                max_concurrent_fetches: spanned(8),
+                data_dir: Valid(PathBuf::from("yuqing-data")),
+                user_agent: Valid(
+                    concat!("yuqing/", env!("CARGO_PKG_VERSION"), " (brand monitoring)")
+                        .to_string(),
+                ),
+                fetch_timeout: Valid(HumanDuration(Duration::from_secs(20))),
+                max_body_bytes: Valid(8 * 1024 * 1024),
+                max_concurrent_fetches: Valid(8),
             }
         }
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, default)]
+    #[serde(default)]
     pub struct Analysis {
-        pub lexicon_dir: Option<Spanned<PathBuf>>,
-        pub negative_threshold: Spanned<f64>,
-        pub learned: bool,
+        pub lexicon_dir: Option<Checked<PathBuf>>,
+        pub negative_threshold: Checked<f64>,
+        pub learned: Checked<bool>,
     }
 
     impl Default for Analysis {
         fn default() -> Self {
             Analysis {
                 lexicon_dir: None,
-                negative_threshold: spanned(0.5),
-                learned: true,
+                negative_threshold: Valid(0.5),
+                learned: Valid(true),
             }
         }
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, default)]
+    #[serde(default)]
     pub struct Detection {
-        pub window: HumanDuration,
-        pub baseline_window: Spanned<HumanDuration>,
-        pub min_negative: Spanned<u64>,
-        pub spike_ratio: Spanned<f64>,
-        pub top_posts: usize,
+        pub window: Checked<HumanDuration>,
+        pub baseline_window: Checked<HumanDuration>,
+        pub min_negative: Checked<u64>,
+        pub spike_ratio: Checked<f64>,
+        pub top_posts: Checked<usize>,
     }
 
     impl Default for Detection {
         fn default() -> Self {
             Detection {
-                window: HumanDuration(Duration::from_secs(15 * 60)),
-                baseline_window: spanned(HumanDuration(Duration::from_secs(24 * 3600))),
-                min_negative: spanned(5),
-                spike_ratio: spanned(3.0),
-                top_posts: 3,
+                window: Valid(HumanDuration(Duration::from_secs(15 * 60))),
+                baseline_window: Valid(HumanDuration(Duration::from_secs(24 * 3600))),
+                min_negative: Valid(5),
+                spike_ratio: Valid(3.0),
+                top_posts: Valid(3),
             }
         }
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, default)]
+    #[serde(default)]
     pub struct Telegram {
-        pub api_url: Spanned<String>,
-        pub token_env: Spanned<String>,
+        pub api_url: Checked<String>,
+        pub token_env: Checked<String>,
         /// Only here to be refused with a clear message.
-        pub token: Option<Spanned<toml::Value>>,
-        pub chat_id: Option<i64>,
-        pub ack_users: Vec<u64>,
-        pub tiers: Vec<Tier>,
-        pub poll_timeout: HumanDuration,
+        pub token: Option<toml::Value>,
+        pub chat_id: Option<Checked<i64>>,
+        pub ack_users: Values<u64>,
+        pub tiers: Entries<Tier>,
+        pub poll_timeout: Checked<HumanDuration>,
     }
 
     impl Default for Telegram {
         fn default() -> Self {
             Telegram {
-                api_url: spanned("https://api.telegram.org".to_string()),
-                token_env: spanned("YUQING_TELEGRAM_TOKEN".to_string()),
+                api_url: Valid("https://api.telegram.org".to_string()),
+                token_env: Valid("YUQING_TELEGRAM_TOKEN".to_string()),
                 token: None,
                 chat_id: None,
-                ack_users: Vec::new(),
-                tiers: Vec::new(),
-                poll_timeout: HumanDuration(Duration::from_secs(25)),
+                ack_users: Checked::default(),
+                tiers: Checked::default(),
+                poll_timeout: Valid(HumanDuration(Duration::from_secs(25))),
             }
         }
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     pub struct Tier {
-        pub name: Spanned<String>,
+        pub name: Option<Checked<String>>,
         #[serde(default)]
-        pub mention: Vec<String>,
-        pub ack_timeout: Spanned<HumanDuration>,
+        pub mention: Values<String>,
+        pub ack_timeout: Option<Checked<HumanDuration>>,
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     pub struct Brand {
-        pub name: Spanned<String>,
+        pub name: Option<Checked<String>>,
         #[serde(default)]
-        pub aliases: Vec<Spanned<String>>,
+        pub aliases: Values<String>,
         #[serde(default)]
-        pub exclusions: Vec<Spanned<String>>,
+        pub exclusions: Values<String>,
     }
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     pub struct Source {
-        pub name: Spanned<String>,
-        pub kind: Spanned<String>,
-        pub url: Spanned<String>,
-        pub interval: Spanned<HumanDuration>,
-        pub weight: Option<Spanned<f64>>,
+        pub name: Option<Checked<String>>,
+        pub kind: Option<Checked<String>>,
+        pub url: Option<Checked<String>>,
+        pub interval: Option<Checked<HumanDuration>>,
+        pub weight: Option<Checked<f64>>,
     }
 }
 
@@ -845,7 +1354,7 @@ mod tests {
 [[brands]]
 name = "度小满"
 aliases = ["有钱花"]
-exclusions = ["小满节气"]
+exclusions = ["欢度小满"]
 
 [[sources]]
 name = "news"
@@ -884,10 +1393,10 @@ interval = "90s"
         assert_eq!(err.problems.len(), 1, "{shown}");
         let p = &err.problems[0];
         assert_eq!(p.line, 11, "{shown}");
-        assert_eq!(p.key, "sources.interval", "{shown}");
+        assert_eq!(p.key, "sources[0].interval", "{shown}");
         assert!(p.message.contains("invalid duration"), "{shown}");
         assert!(
-            shown.contains("sources.toml:11: sources.interval"),
+            shown.contains("sources.toml:11: sources[0].interval"),
             "{shown}"
         );
     }
@@ -896,6 +1405,7 @@ interval = "90s"
     fn toml_syntax_error_names_its_line() {
         let text = format!("{MINIMAL}\n[detection]\nwindow = \"15m\nspike_ratio = 2.0\n");
         let err = parse(&text).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
         assert_eq!(err.problems[0].line, 14, "{err}");
     }
 
@@ -903,8 +1413,15 @@ interval = "90s"
     fn misspelt_key_is_refused_with_its_line() {
         let text = MINIMAL.replace("interval = \"90s\"", "intervall = \"90s\"");
         let err = parse(&text).unwrap_err();
-        assert_eq!(err.problems[0].line, 11, "{err}");
-        assert!(err.problems[0].message.contains("intervall"), "{err}");
+        // One mistake, one problem: not also "interval is missing".
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let p = &err.problems[0];
+        assert_eq!(
+            (p.line, p.key.as_str()),
+            (11, "sources[0].intervall"),
+            "{err}"
+        );
+        assert!(p.message.contains("did you mean \"interval\""), "{err}");
     }
 
     #[test]
@@ -950,10 +1467,230 @@ weight = -1.0
         assert_eq!(err.problems[0].line, 14, "{err}");
     }
 
+    fn brand_with(aliases: &str, exclusions: &str) -> String {
+        MINIMAL.replace(
+            "aliases = [\"有钱花\"]\nexclusions = [\"欢度小满\"]",
+            &format!("aliases = [{aliases}]\nexclusions = [{exclusions}]"),
+        )
+    }
+
     #[test]
-    fn exclusion_overlap_check() {
-        assert!(overlaps_possible("小满节气", "度小满"));
-        assert!(overlaps_possible("欢度小满", "度小满"));
-        assert!(!overlaps_possible("春分", "度小满"));
+    fn an_exclusion_must_contain_a_name_of_the_brand() {
+        // Contains the name.
+        parse(&brand_with("\"有钱花\"", "\"欢度小满\"")).unwrap();
+        // Contains an alias, not the name.
+        parse(&brand_with("\"有钱花\", \"小满\"", "\"小满节气\"")).unwrap();
+        parse(&brand_with("\"有钱花\"", "\"有钱花呗\"")).unwrap();
+
+        // Overlaps 度小满 at the edge (小满), but contains no name: refused, and the message
+        // names the exclusion and the names it should contain.
+        let err = parse(&brand_with("\"有钱花\"", "\"欢度小满\", \"小满节气\"")).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let p = &err.problems[0];
+        assert_eq!(
+            (p.line, p.key.as_str()),
+            (5, "brands[0].exclusions[1]"),
+            "{err}"
+        );
+        assert!(p.message.contains("\"小满节气\""), "{err}");
+        assert!(p.message.contains("度小满, 有钱花"), "{err}");
+
+        // Shares nothing at all.
+        let err = parse(&brand_with("", "\"春分\"")).unwrap_err();
+        assert_eq!(err.problems[0].key, "brands[0].exclusions[0]", "{err}");
+    }
+
+    /// A key at a line, as the tests compare problems.
+    fn lines_and_keys(err: &ConfigError) -> Vec<(usize, &str)> {
+        err.problems
+            .iter()
+            .map(|p| (p.line, p.key.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn three_mistakes_of_three_kinds_are_three_problems_in_line_order() {
+        let text = r#"
+[daemon]
+data_dir = "yuqing-data"
+fetch_timeot = "20s"
+
+[[brands]]
+name = "度小满"
+
+[[sources]]
+name = "news"
+kind = "feed"
+url = "http://127.0.0.1:1/rss"
+interval = "ninety seconds"
+weight = -1.0
+"#;
+        let err = parse(text).unwrap_err();
+        assert_eq!(
+            lines_and_keys(&err),
+            vec![
+                (4, "daemon.fetch_timeot"),
+                (13, "sources[0].interval"),
+                (14, "sources[0].weight"),
+            ],
+            "{err}"
+        );
+        assert!(err.problems[0].message.contains("unknown key"), "{err}");
+        assert!(
+            err.problems[1].message.contains("invalid duration"),
+            "{err}"
+        );
+        assert!(err.problems[2].message.contains("> 0"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_everywhere_are_each_reported_once() {
+        let text = r#"
+[daemon]
+max_body_bytes = "8 MB"
+
+[analysis]
+learned = "yes"
+
+[detection]
+window = 15
+spike_ratio = "x"
+
+[telegram]
+ack_users = [1, "bob", 3]
+
+[[brands]]
+name = "度小满"
+aliases = "有钱花"
+
+[[sources]]
+name = "news"
+kind = "feed"
+url = "http://127.0.0.1:1/rss"
+interval = "1m"
+weight = "heavy"
+"#;
+        let err = parse(text).unwrap_err();
+        assert_eq!(
+            lines_and_keys(&err),
+            vec![
+                (3, "daemon.max_body_bytes"),
+                (6, "analysis.learned"),
+                (9, "detection.window"),
+                (10, "detection.spike_ratio"),
+                (13, "telegram.ack_users[1]"),
+                (17, "brands[0].aliases"),
+                (24, "sources[0].weight"),
+            ],
+            "{err}"
+        );
+        assert!(
+            err.problems[5].message.contains("expected an array"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_table_of_the_wrong_shape_is_one_problem() {
+        let text = format!("{MINIMAL}\n[[daemon]]\ndata_dir = \"x\"\n");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(lines_and_keys(&err), vec![(13, "daemon")], "{err}");
+        assert!(
+            err.problems[0].message.contains("expected a table"),
+            "{err}"
+        );
+
+        let text = MINIMAL.replace("[[sources]]", "[sources]");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(lines_and_keys(&err), vec![(7, "sources")], "{err}");
+    }
+
+    #[test]
+    fn missing_required_key_names_the_entry_it_belongs_to() {
+        let text = format!(
+            "{MINIMAL}\n[[sources]]\nname = \"second\"\nkind = \"feed\"\ninterval = \"1m\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(lines_and_keys(&err), vec![(13, "sources[1].url")], "{err}");
+        assert!(err.problems[0].message.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_required_value_is_not_also_missing() {
+        let text = MINIMAL.replace("interval = \"90s\"", "interval = 90");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            lines_and_keys(&err),
+            vec![(11, "sources[0].interval")],
+            "{err}"
+        );
+        assert!(!err.problems[0].message.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_far_from_any_missing_one_does_not_claim_it() {
+        let text = MINIMAL.replace("url = ", "address = ");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            lines_and_keys(&err),
+            vec![(7, "sources[0].url"), (10, "sources[0].address")],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_sources_is_a_warning_for_check_and_an_error_for_run() {
+        let text = &MINIMAL[..MINIMAL.find("[[sources]]").unwrap()];
+        let c = parse(text).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert_eq!(c.warnings[0].key, "sources");
+        let summary = c.summary();
+        assert!(
+            summary.contains("warning: sources.toml:1: sources: no [[sources]]"),
+            "{summary}"
+        );
+        let err = c.ensure_runnable().unwrap_err();
+        assert_eq!(lines_and_keys(&err), vec![(1, "sources")], "{err}");
+        assert!(err.to_string().contains("nothing to watch"), "{err}");
+        assert!(err.to_string().contains("[[sources]]"), "{err}");
+
+        let c = parse(MINIMAL).unwrap();
+        assert!(c.warnings.is_empty());
+        c.ensure_runnable().unwrap();
+    }
+
+    #[test]
+    fn no_brands_is_still_an_error() {
+        let text = &MINIMAL[MINIMAL.find("[[sources]]").unwrap()..];
+        let err = parse(text).unwrap_err();
+        assert_eq!(lines_and_keys(&err), vec![(1, "brands")], "{err}");
+    }
+
+    #[test]
+    fn human_duration_writes_units_the_way_people_do() {
+        let s = Duration::from_secs;
+        assert_eq!(human_duration(s(86_400)), "1d");
+        assert_eq!(human_duration(s(5_400)), "1h 30m");
+        assert_eq!(human_duration(s(90)), "1m 30s");
+        assert_eq!(human_duration(s(900)), "15m");
+        assert_eq!(human_duration(Duration::from_millis(200)), "200ms");
+        assert_eq!(human_duration(s(86_400 + 61)), "1d 1m 1s");
+        assert_eq!(human_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn summary_speaks_config_terms() {
+        let summary = parse(MINIMAL).unwrap().summary();
+        assert!(
+            summary.contains("news (feed, every 1m 30s, weight 1)"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(
+                "in 15m, and >= 3x the baseline (the average per 15m over the previous 1d)"
+            ),
+            "{summary}"
+        );
+        assert!(!summary.contains("warning"), "{summary}");
     }
 }

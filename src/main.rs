@@ -219,6 +219,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run { data_dir } => {
             let mut config = load_config(&cli)?;
+            config.ensure_runnable()?;
             if let Some(dir) = data_dir {
                 config.daemon.data_dir = dir.clone();
             }

@@ -51,10 +51,46 @@ fn check_names_file_line_and_key_of_a_broken_config() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("{}:8: sources.interval", path.display())),
+        stderr.contains(&format!("{}:8: sources[0].interval", path.display())),
         "{stderr}"
     );
     assert!(stderr.contains("invalid duration"), "{stderr}");
+}
+
+#[test]
+fn a_config_without_sources_is_checked_with_a_warning_but_not_run() {
+    let dir = common::temp_dir();
+    let path = dir.path().join("nothing.toml");
+    std::fs::write(&path, "[[brands]]\nname = \"度小满\"\n").unwrap();
+
+    let out = yuqing()
+        .arg("--config")
+        .arg(&path)
+        .arg("check")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("warning: {}:1: sources:", path.display())),
+        "{stdout}"
+    );
+
+    let out = yuqing()
+        .arg("--config")
+        .arg(&path)
+        .arg("run")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nothing to watch"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "refused before opening the store"
+    );
 }
 
 #[test]
