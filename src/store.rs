@@ -1,29 +1,49 @@
 //! Persistence: the only module that touches sled.
 //!
 //! Trees (all values JSON, so `sled` dumps stay readable during an incident review):
-//! - `meta`: schema version, counters, the Telegram update offset.
+//! - `meta`: schema version, counters, the Telegram update offset, and the read model's
+//!   `index_version` and `daily_zone` (see "Read model" below).
 //! - `seen`: dedupe keys (source GUIDs and URLs) → first-seen time.
 //! - `hits`: `brand 0xFF time seq` → [`Hit`]. Keys sort by brand then time, so a detection
-//!   window is one range scan.
+//!   window is one range scan. `time` is the event time in milliseconds, offset so that it sorts
+//!   as unsigned big-endian bytes; `seq` is a big-endian id unique in the database.
 //! - `negative`: the same keys for negative hits only, empty values, so counting negatives in a
 //!   window never deserializes a hit.
+//! - `by_time`: `time seq` (the last 16 bytes of a hit key) → that hit's key, so listing the
+//!   newest hits of every brand is one reverse range scan.
+//! - `daily`: `brand 0xFF date` → [`DailyFigures`], where `date` is the local calendar day (in
+//!   the store's time zone) as days since 0001-01-01 (`i32`, sign bit flipped, big-endian 4
+//!   bytes, so it sorts).
 //! - `incidents`: big-endian id → [`Incident`].
 //! - `feedback`: staff verdicts on hits (false or true positive), id → [`Feedback`]; exported
 //!   as labeled rows to retrain the scorer.
 //! - `open`: ids of incidents not yet resolved, so periodic escalation checks never scan the
 //!   whole history.
 //!
+//! # Read model
+//!
+//! `by_time` and `daily` are derived from `hits` and `incidents` and are written in the same
+//! transaction as what they derive from ([`Store::record_post`], [`Store::create_incident`]), so
+//! a crash never makes them disagree. A store written before they existed, or whose `daily` was
+//! counted in another time zone, is rebuilt from a full scan when opened; `meta` records what
+//! was built (`index_version`, `daily_zone`). The schema version is unchanged by them: old data
+//! still reads.
+//!
 //! Everything here is synchronous and short; callers on the async runtime may call it directly
-//! except [`Store::flush`], which is async. Incident updates go through
-//! [`Store::update_incident`], a compare-and-swap loop whose closure must be pure because it
-//! may run more than once.
+//! except [`Store::flush`], which is async, and opening a store that needs its read model
+//! rebuilt (a full scan, once). Incident updates go through [`Store::update_incident`], a
+//! compare-and-swap loop whose closure must be pure because it may run more than once.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use sled::transaction::TransactionError;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
 use sled::Transactional;
 
 /// Bumped whenever a stored type changes incompatibly.
@@ -32,6 +52,16 @@ pub const SCHEMA_VERSION: u64 = 1;
 const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_NEXT_INCIDENT: &[u8] = b"next_incident_id";
 const BRAND_SEP: u8 = 0xFF; // never occurs in UTF-8
+
+/// Version of the derived trees (`by_time`, `daily`). A store whose `meta` names an older one
+/// (or none: written before they existed) has them rebuilt when opened.
+const INDEX_VERSION: u64 = 1;
+const KEY_INDEX_VERSION: &str = "index_version";
+/// The IANA name of the zone `daily` was counted in.
+const KEY_DAILY_ZONE: &[u8] = b"daily_zone";
+
+/// The zone local days are counted in unless the store is opened in another.
+pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Shanghai;
 
 /// One post that mentions a brand, with the judgment made about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +193,49 @@ pub struct Feedback {
     pub at: DateTime<Utc>,
 }
 
+/// One brand's health on one local day: the two figures the product steers by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DailyFigures {
+    /// Every hit about the brand.
+    pub mentions: u64,
+    /// The negative ones.
+    pub negative: u64,
+    /// Harm index (用户伤害程度): the sum of [`Hit::severity`].
+    pub harm: f64,
+    pub incidents_opened: u64,
+}
+
+impl DailyFigures {
+    /// Complaint rate (客诉率): negative hits over mentions; `None` on a day without mentions.
+    pub fn complaint_rate(&self) -> Option<f64> {
+        (self.mentions > 0).then(|| self.negative as f64 / self.mentions as f64)
+    }
+
+    fn add_hit(&mut self, hit: &Hit) {
+        self.mentions += 1;
+        self.negative += u64::from(hit.negative);
+        self.harm += harm_of(hit);
+    }
+
+    fn add(&mut self, other: &DailyFigures) {
+        self.mentions += other.mentions;
+        self.negative += other.negative;
+        self.harm += other.harm;
+        self.incidents_opened += other.incidents_opened;
+    }
+}
+
+/// A hit's share of the harm index. A non-finite severity counts as none: JSON cannot hold it,
+/// and one bad score must not poison a day's sum.
+fn harm_of(hit: &Hit) -> f64 {
+    if hit.severity.is_finite() {
+        hit.severity
+    } else {
+        0.0
+    }
+}
+
 /// A cheap-to-clone handle on the database.
 #[derive(Clone)]
 pub struct Store {
@@ -171,9 +244,13 @@ pub struct Store {
     seen: sled::Tree,
     hits: sled::Tree,
     negative: sled::Tree,
+    by_time: sled::Tree,
+    daily: sled::Tree,
     incidents: sled::Tree,
     open: sled::Tree,
     feedback: sled::Tree,
+    /// The zone whose calendar days `daily` counts.
+    tz: Tz,
 }
 
 /// How long [`Store::open`] waits for the folder's lock. A `Db` that was just dropped (a
@@ -198,15 +275,22 @@ fn open_waiting_for_lock(path: &Path) -> sled::Result<sled::Db> {
 }
 
 impl Store {
-    /// Opens (or creates) the database folder and checks its schema version.
+    /// Opens (or creates) the database folder, counting local days in [`DEFAULT_TIME_ZONE`].
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_in_zone(path, DEFAULT_TIME_ZONE)
+    }
+
+    /// Opens (or creates) the database folder and checks its schema version. Local days are
+    /// counted in `tz`; if the stored daily figures were counted in another zone, or the store
+    /// predates the read model, it is rebuilt first (a full scan of hits and incidents).
+    pub fn open_in_zone(path: &Path, tz: Tz) -> Result<Store> {
         let db = open_waiting_for_lock(path).with_context(|| {
             format!(
                 "cannot open the database at {} (is another yuqing running on it?)",
                 path.display()
             )
         })?;
-        let store = Store::from_db(db)?;
+        let store = Store::from_db(db, tz)?;
         match store.meta.get(KEY_SCHEMA)? {
             None => {
                 store
@@ -223,25 +307,48 @@ impl Store {
                 }
             }
         }
+        store
+            .upgrade_read_model()
+            .with_context(|| format!("rebuilding the read model in {}", path.display()))?;
         Ok(store)
     }
 
     /// A throwaway in-memory store for tests and one-shot commands.
     pub fn temporary() -> Result<Store> {
-        Store::from_db(sled::Config::new().temporary(true).open()?)
+        Store::temporary_in_zone(DEFAULT_TIME_ZONE)
     }
 
-    fn from_db(db: sled::Db) -> Result<Store> {
+    /// A throwaway in-memory store counting local days in `tz`.
+    pub fn temporary_in_zone(tz: Tz) -> Result<Store> {
+        let store = Store::from_db(sled::Config::new().temporary(true).open()?, tz)?;
+        store.upgrade_read_model()?;
+        Ok(store)
+    }
+
+    fn from_db(db: sled::Db, tz: Tz) -> Result<Store> {
         Ok(Store {
             meta: db.open_tree("meta")?,
             seen: db.open_tree("seen")?,
             hits: db.open_tree("hits")?,
             negative: db.open_tree("negative")?,
+            by_time: db.open_tree("by_time")?,
+            daily: db.open_tree("daily")?,
             incidents: db.open_tree("incidents")?,
             open: db.open_tree("open")?,
             feedback: db.open_tree("feedback")?,
             db,
+            tz,
         })
+    }
+
+    /// The zone whose calendar days the daily figures count.
+    pub fn time_zone(&self) -> Tz {
+        self.tz
+    }
+
+    /// The local calendar day of `at` in the store's zone.
+    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.tz).date_naive()
     }
 
     /// Writes everything to disk. Called after every incident change and at shutdown.
@@ -266,16 +373,30 @@ impl Store {
     }
 
     /// Records a post and its hits in one transaction: its keys as seen, and, if none of them
-    /// had been seen before, its hits. Returns whether the post was new. Because both happen or
-    /// neither, a crash can lose neither a post (seen, hits missing) nor count one twice.
+    /// had been seen before, its hits, their `negative` and `by_time` entries, and their share
+    /// of the daily figures. Returns whether the post was new. Because all happen or none, a
+    /// crash can lose neither a post (seen, hits missing) nor count one twice, and the daily
+    /// figures always agree with the hits.
     pub fn record_post(&self, keys: &[String], hits: &[Hit], now: DateTime<Utc>) -> Result<bool> {
         let stamp = now.timestamp_millis().to_be_bytes();
         let encoded: Vec<(&Hit, Vec<u8>)> = hits
             .iter()
             .map(|h| Ok((h, serde_json::to_vec(h)?)))
             .collect::<Result<_>>()?;
-        let fresh = (&self.seen, &self.hits, &self.negative)
-            .transaction(|(seen, hits, negative)| {
+        let mut days: BTreeMap<Vec<u8>, DailyFigures> = BTreeMap::new();
+        for hit in hits {
+            days.entry(daily_key(&hit.brand, self.local_date(hit.at)))
+                .or_default()
+                .add_hit(hit);
+        }
+        let fresh = (
+            &self.seen,
+            &self.hits,
+            &self.negative,
+            &self.by_time,
+            &self.daily,
+        )
+            .transaction(|(seen, hits, negative, by_time, daily)| {
                 let mut fresh = true;
                 for key in keys {
                     if seen.get(key.as_bytes())?.is_some() {
@@ -288,9 +409,13 @@ impl Store {
                     for (hit, value) in &encoded {
                         let key = hit_key(&hit.brand, hit.at, seen.generate_id()?);
                         hits.insert(&key[..], value.as_slice())?;
+                        by_time.insert(time_seq_of(&key), &key[..])?;
                         if hit.negative {
                             negative.insert(&key[..], &[][..])?;
                         }
+                    }
+                    for (key, figures) in &days {
+                        add_daily(daily, key, figures)?;
                     }
                 }
                 Ok(fresh)
@@ -309,14 +434,10 @@ impl Store {
 
     // ---- hits -----------------------------------------------------------------------------
 
+    /// Stores one hit with its index entries and daily share, as [`Store::record_post`] does
+    /// for a post without dedupe keys.
     pub fn insert_hit(&self, hit: &Hit) -> Result<()> {
-        let seq = self.db.generate_id()?;
-        let key = hit_key(&hit.brand, hit.at, seq);
-        let value = serde_json::to_vec(hit)?;
-        self.hits.insert(&key, value)?;
-        if hit.negative {
-            self.negative.insert(&key, &[])?;
-        }
+        self.record_post(&[], std::slice::from_ref(hit), hit.fetched_at)?;
         Ok(())
     }
 
@@ -359,6 +480,39 @@ impl Store {
             .context("corrupt incident counter")
     }
 
+    /// Stores a new incident and counts it in its brand's `incidents_opened` for the local day
+    /// it opened, in one transaction. Fails if an incident with its id exists.
+    pub fn create_incident(&self, incident: &Incident) -> Result<()> {
+        let id = incident.id.to_be_bytes();
+        let value = serde_json::to_vec(incident)?;
+        let day = daily_key(&incident.brand, self.local_date(incident.opened_at));
+        let opened = DailyFigures {
+            incidents_opened: 1,
+            ..DailyFigures::default()
+        };
+        (&self.incidents, &self.open, &self.daily)
+            .transaction(|(incidents, open, daily)| {
+                if incidents.get(id)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+                incidents.insert(&id[..], value.as_slice())?;
+                if incident.state.is_open() {
+                    open.insert(&id[..], &[][..])?;
+                }
+                add_daily(daily, &day, &opened)?;
+                Ok(())
+            })
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => anyhow::Error::new(e),
+                TransactionError::Abort(()) => {
+                    anyhow::anyhow!("incident #{} already exists", incident.id)
+                }
+            })
+            .with_context(|| format!("storing new incident #{}", incident.id))
+    }
+
+    /// Stores an incident as it is, new or not. It does not count in the daily figures: new
+    /// incidents go through [`Store::create_incident`].
     pub fn put_incident(&self, incident: &Incident) -> Result<()> {
         self.incidents
             .insert(incident.id.to_be_bytes(), serde_json::to_vec(incident)?)?;
@@ -448,6 +602,141 @@ impl Store {
         }
     }
 
+    // ---- daily figures --------------------------------------------------------------------
+
+    /// `brand`'s figures for every local day from `first` to `last` inclusive, oldest first,
+    /// zeros for days with nothing recorded. Empty when `first > last`.
+    pub fn daily(
+        &self,
+        brand: &str,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, DailyFigures)>> {
+        if first > last {
+            return Ok(Vec::new());
+        }
+        let mut stored = BTreeMap::new();
+        for kv in self
+            .daily
+            .range(daily_key(brand, first)..=daily_key(brand, last))
+        {
+            let (k, v) = kv?;
+            if let Some((_, date)) = split_daily_key(&k) {
+                stored.insert(date, decode_daily(&k, &v).unwrap_or_default());
+            }
+        }
+        Ok(first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .map(|d| (d, stored.get(&d).copied().unwrap_or_default()))
+            .collect())
+    }
+
+    /// Every stored daily figure, by brand and local day; days with nothing are absent.
+    pub fn daily_all(&self) -> Result<BTreeMap<(String, NaiveDate), DailyFigures>> {
+        let mut out = BTreeMap::new();
+        for kv in self.daily.iter() {
+            let (k, v) = kv?;
+            match split_daily_key(&k) {
+                Some((brand, date)) => {
+                    out.insert((brand, date), decode_daily(&k, &v).unwrap_or_default());
+                }
+                None => tracing::warn!(key = %to_hex(&k), "skipping a malformed daily key"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The daily figures computed from scratch: a full scan of hits and incidents. What the
+    /// stored ones must equal (harm up to float rounding), and what a rebuild stores.
+    pub fn recount_daily_all(&self) -> Result<BTreeMap<(String, NaiveDate), DailyFigures>> {
+        let mut out: BTreeMap<(String, NaiveDate), DailyFigures> = BTreeMap::new();
+        for kv in self.hits.iter() {
+            let (k, v) = kv?;
+            match serde_json::from_slice::<Hit>(&v) {
+                Ok(hit) => out
+                    .entry((hit.brand.clone(), self.local_date(hit.at)))
+                    .or_default()
+                    .add_hit(&hit),
+                Err(e) => {
+                    tracing::warn!(key = %to_hex(&k), error = %e, "not counting an unreadable hit")
+                }
+            }
+        }
+        for incident in self.incidents()? {
+            out.entry((incident.brand.clone(), self.local_date(incident.opened_at)))
+                .or_default()
+                .incidents_opened += 1;
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds `by_time` and `daily` when `meta` says they are missing, older than this
+    /// version, or (`daily`) counted in another zone. Runs while the store is opened, before
+    /// anyone else can write. `meta` is updated only after the trees are flushed, so a crash
+    /// halfway means another rebuild, never a half-built index taken as complete.
+    fn upgrade_read_model(&self) -> Result<()> {
+        let index_version = self.meta_u64(KEY_INDEX_VERSION)?;
+        let zone = self
+            .meta
+            .get(KEY_DAILY_ZONE)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let by_time_stale = index_version.is_none_or(|v| v < INDEX_VERSION);
+        let daily_stale = by_time_stale || zone.as_deref() != Some(self.tz.name());
+        if !daily_stale {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        if by_time_stale {
+            self.by_time.clear()?;
+            let mut batch = sled::Batch::default();
+            let mut pending = 0;
+            for key in self.hits.iter().keys() {
+                let key = key?;
+                if key.len() < 17 {
+                    tracing::warn!(key = %to_hex(&key), "skipping a malformed hit key");
+                    continue;
+                }
+                batch.insert(time_seq_of(&key), key.clone());
+                pending += 1;
+                if pending == 10_000 {
+                    self.by_time.apply_batch(std::mem::take(&mut batch))?;
+                    pending = 0;
+                }
+            }
+            self.by_time.apply_batch(batch)?;
+        }
+        let figures = self.recount_daily_all()?;
+        self.daily.clear()?;
+        let mut batch = sled::Batch::default();
+        for ((brand, date), f) in &figures {
+            batch.insert(daily_key(brand, *date), serde_json::to_vec(f)?);
+        }
+        self.daily.apply_batch(batch)?;
+        self.db.flush()?;
+        if by_time_stale {
+            self.set_meta_u64(KEY_INDEX_VERSION, INDEX_VERSION)?;
+        }
+        self.meta
+            .insert(KEY_DAILY_ZONE, self.tz.name().as_bytes())?;
+        self.db.flush()?;
+        let (hits, days) = (self.by_time.len(), figures.len());
+        let took_ms = started.elapsed().as_millis() as u64;
+        if hits > 0 || days > 0 {
+            tracing::info!(
+                from_index_version = ?index_version,
+                from_zone = ?zone,
+                zone = self.tz.name(),
+                rebuilt_by_time = by_time_stale,
+                hits,
+                days,
+                took_ms,
+                "rebuilt the read model"
+            );
+        }
+        Ok(())
+    }
+
     // ---- feedback -------------------------------------------------------------------------
 
     pub fn add_feedback(&self, feedback: &Feedback) -> Result<u64> {
@@ -492,11 +781,78 @@ fn hit_key(brand: &str, at: DateTime<Utc>, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(brand.len() + 17);
     key.extend_from_slice(brand.as_bytes());
     key.push(BRAND_SEP);
-    // Offset so that times before 1970 still sort correctly as unsigned bytes.
-    let millis = (at.timestamp_millis() as i128 - i64::MIN as i128) as u64;
-    key.extend_from_slice(&millis.to_be_bytes());
-    key.extend_from_slice(&seq.to_be_bytes());
+    key.extend_from_slice(&time_seq(at, seq));
     key
+}
+
+/// A position in time order: the time (milliseconds, offset so that times before 1970 still
+/// sort correctly as unsigned bytes) and a sequence number, both big-endian. The tail of every
+/// hit key, the whole of a `by_time` key, and what a cursor holds.
+fn time_seq(at: DateTime<Utc>, seq: u64) -> [u8; 16] {
+    let millis = (at.timestamp_millis() as i128 - i64::MIN as i128) as u64;
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&millis.to_be_bytes());
+    out[8..].copy_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// The time and sequence part of a hit key.
+fn time_seq_of(hit_key: &[u8]) -> &[u8] {
+    &hit_key[hit_key.len() - 16..]
+}
+
+fn daily_key(brand: &str, date: NaiveDate) -> Vec<u8> {
+    let mut key = Vec::with_capacity(brand.len() + 5);
+    key.extend_from_slice(brand.as_bytes());
+    key.push(BRAND_SEP);
+    // Flipping the sign bit makes days before year 1 sort first as unsigned bytes.
+    let days = (date.num_days_from_ce() as u32) ^ 0x8000_0000;
+    key.extend_from_slice(&days.to_be_bytes());
+    key
+}
+
+fn split_daily_key(key: &[u8]) -> Option<(String, NaiveDate)> {
+    let (brand, rest) = key.split_at(key.len().checked_sub(5)?);
+    if rest[0] != BRAND_SEP {
+        return None;
+    }
+    let days = u32::from_be_bytes(rest[1..].try_into().ok()?) ^ 0x8000_0000;
+    let date = NaiveDate::from_num_days_from_ce_opt(days as i32)?;
+    Some((String::from_utf8(brand.to_vec()).ok()?, date))
+}
+
+fn decode_daily(key: &[u8], value: &[u8]) -> Option<DailyFigures> {
+    serde_json::from_slice(value)
+        .map_err(|e| tracing::error!(key = %to_hex(key), error = %e, "unreadable daily figures"))
+        .ok()
+}
+
+/// Adds `figures` to the stored ones under `key`, inside a transaction. Unreadable stored
+/// figures count as zero (and are logged) rather than stopping the recorder; a rebuild
+/// restores them.
+fn add_daily(
+    daily: &TransactionalTree,
+    key: &[u8],
+    figures: &DailyFigures,
+) -> Result<(), UnabortableTransactionError> {
+    let mut sum = match daily.get(key)? {
+        Some(v) => decode_daily(key, &v).unwrap_or_default(),
+        None => DailyFigures::default(),
+    };
+    sum.add(figures);
+    let bytes = serde_json::to_vec(&sum).expect("daily figures serialize");
+    daily.insert(key, bytes)?;
+    Ok(())
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xF)] as char);
+    }
+    out
 }
 
 fn u64_from(bytes: &[u8]) -> Result<u64> {
@@ -507,7 +863,7 @@ fn u64_from(bytes: &[u8]) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use chrono::{Duration, TimeZone};
 
     fn hit(brand: &str, at: DateTime<Utc>, negative: bool) -> Hit {
         Hit {
@@ -627,5 +983,302 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.next_incident_id().unwrap(), 3);
+    }
+
+    // ---- read model -----------------------------------------------------------------------
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// A hit with a source and a harm share, as the recorder would store it.
+    fn scored(brand: &str, at: DateTime<Utc>, negative: bool, severity: f64, source: &str) -> Hit {
+        Hit {
+            source: source.into(),
+            severity,
+            ..hit(brand, at, negative)
+        }
+    }
+
+    fn incident(id: u64, brand: &str, opened_at: DateTime<Utc>) -> Incident {
+        Incident {
+            id,
+            brand: brand.into(),
+            state: IncidentState::Triggered,
+            opened_at,
+            window_count: 3,
+            baseline: 0.5,
+            window_secs: 900,
+            hit_count: 3,
+            top_posts: vec![],
+            tier: 0,
+            next_page_at: None,
+            alert_delivered: false,
+            acked_by: None,
+            acked_at: None,
+            resolved_by: None,
+            resolved_at: None,
+            history: vec![],
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        a == b || (a - b).abs() <= 1e-6 * a.abs().max(b.abs())
+    }
+
+    /// The stored daily figures equal a full recount (harm up to rounding); returns them.
+    fn assert_daily_agrees(store: &Store) -> BTreeMap<(String, NaiveDate), DailyFigures> {
+        let stored = store.daily_all().unwrap();
+        let recount = store.recount_daily_all().unwrap();
+        assert_eq!(
+            stored.keys().collect::<Vec<_>>(),
+            recount.keys().collect::<Vec<_>>()
+        );
+        for (key, s) in &stored {
+            let r = &recount[key];
+            assert_eq!(
+                (s.mentions, s.negative, s.incidents_opened),
+                (r.mentions, r.negative, r.incidents_opened),
+                "{key:?}"
+            );
+            assert!(close(s.harm, r.harm), "{key:?}: {} vs {}", s.harm, r.harm);
+        }
+        stored
+    }
+
+    /// A burst around local midnight in Shanghai (16:00 UTC), two brands, some negative.
+    fn record_burst(store: &Store) {
+        let post = |n: usize| vec![format!("g:{n}")];
+        let burst = [
+            // 1 March, local (23:00 and 23:59:59 in Shanghai).
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 1, 15, 0, 0),
+                true,
+                0.1,
+                "weibo",
+            )],
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 1, 15, 59, 59),
+                false,
+                0.0,
+                "tieba",
+            )],
+            vec![
+                scored("度小满", utc(2026, 3, 1, 15, 30, 0), true, 0.2, "weibo"),
+                scored("招联", utc(2026, 3, 1, 15, 30, 0), false, 0.0, "weibo"),
+            ],
+            // 2 March, local: midnight on the dot, and later.
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 1, 16, 0, 0),
+                true,
+                0.7,
+                "tieba",
+            )],
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 2, 1, 0, 0),
+                true,
+                1.3,
+                "weibo",
+            )],
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 2, 2, 0, 0),
+                false,
+                0.0,
+                "weibo",
+            )],
+            vec![scored(
+                "招联",
+                utc(2026, 3, 2, 3, 0, 0),
+                true,
+                2.25,
+                "tieba",
+            )],
+        ];
+        for (n, hits) in burst.iter().enumerate() {
+            assert!(store.record_post(&post(n), hits, hits[0].at).unwrap());
+        }
+        // The same post again records nothing, so it counts nothing.
+        assert!(!store
+            .record_post(&post(0), &burst[0], burst[0][0].at)
+            .unwrap());
+    }
+
+    #[test]
+    fn daily_figures_count_hits_by_local_day_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.time_zone(), chrono_tz::Asia::Shanghai);
+            record_burst(&store);
+            let days = store
+                .daily("度小满", date(2026, 3, 1), date(2026, 3, 3))
+                .unwrap();
+            assert_eq!(days.len(), 3, "every day in the range");
+            let (d1, f1) = days[0];
+            assert_eq!(d1, date(2026, 3, 1));
+            assert_eq!((f1.mentions, f1.negative, f1.incidents_opened), (3, 2, 0));
+            assert!(close(f1.harm, 0.3), "{}", f1.harm);
+            assert!(close(f1.complaint_rate().unwrap(), 2.0 / 3.0));
+            let (d2, f2) = days[1];
+            assert_eq!(d2, date(2026, 3, 2));
+            assert_eq!((f2.mentions, f2.negative), (3, 2));
+            assert!(close(f2.harm, 2.0), "{}", f2.harm);
+            assert_eq!(days[2], (date(2026, 3, 3), DailyFigures::default()));
+            assert_eq!(days[2].1.complaint_rate(), None);
+            let zl = store
+                .daily("招联", date(2026, 3, 2), date(2026, 3, 2))
+                .unwrap();
+            assert_eq!((zl[0].1.mentions, zl[0].1.negative), (1, 1));
+            assert!(store
+                .daily("招联", date(2026, 3, 2), date(2026, 3, 1))
+                .unwrap()
+                .is_empty());
+            let stored = assert_daily_agrees(&store);
+            store.db.flush().unwrap();
+            stored
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(assert_daily_agrees(&store), first, "unchanged by reopening");
+    }
+
+    #[test]
+    fn harm_sums_agree_with_a_recount_over_many_hits() {
+        let store = Store::temporary().unwrap();
+        let t0 = utc(2026, 3, 1, 0, 0, 0);
+        for i in 0..200u32 {
+            // Severities that do not add exactly in binary, recorded out of time order.
+            let at = t0 + Duration::minutes(i64::from((i * 37) % 200) * 7);
+            let h = scored("度小满", at, i % 3 == 0, f64::from(i) * 0.013 + 0.1, "s");
+            store.record_post(&[format!("g:{i}")], &[h], at).unwrap();
+        }
+        let stored = assert_daily_agrees(&store);
+        let total: u64 = stored.values().map(|f| f.mentions).sum();
+        assert_eq!(total, 200);
+        assert!(stored.len() > 1, "spread over several days");
+    }
+
+    #[test]
+    fn a_non_finite_severity_adds_no_harm() {
+        let store = Store::temporary().unwrap();
+        let at = utc(2026, 3, 1, 4, 0, 0);
+        store
+            .insert_hit(&scored("度小满", at, true, f64::NAN, "s"))
+            .unwrap();
+        store
+            .insert_hit(&scored("度小满", at, true, 1.5, "s"))
+            .unwrap();
+        let f = store
+            .daily("度小满", date(2026, 3, 1), date(2026, 3, 1))
+            .unwrap()[0]
+            .1;
+        assert_eq!((f.mentions, f.negative, f.harm), (2, 2, 1.5));
+    }
+
+    #[test]
+    fn a_created_incident_counts_on_its_local_day() {
+        let store = Store::temporary().unwrap();
+        // 16:30 UTC on 1 March is 00:30 on 2 March in Shanghai.
+        store
+            .create_incident(&incident(1, "度小满", utc(2026, 3, 1, 16, 30, 0)))
+            .unwrap();
+        let days = store
+            .daily("度小满", date(2026, 3, 1), date(2026, 3, 2))
+            .unwrap();
+        assert_eq!(days[0].1.incidents_opened, 0);
+        assert_eq!(days[1].1.incidents_opened, 1);
+        assert_eq!(store.open_incidents().unwrap().len(), 1);
+        let again = store
+            .create_incident(&incident(1, "度小满", utc(2026, 3, 1, 17, 0, 0)))
+            .unwrap_err();
+        assert!(format!("{again:#}").contains("already exists"), "{again:#}");
+        assert_eq!(
+            store
+                .daily("度小满", date(2026, 3, 2), date(2026, 3, 2))
+                .unwrap()[0]
+                .1
+                .incidents_opened,
+            1,
+            "a refused duplicate counts nothing"
+        );
+        store
+            .create_incident(&incident(2, "度小满", utc(2026, 3, 2, 1, 0, 0)))
+            .unwrap();
+        assert_daily_agrees(&store);
+    }
+
+    #[test]
+    fn a_store_from_before_the_read_model_is_rebuilt_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = {
+            let store = Store::open(dir.path()).unwrap();
+            record_burst(&store);
+            store
+                .create_incident(&incident(1, "招联", utc(2026, 3, 1, 20, 0, 0)))
+                .unwrap();
+            let before = assert_daily_agrees(&store);
+            // What an older yuqing left: hits and incidents, no derived trees, no meta for them.
+            store.daily.clear().unwrap();
+            store.by_time.clear().unwrap();
+            store.meta.remove(KEY_INDEX_VERSION).unwrap();
+            store.meta.remove(KEY_DAILY_ZONE).unwrap();
+            store.db.flush().unwrap();
+            before
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(assert_daily_agrees(&store), before);
+        assert_eq!(store.by_time.len(), store.hits.len());
+        assert_eq!(
+            store.meta_u64(KEY_INDEX_VERSION).unwrap(),
+            Some(INDEX_VERSION)
+        );
+        assert_eq!(
+            store.meta.get(KEY_DAILY_ZONE).unwrap().as_deref(),
+            Some(&b"Asia/Shanghai"[..])
+        );
+    }
+
+    #[test]
+    fn opening_in_another_zone_recounts_the_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let shanghai = {
+            let store = Store::open(dir.path()).unwrap();
+            record_burst(&store);
+            store.db.flush().unwrap();
+            assert_daily_agrees(&store)
+        };
+        let utc_days = {
+            let store = Store::open_in_zone(dir.path(), chrono_tz::UTC).unwrap();
+            assert_eq!(store.time_zone(), chrono_tz::UTC);
+            let days = assert_daily_agrees(&store);
+            // In UTC, everything before 2 March 00:00 UTC is 1 March: 4 mentions of 度小满.
+            let key = ("度小满".to_string(), date(2026, 3, 1));
+            assert_eq!(days[&key].mentions, 4);
+            assert_eq!(shanghai[&key].mentions, 3);
+            // A hit recorded now is counted in the new zone too.
+            store
+                .insert_hit(&scored("度小满", utc(2026, 3, 1, 23, 0, 0), true, 1.0, "s"))
+                .unwrap();
+            assert_eq!(store.daily_all().unwrap()[&key].mentions, 5);
+            store.db.flush().unwrap();
+            assert_daily_agrees(&store)
+        };
+        assert_ne!(shanghai, utc_days);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.time_zone(), chrono_tz::Asia::Shanghai);
+        let back = assert_daily_agrees(&store);
+        assert_eq!(
+            back[&("度小满".to_string(), date(2026, 3, 2))].mentions,
+            4,
+            "the hit at 23:00 UTC is on 2 March in Shanghai"
+        );
     }
 }
