@@ -35,6 +35,7 @@
 //! compare-and-swap loop whose closure must be pure because it may run more than once.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -44,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
-use sled::Transactional;
+use sled::{IVec, Transactional};
 
 /// Bumped whenever a stored type changes incompatibly.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -62,6 +63,10 @@ const KEY_DAILY_ZONE: &[u8] = b"daily_zone";
 
 /// The zone local days are counted in unless the store is opened in another.
 pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Shanghai;
+
+/// Hits per page when a query names no limit, and the most one page may hold.
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 1000;
 
 /// One post that mentions a brand, with the judgment made about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,6 +240,54 @@ fn harm_of(hit: &Hit) -> f64 {
         0.0
     }
 }
+
+/// Which hits [`Store::hits_page`] lists. Times are `since <= at < until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HitQuery {
+    pub brand: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Only negative (`Some(true)`) or only non-negative (`Some(false)`) hits.
+    pub negative: Option<bool>,
+    pub source: Option<String>,
+    /// Hits per page, clamped to `1..=MAX_PAGE`.
+    pub limit: usize,
+    /// [`HitPage::next_cursor`] of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Default for HitQuery {
+    fn default() -> HitQuery {
+        HitQuery {
+            brand: None,
+            since: None,
+            until: None,
+            negative: None,
+            source: None,
+            limit: DEFAULT_PAGE,
+            cursor: None,
+        }
+    }
+}
+
+/// A stored hit with its id: a stable, opaque string (hex of its key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredHit {
+    pub id: String,
+    pub hit: Hit,
+}
+
+/// One page of hits, newest first. `next_cursor` is `None` on the last page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitPage {
+    pub hits: Vec<StoredHit>,
+    pub next_cursor: Option<String>,
+}
+
+/// A cursor that no page handed out. The admin API answers it with a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor")]
+pub struct InvalidCursor;
 
 /// A cheap-to-clone handle on the database.
 #[derive(Clone)]
@@ -466,6 +519,99 @@ impl Store {
 
     pub fn hit_count(&self) -> usize {
         self.hits.len()
+    }
+
+    /// One page of the hits `query` asks for, newest first.
+    ///
+    /// One reverse range scan from the cursor (or `until`): over `negative` for a brand's
+    /// negative hits, over `hits` for a brand's hits, over `by_time` for all brands. The other
+    /// filters are checked during the scan, so a rare source costs a longer one. Unreadable or
+    /// dangling records are logged and skipped. A cursor is only a position (time and
+    /// sequence), so it stays valid while hits are added; a malformed one is an
+    /// [`InvalidCursor`] error.
+    pub fn hits_page(&self, query: &HitQuery) -> Result<HitPage> {
+        let limit = query.limit.clamp(1, MAX_PAGE);
+        let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+        let lo = query.since.map_or([0; 16], |t| time_seq(t, 0));
+        let hi = match (query.until.map(|t| time_seq(t, 0)), cursor) {
+            (Some(until), Some(cursor)) => Some(until.min(cursor)),
+            (until, cursor) => until.or(cursor),
+        };
+        let empty = HitPage {
+            hits: Vec::new(),
+            next_cursor: None,
+        };
+        if hi.is_some_and(|hi| hi <= lo) {
+            return Ok(empty);
+        }
+        // Candidates newest first: a hit key, and the hit when the scan already read it.
+        type Candidates<'a> = Box<dyn Iterator<Item = sled::Result<(IVec, Option<IVec>)>> + 'a>;
+        let candidates: Candidates = match (&query.brand, query.negative) {
+            (Some(brand), Some(true)) => Box::new(
+                self.negative
+                    .range(brand_range(brand, lo, hi))
+                    .rev()
+                    .map(|kv| kv.map(|(k, _)| (k, None))),
+            ),
+            (Some(brand), _) => Box::new(
+                self.hits
+                    .range(brand_range(brand, lo, hi))
+                    .rev()
+                    .map(|kv| kv.map(|(k, v)| (k, Some(v)))),
+            ),
+            (None, _) => {
+                let hi = hi.map_or(Bound::Unbounded, |hi| Bound::Excluded(hi.to_vec()));
+                Box::new(
+                    self.by_time
+                        .range((Bound::Included(lo.to_vec()), hi))
+                        .rev()
+                        .map(|kv| kv.map(|(_, hit_key)| (hit_key, None))),
+                )
+            }
+        };
+        // Across brands the negative index can still spare reading hits that will not match.
+        let check_negative_index = query.brand.is_none() && query.negative.is_some();
+        let mut page = empty;
+        for candidate in candidates {
+            let (key, value) = candidate?;
+            if check_negative_index && Some(self.negative.contains_key(&key)?) != query.negative {
+                continue;
+            }
+            let value = match value {
+                Some(v) => v,
+                None => match self.hits.get(&key)? {
+                    Some(v) => v,
+                    None => {
+                        tracing::warn!(key = %to_hex(&key), "an index names a missing hit");
+                        continue;
+                    }
+                },
+            };
+            let hit: Hit = match serde_json::from_slice(&value) {
+                Ok(hit) => hit,
+                Err(e) => {
+                    tracing::warn!(key = %to_hex(&key), error = %e, "skipping an unreadable hit");
+                    continue;
+                }
+            };
+            if query.negative.is_some_and(|n| n != hit.negative)
+                || query.source.as_ref().is_some_and(|s| *s != hit.source)
+            {
+                continue;
+            }
+            if page.hits.len() == limit {
+                // One more matches: there is a next page, and it starts below the last hit,
+                // whose id ends with the hex of its time and sequence.
+                let last = &page.hits[limit - 1].id;
+                page.next_cursor = Some(last[last.len() - 32..].to_string());
+                break;
+            }
+            page.hits.push(StoredHit {
+                id: to_hex(&key),
+                hit,
+            });
+        }
+        Ok(page)
     }
 
     // ---- incidents ------------------------------------------------------------------------
@@ -801,6 +947,31 @@ fn time_seq_of(hit_key: &[u8]) -> &[u8] {
     &hit_key[hit_key.len() - 16..]
 }
 
+/// Keys of `brand`'s hits from position `lo` (inclusive) to `hi` (exclusive; the end of the
+/// brand's keys when `None`).
+fn brand_range(
+    brand: &str,
+    lo: [u8; 16],
+    hi: Option<[u8; 16]>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let prefixed = |tail: &[u8]| {
+        let mut key = Vec::with_capacity(brand.len() + 1 + tail.len());
+        key.extend_from_slice(brand.as_bytes());
+        key.push(BRAND_SEP);
+        key.extend_from_slice(tail);
+        key
+    };
+    // 17 bytes of 0xFF sort after every 16-byte tail.
+    let hi = hi.map_or_else(|| prefixed(&[0xFF; 17]), |hi| prefixed(&hi));
+    (Bound::Included(prefixed(&lo)), Bound::Excluded(hi))
+}
+
+fn parse_cursor(cursor: &str) -> Result<[u8; 16]> {
+    from_hex(cursor)
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+        .ok_or_else(|| anyhow::Error::new(InvalidCursor))
+}
+
 fn daily_key(brand: &str, date: NaiveDate) -> Vec<u8> {
     let mut key = Vec::with_capacity(brand.len() + 5);
     key.extend_from_slice(brand.as_bytes());
@@ -853,6 +1024,17 @@ fn to_hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 0xF)] as char);
     }
     out
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let text = text.as_bytes();
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    text.chunks(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
 }
 
 fn u64_from(bytes: &[u8]) -> Result<u64> {
@@ -1236,6 +1418,12 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(assert_daily_agrees(&store), before);
         assert_eq!(store.by_time.len(), store.hits.len());
+        let page = store.hits_page(&HitQuery::default()).unwrap();
+        assert_eq!(
+            page.hits.len(),
+            8,
+            "every hit is listed again across brands"
+        );
         assert_eq!(
             store.meta_u64(KEY_INDEX_VERSION).unwrap(),
             Some(INDEX_VERSION)
@@ -1280,5 +1468,332 @@ mod tests {
             4,
             "the hit at 23:00 UTC is on 2 March in Shanghai"
         );
+    }
+
+    /// Ten hits a minute apart (two at the same minute), two brands, two sources.
+    fn listing_store() -> (Store, Vec<Hit>) {
+        let store = Store::temporary().unwrap();
+        let t0 = utc(2026, 3, 1, 8, 0, 0);
+        let mut hits = Vec::new();
+        for i in 0..10i64 {
+            let brand = if i % 3 == 0 { "招联" } else { "度小满" };
+            let source = if i % 2 == 0 { "weibo" } else { "tieba" };
+            let minute = if i == 5 { 4 } else { i };
+            let mut h = scored(
+                brand,
+                t0 + Duration::minutes(minute),
+                i % 4 != 1,
+                1.0,
+                source,
+            );
+            h.title = format!("hit {i}");
+            store
+                .record_post(&[format!("g:{i}")], &[h.clone()], t0)
+                .unwrap();
+            hits.push(h);
+        }
+        (store, hits)
+    }
+
+    fn titles(page: &HitPage) -> Vec<&str> {
+        page.hits.iter().map(|h| h.hit.title.as_str()).collect()
+    }
+
+    /// The titles `filter` keeps, newest first (ties: later recorded first).
+    fn expected(hits: &[Hit], filter: impl Fn(&Hit) -> bool) -> Vec<String> {
+        let mut kept: Vec<(usize, &Hit)> =
+            hits.iter().enumerate().filter(|(_, h)| filter(h)).collect();
+        kept.sort_by_key(|(i, h)| std::cmp::Reverse((h.at, *i)));
+        kept.into_iter().map(|(_, h)| h.title.clone()).collect()
+    }
+
+    #[test]
+    fn hits_are_listed_newest_first_and_filtered() {
+        let (store, hits) = listing_store();
+        let all = store.hits_page(&HitQuery::default()).unwrap();
+        assert_eq!(titles(&all), expected(&hits, |_| true));
+        assert_eq!(all.hits.len(), 10);
+        assert_eq!(all.next_cursor, None);
+        assert!(all.hits.windows(2).all(|w| w[0].hit.at >= w[1].hit.at));
+
+        let query = |f: &dyn Fn(&mut HitQuery)| {
+            let mut q = HitQuery::default();
+            f(&mut q);
+            titles(&store.hits_page(&q).unwrap())
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            query(&|q| q.brand = Some("度小满".into())),
+            expected(&hits, |h| h.brand == "度小满")
+        );
+        assert_eq!(
+            query(&|q| {
+                q.brand = Some("度小满".into());
+                q.negative = Some(true);
+            }),
+            expected(&hits, |h| h.brand == "度小满" && h.negative)
+        );
+        assert_eq!(
+            query(&|q| {
+                q.brand = Some("度小满".into());
+                q.negative = Some(false);
+            }),
+            expected(&hits, |h| h.brand == "度小满" && !h.negative)
+        );
+        assert_eq!(
+            query(&|q| q.negative = Some(true)),
+            expected(&hits, |h| h.negative)
+        );
+        assert_eq!(
+            query(&|q| q.negative = Some(false)),
+            expected(&hits, |h| !h.negative)
+        );
+        assert_eq!(
+            query(&|q| q.source = Some("tieba".into())),
+            expected(&hits, |h| h.source == "tieba")
+        );
+        let (since, until) = (utc(2026, 3, 1, 8, 2, 0), utc(2026, 3, 1, 8, 6, 0));
+        let in_window = |h: &Hit| since <= h.at && h.at < until;
+        assert_eq!(
+            query(&|q| {
+                q.since = Some(since);
+                q.until = Some(until);
+            }),
+            expected(&hits, in_window)
+        );
+        assert_eq!(
+            query(&|q| {
+                q.brand = Some("度小满".into());
+                q.negative = Some(true);
+                q.since = Some(since);
+                q.until = Some(until);
+                q.source = Some("weibo".into());
+            }),
+            expected(&hits, |h| in_window(h)
+                && h.brand == "度小满"
+                && h.negative
+                && h.source == "weibo")
+        );
+        assert!(
+            query(&|q| q.brand = Some("度小".into())).is_empty(),
+            "no prefix matches"
+        );
+        assert!(query(&|q| {
+            q.since = Some(until);
+            q.until = Some(since);
+        })
+        .is_empty());
+        // Ids are stable: the same hit has the same id whichever way it is listed.
+        let by_brand = store
+            .hits_page(&HitQuery {
+                brand: Some("招联".into()),
+                ..HitQuery::default()
+            })
+            .unwrap();
+        for h in &by_brand.hits {
+            assert!(all.hits.contains(h));
+        }
+    }
+
+    #[test]
+    fn pages_visit_every_matching_hit_once() {
+        let (store, hits) = listing_store();
+        let filters: [(Option<&str>, Option<bool>, Option<&str>); 5] = [
+            (None, None, None),
+            (Some("度小满"), None, None),
+            (Some("度小满"), Some(true), None),
+            (None, Some(true), None),
+            (None, None, Some("weibo")),
+        ];
+        for (brand, negative, source) in filters {
+            let mut query = HitQuery {
+                brand: brand.map(String::from),
+                negative,
+                source: source.map(String::from),
+                limit: 3,
+                ..HitQuery::default()
+            };
+            let mut seen: Vec<String> = Vec::new();
+            let mut ids = std::collections::HashSet::new();
+            let mut pages = 0;
+            loop {
+                let page = store.hits_page(&query).unwrap();
+                pages += 1;
+                assert!(page.hits.len() <= 3);
+                for h in &page.hits {
+                    assert!(ids.insert(h.id.clone()), "{} listed twice", h.hit.title);
+                    seen.push(h.hit.title.clone());
+                }
+                match page.next_cursor {
+                    Some(c) => query.cursor = Some(c),
+                    None => break,
+                }
+                assert!(pages < 10, "pagination ends");
+            }
+            let want = expected(&hits, |h| {
+                brand.is_none_or(|b| h.brand == b)
+                    && negative.is_none_or(|n| h.negative == n)
+                    && source.is_none_or(|s| h.source == s)
+            });
+            assert_eq!(seen, want, "{brand:?} {negative:?} {source:?}");
+            assert_eq!(pages, want.len().div_ceil(3).max(1), "no empty last page");
+        }
+    }
+
+    #[test]
+    fn a_malformed_cursor_is_an_error() {
+        let (store, _) = listing_store();
+        for bad in ["zz", "abc", "", "00ff", &"g".repeat(32), &"0".repeat(34)] {
+            let err = store
+                .hits_page(&HitQuery {
+                    cursor: Some(bad.to_string()),
+                    ..HitQuery::default()
+                })
+                .unwrap_err();
+            assert!(
+                err.downcast_ref::<InvalidCursor>().is_some(),
+                "{bad:?}: {err:#}"
+            );
+            assert_eq!(err.to_string(), "invalid cursor");
+        }
+        // A well-formed cursor before every hit just ends the listing.
+        let page = store
+            .hits_page(&HitQuery {
+                cursor: Some("0".repeat(32)),
+                ..HitQuery::default()
+            })
+            .unwrap();
+        assert!(page.hits.is_empty() && page.next_cursor.is_none());
+    }
+
+    #[test]
+    fn the_page_size_is_clamped() {
+        let store = Store::temporary().unwrap();
+        let t0 = utc(2026, 3, 1, 0, 0, 0);
+        let hits: Vec<Hit> = (0..MAX_PAGE as i64 + 5)
+            .map(|i| hit("度小满", t0 + Duration::seconds(i), i % 2 == 0))
+            .collect();
+        store.record_post(&[], &hits, t0).unwrap();
+        let page = |limit| {
+            store
+                .hits_page(&HitQuery {
+                    limit,
+                    ..HitQuery::default()
+                })
+                .unwrap()
+        };
+        let one = page(0);
+        assert_eq!(one.hits.len(), 1);
+        assert_eq!(
+            one.hits[0].hit.at,
+            t0 + Duration::seconds(MAX_PAGE as i64 + 4)
+        );
+        assert!(one.next_cursor.is_some());
+        let most = page(usize::MAX);
+        assert_eq!(most.hits.len(), MAX_PAGE);
+        assert!(most.next_cursor.is_some());
+    }
+
+    /// The listing stays fast at production size. Slow to set up (1 M hits), so run by hand:
+    /// `cargo test --release --lib -- --ignored --nocapture hits_page_is_fast`.
+    #[test]
+    #[ignore]
+    fn hits_page_is_fast_with_a_million_hits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let end = utc(2026, 3, 1, 0, 0, 0);
+        let brands = ["度小满", "招联", "马上消费", "微众"];
+        let started = std::time::Instant::now();
+        let total = 1_000_000i64;
+        // Thirty days, a hit every 2.6 s; written in batches (no daily figures: not timed here).
+        for chunk in 0..(total / 10_000) {
+            let (mut hits, mut by_time, mut negative) = (
+                sled::Batch::default(),
+                sled::Batch::default(),
+                sled::Batch::default(),
+            );
+            for i in chunk * 10_000..(chunk + 1) * 10_000 {
+                let at = end - Duration::milliseconds((total - i) * 2_592);
+                let mut h = scored(brands[i as usize % 4], at, i % 7 == 0, 0.5, "s");
+                h.source = format!("source{}", i % 20);
+                let key = hit_key(&h.brand, h.at, i as u64);
+                hits.insert(&key[..], serde_json::to_vec(&h).unwrap());
+                by_time.insert(time_seq_of(&key), &key[..]);
+                if h.negative {
+                    negative.insert(&key[..], &[][..]);
+                }
+            }
+            store.hits.apply_batch(hits).unwrap();
+            store.by_time.apply_batch(by_time).unwrap();
+            store.negative.apply_batch(negative).unwrap();
+        }
+        eprintln!("wrote {total} hits in {:?}", started.elapsed());
+        let day = HitQuery {
+            since: Some(end - Duration::hours(24)),
+            until: Some(end),
+            ..HitQuery::default()
+        };
+        let cases = [
+            ("all brands", day.clone()),
+            (
+                "one brand",
+                HitQuery {
+                    brand: Some("招联".into()),
+                    ..day.clone()
+                },
+            ),
+            (
+                "one brand, negative",
+                HitQuery {
+                    brand: Some("招联".into()),
+                    negative: Some(true),
+                    ..day.clone()
+                },
+            ),
+            (
+                "all brands, negative",
+                HitQuery {
+                    negative: Some(true),
+                    ..day.clone()
+                },
+            ),
+            (
+                "one source",
+                HitQuery {
+                    source: Some("source7".into()),
+                    ..day.clone()
+                },
+            ),
+        ];
+        for (name, query) in cases {
+            let t = std::time::Instant::now();
+            let first = store.hits_page(&query).unwrap();
+            let took = t.elapsed();
+            let t = std::time::Instant::now();
+            let second = store
+                .hits_page(&HitQuery {
+                    cursor: first.next_cursor.clone(),
+                    ..query
+                })
+                .unwrap();
+            eprintln!("{name}: first page {took:?}, second {:?}", t.elapsed());
+            assert_eq!((first.hits.len(), second.hits.len()), (100, 100));
+            if !cfg!(debug_assertions) {
+                assert!(
+                    took < std::time::Duration::from_millis(50),
+                    "{name}: {took:?}"
+                );
+            }
+        }
+        store.meta.remove(KEY_INDEX_VERSION).unwrap();
+        let t = std::time::Instant::now();
+        store.upgrade_read_model().unwrap();
+        eprintln!(
+            "rebuilding by_time and daily from {total} hits: {:?}",
+            t.elapsed()
+        );
+        assert_eq!(store.by_time.len(), total as usize);
     }
 }
