@@ -19,6 +19,7 @@
 //!   as labeled rows to retrain the scorer.
 //! - `open`: ids of incidents not yet resolved, so periodic escalation checks never scan the
 //!   whole history.
+//! - `source_health`: source name → [`SourceHealth`], the outcome of its recent polls.
 //!
 //! # Read model
 //!
@@ -289,6 +290,70 @@ pub struct HitPage {
 #[error("invalid cursor")]
 pub struct InvalidCursor;
 
+/// How one poll of a source ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollResult {
+    /// A body was fetched; `new_items` posts in it had not been seen.
+    Fetched {
+        new_items: u64,
+    },
+    /// The source answered 304 Not Modified.
+    NotModified,
+    Failed {
+        error: String,
+    },
+}
+
+/// What the admin API shows about one source's polling.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceHealth {
+    pub last_poll_at: Option<DateTime<Utc>>,
+    /// The last poll that fetched a body or was told nothing changed.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Kept after later successes, so the console can show what last went wrong.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// New posts found by the last poll (0 after a failure or a 304).
+    pub last_new_items: u64,
+    pub total_new_items: u64,
+    pub polls: u64,
+    pub errors: u64,
+    pub not_modified: u64,
+}
+
+impl SourceHealth {
+    fn after(&self, at: DateTime<Utc>, outcome: &PollResult) -> SourceHealth {
+        let mut new = self.clone();
+        new.polls += 1;
+        new.last_poll_at = Some(at);
+        match outcome {
+            PollResult::Fetched { new_items } => {
+                new.last_success_at = Some(at);
+                new.consecutive_failures = 0;
+                new.last_new_items = *new_items;
+                new.total_new_items += new_items;
+            }
+            PollResult::NotModified => {
+                new.last_success_at = Some(at);
+                new.consecutive_failures = 0;
+                new.last_new_items = 0;
+                new.not_modified += 1;
+            }
+            PollResult::Failed { error } => {
+                new.errors += 1;
+                new.consecutive_failures += 1;
+                new.last_new_items = 0;
+                new.last_error = Some(error.clone());
+                new.last_error_at = Some(at);
+            }
+        }
+        new
+    }
+}
+
 /// A cheap-to-clone handle on the database.
 #[derive(Clone)]
 pub struct Store {
@@ -302,6 +367,7 @@ pub struct Store {
     incidents: sled::Tree,
     open: sled::Tree,
     feedback: sled::Tree,
+    source_health: sled::Tree,
     /// The zone whose calendar days `daily` counts.
     tz: Tz,
 }
@@ -389,6 +455,7 @@ impl Store {
             incidents: db.open_tree("incidents")?,
             open: db.open_tree("open")?,
             feedback: db.open_tree("feedback")?,
+            source_health: db.open_tree("source_health")?,
             db,
             tz,
         })
@@ -881,6 +948,54 @@ impl Store {
             );
         }
         Ok(())
+    }
+
+    // ---- source health --------------------------------------------------------------------
+
+    /// Counts one poll of `source` and returns its health after it. A compare-and-swap loop,
+    /// so concurrent polls of one source lose no count.
+    pub fn record_poll(
+        &self,
+        source: &str,
+        at: DateTime<Utc>,
+        outcome: PollResult,
+    ) -> Result<SourceHealth> {
+        let key = source.as_bytes();
+        loop {
+            let old = self.source_health.get(key)?;
+            let current = match &old {
+                None => SourceHealth::default(),
+                Some(v) => serde_json::from_slice(v).unwrap_or_else(|e| {
+                    tracing::warn!(source, error = %e, "resetting unreadable source health");
+                    SourceHealth::default()
+                }),
+            };
+            let new = current.after(at, &outcome);
+            let bytes = serde_json::to_vec(&new)?;
+            if self
+                .source_health
+                .compare_and_swap(key, old, Some(bytes))?
+                .is_ok()
+            {
+                return Ok(new);
+            }
+        }
+    }
+
+    /// Every polled source's health, sorted by name. Unreadable records are logged and skipped.
+    pub fn source_health(&self) -> Result<Vec<(String, SourceHealth)>> {
+        let mut out = Vec::new();
+        for kv in self.source_health.iter() {
+            let (k, v) = kv?;
+            let name = String::from_utf8_lossy(&k).into_owned();
+            match serde_json::from_slice(&v) {
+                Ok(h) => out.push((name, h)),
+                Err(e) => {
+                    tracing::warn!(source = %name, error = %e, "skipping unreadable source health")
+                }
+            }
+        }
+        Ok(out)
     }
 
     // ---- feedback -------------------------------------------------------------------------
@@ -1694,6 +1809,62 @@ mod tests {
         let most = page(usize::MAX);
         assert_eq!(most.hits.len(), MAX_PAGE);
         assert!(most.next_cursor.is_some());
+    }
+
+    #[test]
+    fn source_health_counts_polls_and_keeps_the_last_error() {
+        let store = Store::temporary().unwrap();
+        let t = |m| utc(2026, 3, 1, 8, m, 0);
+        let h = store
+            .record_poll("weibo", t(0), PollResult::Fetched { new_items: 4 })
+            .unwrap();
+        assert_eq!((h.polls, h.last_new_items, h.total_new_items), (1, 4, 4));
+        assert_eq!(h.last_success_at, Some(t(0)));
+        let h = store
+            .record_poll("weibo", t(1), PollResult::NotModified)
+            .unwrap();
+        assert_eq!(
+            (h.not_modified, h.last_new_items, h.total_new_items),
+            (1, 0, 4)
+        );
+        assert_eq!(h.last_success_at, Some(t(1)));
+        for m in [2, 3] {
+            store
+                .record_poll(
+                    "weibo",
+                    t(m),
+                    PollResult::Failed {
+                        error: format!("HTTP 503 at {m}"),
+                    },
+                )
+                .unwrap();
+        }
+        store
+            .record_poll("tieba", t(2), PollResult::NotModified)
+            .unwrap();
+        let all = store.source_health().unwrap();
+        assert_eq!(
+            all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["tieba", "weibo"]
+        );
+        let h = &all[1].1;
+        assert_eq!((h.consecutive_failures, h.errors, h.polls), (2, 2, 4));
+        assert_eq!(h.last_error.as_deref(), Some("HTTP 503 at 3"));
+        assert_eq!(h.last_error_at, Some(t(3)));
+        assert_eq!(h.last_success_at, Some(t(1)));
+        assert_eq!(h.last_poll_at, Some(t(3)));
+        let h = store
+            .record_poll("weibo", t(4), PollResult::Fetched { new_items: 1 })
+            .unwrap();
+        assert_eq!(h.consecutive_failures, 0);
+        assert_eq!(
+            h.last_error.as_deref(),
+            Some("HTTP 503 at 3"),
+            "kept for the console"
+        );
+        assert_eq!(h.last_error_at, Some(t(3)));
+        assert_eq!((h.polls, h.errors, h.total_new_items), (5, 2, 5));
+        assert_eq!(store.source_health().unwrap()[1].1, h);
     }
 
     /// The listing stays fast at production size. Slow to set up (1 M hits), so run by hand:
