@@ -783,6 +783,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Incidents in `state` (all when `None`), newest first.
+    pub fn incidents_filtered(&self, state: Option<IncidentState>) -> Result<Vec<Incident>> {
+        let mut found = match state {
+            Some(s) if s.is_open() => self.open_incidents()?,
+            _ => self.incidents()?,
+        };
+        found.retain(|i| state.is_none_or(|s| i.state == s));
+        found.reverse();
+        Ok(found)
+    }
+
     /// Atomically applies `change` to incident `id`. `change` returns `Err(reason)` to refuse
     /// (nothing is written), and may run several times under contention, so it must not do
     /// I/O. Returns the stored result, or `Ok(Err(reason))` when refused.
@@ -1510,6 +1521,35 @@ mod tests {
             .create_incident(&incident(2, "度小满", utc(2026, 3, 2, 1, 0, 0)))
             .unwrap();
         assert_daily_agrees(&store);
+    }
+
+    #[test]
+    fn incidents_filter_by_state_newest_first() {
+        let store = Store::temporary().unwrap();
+        for id in 1..=3 {
+            store
+                .create_incident(&incident(id, "度小满", utc(2026, 3, 1, id as u32, 0, 0)))
+                .unwrap();
+        }
+        store
+            .update_incident(2, |old| {
+                let mut new = old.clone();
+                new.state = IncidentState::Resolved;
+                Ok(new)
+            })
+            .unwrap();
+        let ids = |state| -> Vec<u64> {
+            store
+                .incidents_filtered(state)
+                .unwrap()
+                .iter()
+                .map(|i| i.id)
+                .collect()
+        };
+        assert_eq!(ids(None), vec![3, 2, 1]);
+        assert_eq!(ids(Some(IncidentState::Triggered)), vec![3, 1]);
+        assert_eq!(ids(Some(IncidentState::Resolved)), vec![2]);
+        assert!(ids(Some(IncidentState::Acknowledged)).is_empty());
     }
 
     #[test]
