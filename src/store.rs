@@ -1,6 +1,7 @@
 //! Persistence: the only module that touches sled.
 //!
-//! Trees (all values JSON, so `sled` dumps stay readable during an incident review):
+//! Trees (records are JSON, so `sled` dumps stay readable during an incident review; index
+//! entries hold keys, and `meta` counters big-endian numbers):
 //! - `meta`: schema version, counters, the Telegram update offset, and the read model's
 //!   `index_version` and `daily_zone` (see "Read model" below).
 //! - `seen`: dedupe keys (source GUIDs and URLs) → first-seen time.
@@ -12,8 +13,8 @@
 //! - `by_time`: `time seq` (the last 16 bytes of a hit key) → that hit's key, so listing the
 //!   newest hits of every brand is one reverse range scan.
 //! - `daily`: `brand 0xFF date` → [`DailyFigures`], where `date` is the local calendar day (in
-//!   the store's time zone) as days since 0001-01-01 (`i32`, sign bit flipped, big-endian 4
-//!   bytes, so it sorts).
+//!   the store's time zone) as chrono's day number from the Common Era (0001-01-01 is 1; `i32`,
+//!   sign bit flipped, big-endian 4 bytes, so it sorts).
 //! - `incidents`: big-endian id → [`Incident`].
 //! - `feedback`: staff verdicts on hits (false or true positive), id → [`Feedback`]; exported
 //!   as labeled rows to retrain the scorer.
