@@ -141,7 +141,7 @@ impl Incidents {
                 ),
             }],
         };
-        self.store.put_incident(&incident)?;
+        self.store.create_incident(&incident)?;
         self.store.flush().await?;
         tracing::warn!(id, brand = %incident.brand, count = signal.window_count, baseline = signal.baseline, "incident opened");
         Ok(incident)

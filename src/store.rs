@@ -1,30 +1,53 @@
 //! Persistence: the only module that touches sled.
 //!
-//! Trees (all values JSON, so `sled` dumps stay readable during an incident review):
-//! - `meta`: schema version, counters, the Telegram update offset.
+//! Trees (records are JSON, so `sled` dumps stay readable during an incident review; index
+//! entries hold keys, and `meta` counters big-endian numbers):
+//! - `meta`: schema version, counters, the Telegram update offset, and the read model's
+//!   `index_version` and `daily_zone` (see "Read model" below).
 //! - `seen`: dedupe keys (source GUIDs and URLs) → first-seen time.
 //! - `hits`: `brand 0xFF time seq` → [`Hit`]. Keys sort by brand then time, so a detection
-//!   window is one range scan.
+//!   window is one range scan. `time` is the event time in milliseconds, offset so that it sorts
+//!   as unsigned big-endian bytes; `seq` is a big-endian id unique in the database.
 //! - `negative`: the same keys for negative hits only, empty values, so counting negatives in a
 //!   window never deserializes a hit.
+//! - `by_time`: `time seq` (the last 16 bytes of a hit key) → that hit's key, so listing the
+//!   newest hits of every brand is one reverse range scan.
+//! - `daily`: `brand 0xFF date` → [`DailyFigures`], where `date` is the local calendar day (in
+//!   the store's time zone) as chrono's day number from the Common Era (0001-01-01 is 1; `i32`,
+//!   sign bit flipped, big-endian 4 bytes, so it sorts).
 //! - `incidents`: big-endian id → [`Incident`].
 //! - `feedback`: staff verdicts on hits (false or true positive), id → [`Feedback`]; exported
 //!   as labeled rows to retrain the scorer.
 //! - `open`: ids of incidents not yet resolved, so periodic escalation checks never scan the
 //!   whole history.
+//! - `source_health`: source name → [`SourceHealth`], the outcome of its recent polls.
+//!
+//! # Read model
+//!
+//! `by_time` and `daily` are derived from `hits` and `incidents` and are written in the same
+//! transaction as what they derive from ([`Store::record_post`], [`Store::create_incident`]), so
+//! a crash never makes them disagree. A store written before they existed, or whose `daily` was
+//! counted in another time zone, is rebuilt from a full scan when opened; `meta` records what
+//! was built (`index_version`, `daily_zone`). The schema version is unchanged by them: old data
+//! still reads.
 //!
 //! Everything here is synchronous and short; callers on the async runtime may call it directly
-//! except [`Store::flush`], which is async. Incident updates go through
-//! [`Store::update_incident`], a compare-and-swap loop whose closure must be pure because it
-//! may run more than once.
+//! except [`Store::flush`], which is async, and opening a store that needs its read model
+//! rebuilt (a full scan, once). Incident updates go through [`Store::update_incident`], a
+//! compare-and-swap loop whose closure must be pure because it may run more than once.
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use sled::transaction::TransactionError;
-use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use sled::{IVec, Transactional};
 
 /// Bumped whenever a stored type changes incompatibly.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -32,6 +55,20 @@ pub const SCHEMA_VERSION: u64 = 1;
 const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_NEXT_INCIDENT: &[u8] = b"next_incident_id";
 const BRAND_SEP: u8 = 0xFF; // never occurs in UTF-8
+
+/// Version of the derived trees (`by_time`, `daily`). A store whose `meta` names an older one
+/// (or none: written before they existed) has them rebuilt when opened.
+const INDEX_VERSION: u64 = 1;
+const KEY_INDEX_VERSION: &str = "index_version";
+/// The IANA name of the zone `daily` was counted in.
+const KEY_DAILY_ZONE: &[u8] = b"daily_zone";
+
+/// The zone local days are counted in unless the store is opened in another.
+pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Shanghai;
+
+/// Hits per page when a query names no limit, and the most one page may hold.
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 1000;
 
 /// One post that mentions a brand, with the judgment made about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +200,161 @@ pub struct Feedback {
     pub at: DateTime<Utc>,
 }
 
+/// One brand's health on one local day: the two figures the product steers by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DailyFigures {
+    /// Every hit about the brand.
+    pub mentions: u64,
+    /// The negative ones.
+    pub negative: u64,
+    /// Harm index (用户伤害程度): the sum of [`Hit::severity`].
+    pub harm: f64,
+    pub incidents_opened: u64,
+}
+
+impl DailyFigures {
+    /// Complaint rate (客诉率): negative hits over mentions; `None` on a day without mentions.
+    pub fn complaint_rate(&self) -> Option<f64> {
+        (self.mentions > 0).then(|| self.negative as f64 / self.mentions as f64)
+    }
+
+    fn add_hit(&mut self, hit: &Hit) {
+        self.mentions += 1;
+        self.negative += u64::from(hit.negative);
+        self.harm += harm_of(hit);
+    }
+
+    fn add(&mut self, other: &DailyFigures) {
+        self.mentions += other.mentions;
+        self.negative += other.negative;
+        self.harm += other.harm;
+        self.incidents_opened += other.incidents_opened;
+    }
+}
+
+/// A hit's share of the harm index. A non-finite severity counts as none: JSON cannot hold it,
+/// and one bad score must not poison a day's sum.
+fn harm_of(hit: &Hit) -> f64 {
+    if hit.severity.is_finite() {
+        hit.severity
+    } else {
+        0.0
+    }
+}
+
+/// Which hits [`Store::hits_page`] lists. Times are `since <= at < until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HitQuery {
+    pub brand: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Only negative (`Some(true)`) or only non-negative (`Some(false)`) hits.
+    pub negative: Option<bool>,
+    pub source: Option<String>,
+    /// Hits per page, clamped to `1..=MAX_PAGE`.
+    pub limit: usize,
+    /// [`HitPage::next_cursor`] of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Default for HitQuery {
+    fn default() -> HitQuery {
+        HitQuery {
+            brand: None,
+            since: None,
+            until: None,
+            negative: None,
+            source: None,
+            limit: DEFAULT_PAGE,
+            cursor: None,
+        }
+    }
+}
+
+/// A stored hit with its id: a stable, opaque string (hex of its key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredHit {
+    pub id: String,
+    pub hit: Hit,
+}
+
+/// One page of hits, newest first. `next_cursor` is `None` on the last page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitPage {
+    pub hits: Vec<StoredHit>,
+    pub next_cursor: Option<String>,
+}
+
+/// A cursor that no page handed out. The admin API answers it with a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor")]
+pub struct InvalidCursor;
+
+/// How one poll of a source ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollResult {
+    /// A body was fetched; `new_items` posts in it had not been seen.
+    Fetched {
+        new_items: u64,
+    },
+    /// The source answered 304 Not Modified.
+    NotModified,
+    Failed {
+        error: String,
+    },
+}
+
+/// What the admin API shows about one source's polling.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceHealth {
+    pub last_poll_at: Option<DateTime<Utc>>,
+    /// The last poll that fetched a body or was told nothing changed.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Kept after later successes, so the console can show what last went wrong.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// New posts found by the last poll (0 after a failure or a 304).
+    pub last_new_items: u64,
+    pub total_new_items: u64,
+    pub polls: u64,
+    pub errors: u64,
+    pub not_modified: u64,
+}
+
+impl SourceHealth {
+    fn after(&self, at: DateTime<Utc>, outcome: &PollResult) -> SourceHealth {
+        let mut new = self.clone();
+        new.polls += 1;
+        new.last_poll_at = Some(at);
+        match outcome {
+            PollResult::Fetched { new_items } => {
+                new.last_success_at = Some(at);
+                new.consecutive_failures = 0;
+                new.last_new_items = *new_items;
+                new.total_new_items += new_items;
+            }
+            PollResult::NotModified => {
+                new.last_success_at = Some(at);
+                new.consecutive_failures = 0;
+                new.last_new_items = 0;
+                new.not_modified += 1;
+            }
+            PollResult::Failed { error } => {
+                new.errors += 1;
+                new.consecutive_failures += 1;
+                new.last_new_items = 0;
+                new.last_error = Some(error.clone());
+                new.last_error_at = Some(at);
+            }
+        }
+        new
+    }
+}
+
 /// A cheap-to-clone handle on the database.
 #[derive(Clone)]
 pub struct Store {
@@ -171,9 +363,14 @@ pub struct Store {
     seen: sled::Tree,
     hits: sled::Tree,
     negative: sled::Tree,
+    by_time: sled::Tree,
+    daily: sled::Tree,
     incidents: sled::Tree,
     open: sled::Tree,
     feedback: sled::Tree,
+    source_health: sled::Tree,
+    /// The zone whose calendar days `daily` counts.
+    tz: Tz,
 }
 
 /// How long [`Store::open`] waits for the folder's lock. A `Db` that was just dropped (a
@@ -198,15 +395,22 @@ fn open_waiting_for_lock(path: &Path) -> sled::Result<sled::Db> {
 }
 
 impl Store {
-    /// Opens (or creates) the database folder and checks its schema version.
+    /// Opens (or creates) the database folder, counting local days in [`DEFAULT_TIME_ZONE`].
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_in_zone(path, DEFAULT_TIME_ZONE)
+    }
+
+    /// Opens (or creates) the database folder and checks its schema version. Local days are
+    /// counted in `tz`; if the stored daily figures were counted in another zone, or the store
+    /// predates the read model, it is rebuilt first (a full scan of hits and incidents).
+    pub fn open_in_zone(path: &Path, tz: Tz) -> Result<Store> {
         let db = open_waiting_for_lock(path).with_context(|| {
             format!(
                 "cannot open the database at {} (is another yuqing running on it?)",
                 path.display()
             )
         })?;
-        let store = Store::from_db(db)?;
+        let store = Store::from_db(db, tz)?;
         match store.meta.get(KEY_SCHEMA)? {
             None => {
                 store
@@ -223,25 +427,49 @@ impl Store {
                 }
             }
         }
+        store
+            .upgrade_read_model()
+            .with_context(|| format!("rebuilding the read model in {}", path.display()))?;
         Ok(store)
     }
 
     /// A throwaway in-memory store for tests and one-shot commands.
     pub fn temporary() -> Result<Store> {
-        Store::from_db(sled::Config::new().temporary(true).open()?)
+        Store::temporary_in_zone(DEFAULT_TIME_ZONE)
     }
 
-    fn from_db(db: sled::Db) -> Result<Store> {
+    /// A throwaway in-memory store counting local days in `tz`.
+    pub fn temporary_in_zone(tz: Tz) -> Result<Store> {
+        let store = Store::from_db(sled::Config::new().temporary(true).open()?, tz)?;
+        store.upgrade_read_model()?;
+        Ok(store)
+    }
+
+    fn from_db(db: sled::Db, tz: Tz) -> Result<Store> {
         Ok(Store {
             meta: db.open_tree("meta")?,
             seen: db.open_tree("seen")?,
             hits: db.open_tree("hits")?,
             negative: db.open_tree("negative")?,
+            by_time: db.open_tree("by_time")?,
+            daily: db.open_tree("daily")?,
             incidents: db.open_tree("incidents")?,
             open: db.open_tree("open")?,
             feedback: db.open_tree("feedback")?,
+            source_health: db.open_tree("source_health")?,
             db,
+            tz,
         })
+    }
+
+    /// The zone whose calendar days the daily figures count.
+    pub fn time_zone(&self) -> Tz {
+        self.tz
+    }
+
+    /// The local calendar day of `at` in the store's zone.
+    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.tz).date_naive()
     }
 
     /// Writes everything to disk. Called after every incident change and at shutdown.
@@ -266,16 +494,30 @@ impl Store {
     }
 
     /// Records a post and its hits in one transaction: its keys as seen, and, if none of them
-    /// had been seen before, its hits. Returns whether the post was new. Because both happen or
-    /// neither, a crash can lose neither a post (seen, hits missing) nor count one twice.
+    /// had been seen before, its hits, their `negative` and `by_time` entries, and their share
+    /// of the daily figures. Returns whether the post was new. Because all happen or none, a
+    /// crash can lose neither a post (seen, hits missing) nor count one twice, and the daily
+    /// figures always agree with the hits.
     pub fn record_post(&self, keys: &[String], hits: &[Hit], now: DateTime<Utc>) -> Result<bool> {
         let stamp = now.timestamp_millis().to_be_bytes();
         let encoded: Vec<(&Hit, Vec<u8>)> = hits
             .iter()
             .map(|h| Ok((h, serde_json::to_vec(h)?)))
             .collect::<Result<_>>()?;
-        let fresh = (&self.seen, &self.hits, &self.negative)
-            .transaction(|(seen, hits, negative)| {
+        let mut days: BTreeMap<Vec<u8>, DailyFigures> = BTreeMap::new();
+        for hit in hits {
+            days.entry(daily_key(&hit.brand, self.local_date(hit.at)))
+                .or_default()
+                .add_hit(hit);
+        }
+        let fresh = (
+            &self.seen,
+            &self.hits,
+            &self.negative,
+            &self.by_time,
+            &self.daily,
+        )
+            .transaction(|(seen, hits, negative, by_time, daily)| {
                 let mut fresh = true;
                 for key in keys {
                     if seen.get(key.as_bytes())?.is_some() {
@@ -288,9 +530,13 @@ impl Store {
                     for (hit, value) in &encoded {
                         let key = hit_key(&hit.brand, hit.at, seen.generate_id()?);
                         hits.insert(&key[..], value.as_slice())?;
+                        by_time.insert(time_seq_of(&key), &key[..])?;
                         if hit.negative {
                             negative.insert(&key[..], &[][..])?;
                         }
+                    }
+                    for (key, figures) in &days {
+                        add_daily(daily, key, figures)?;
                     }
                 }
                 Ok(fresh)
@@ -309,14 +555,10 @@ impl Store {
 
     // ---- hits -----------------------------------------------------------------------------
 
+    /// Stores one hit with its index entries and daily share, as [`Store::record_post`] does
+    /// for a post without dedupe keys.
     pub fn insert_hit(&self, hit: &Hit) -> Result<()> {
-        let seq = self.db.generate_id()?;
-        let key = hit_key(&hit.brand, hit.at, seq);
-        let value = serde_json::to_vec(hit)?;
-        self.hits.insert(&key, value)?;
-        if hit.negative {
-            self.negative.insert(&key, &[])?;
-        }
+        self.record_post(&[], std::slice::from_ref(hit), hit.fetched_at)?;
         Ok(())
     }
 
@@ -347,6 +589,99 @@ impl Store {
         self.hits.len()
     }
 
+    /// One page of the hits `query` asks for, newest first.
+    ///
+    /// One reverse range scan from the cursor (or `until`): over `negative` for a brand's
+    /// negative hits, over `hits` for a brand's hits, over `by_time` for all brands. The other
+    /// filters are checked during the scan, so a rare source costs a longer one. Unreadable or
+    /// dangling records are logged and skipped. A cursor is only a position (time and
+    /// sequence), so it stays valid while hits are added; a malformed one is an
+    /// [`InvalidCursor`] error.
+    pub fn hits_page(&self, query: &HitQuery) -> Result<HitPage> {
+        let limit = query.limit.clamp(1, MAX_PAGE);
+        let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+        let lo = query.since.map_or([0; 16], |t| time_seq(t, 0));
+        let hi = match (query.until.map(|t| time_seq(t, 0)), cursor) {
+            (Some(until), Some(cursor)) => Some(until.min(cursor)),
+            (until, cursor) => until.or(cursor),
+        };
+        let empty = HitPage {
+            hits: Vec::new(),
+            next_cursor: None,
+        };
+        if hi.is_some_and(|hi| hi <= lo) {
+            return Ok(empty);
+        }
+        // Candidates newest first: a hit key, and the hit when the scan already read it.
+        type Candidates<'a> = Box<dyn Iterator<Item = sled::Result<(IVec, Option<IVec>)>> + 'a>;
+        let candidates: Candidates = match (&query.brand, query.negative) {
+            (Some(brand), Some(true)) => Box::new(
+                self.negative
+                    .range(brand_range(brand, lo, hi))
+                    .rev()
+                    .map(|kv| kv.map(|(k, _)| (k, None))),
+            ),
+            (Some(brand), _) => Box::new(
+                self.hits
+                    .range(brand_range(brand, lo, hi))
+                    .rev()
+                    .map(|kv| kv.map(|(k, v)| (k, Some(v)))),
+            ),
+            (None, _) => {
+                let hi = hi.map_or(Bound::Unbounded, |hi| Bound::Excluded(hi.to_vec()));
+                Box::new(
+                    self.by_time
+                        .range((Bound::Included(lo.to_vec()), hi))
+                        .rev()
+                        .map(|kv| kv.map(|(_, hit_key)| (hit_key, None))),
+                )
+            }
+        };
+        // Across brands the negative index can still spare reading hits that will not match.
+        let check_negative_index = query.brand.is_none() && query.negative.is_some();
+        let mut page = empty;
+        for candidate in candidates {
+            let (key, value) = candidate?;
+            if check_negative_index && Some(self.negative.contains_key(&key)?) != query.negative {
+                continue;
+            }
+            let value = match value {
+                Some(v) => v,
+                None => match self.hits.get(&key)? {
+                    Some(v) => v,
+                    None => {
+                        tracing::warn!(key = %to_hex(&key), "an index names a missing hit");
+                        continue;
+                    }
+                },
+            };
+            let hit: Hit = match serde_json::from_slice(&value) {
+                Ok(hit) => hit,
+                Err(e) => {
+                    tracing::warn!(key = %to_hex(&key), error = %e, "skipping an unreadable hit");
+                    continue;
+                }
+            };
+            if query.negative.is_some_and(|n| n != hit.negative)
+                || query.source.as_ref().is_some_and(|s| *s != hit.source)
+            {
+                continue;
+            }
+            if page.hits.len() == limit {
+                // One more matches: there is a next page, and it starts below the last hit,
+                // whose id ends with the hex of its time and sequence.
+                let last = &page.hits[limit - 1].id;
+                page.next_cursor = Some(last[last.len() - 32..].to_string());
+                break;
+            }
+            page.hits.push(StoredHit {
+                id: to_hex(&key),
+                hit,
+            });
+        }
+        Ok(page)
+    }
+
     // ---- incidents ------------------------------------------------------------------------
 
     /// Allocates the next incident id: small, dense numbers that are easy to type in `/ack 7`.
@@ -359,6 +694,39 @@ impl Store {
             .context("corrupt incident counter")
     }
 
+    /// Stores a new incident and counts it in its brand's `incidents_opened` for the local day
+    /// it opened, in one transaction. Fails if an incident with its id exists.
+    pub fn create_incident(&self, incident: &Incident) -> Result<()> {
+        let id = incident.id.to_be_bytes();
+        let value = serde_json::to_vec(incident)?;
+        let day = daily_key(&incident.brand, self.local_date(incident.opened_at));
+        let opened = DailyFigures {
+            incidents_opened: 1,
+            ..DailyFigures::default()
+        };
+        (&self.incidents, &self.open, &self.daily)
+            .transaction(|(incidents, open, daily)| {
+                if incidents.get(id)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+                incidents.insert(&id[..], value.as_slice())?;
+                if incident.state.is_open() {
+                    open.insert(&id[..], &[][..])?;
+                }
+                add_daily(daily, &day, &opened)?;
+                Ok(())
+            })
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => anyhow::Error::new(e),
+                TransactionError::Abort(()) => {
+                    anyhow::anyhow!("incident #{} already exists", incident.id)
+                }
+            })
+            .with_context(|| format!("storing new incident #{}", incident.id))
+    }
+
+    /// Stores an incident as it is, new or not. It does not count in the daily figures: new
+    /// incidents go through [`Store::create_incident`].
     pub fn put_incident(&self, incident: &Incident) -> Result<()> {
         self.incidents
             .insert(incident.id.to_be_bytes(), serde_json::to_vec(incident)?)?;
@@ -416,6 +784,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Incidents in `state` (all when `None`), newest first.
+    pub fn incidents_filtered(&self, state: Option<IncidentState>) -> Result<Vec<Incident>> {
+        let mut found = match state {
+            Some(s) if s.is_open() => self.open_incidents()?,
+            _ => self.incidents()?,
+        };
+        found.retain(|i| state.is_none_or(|s| i.state == s));
+        found.reverse();
+        Ok(found)
+    }
+
     /// Atomically applies `change` to incident `id`. `change` returns `Err(reason)` to refuse
     /// (nothing is written), and may run several times under contention, so it must not do
     /// I/O. Returns the stored result, or `Ok(Err(reason))` when refused.
@@ -446,6 +825,189 @@ impl Store {
                 Err(_) => continue, // someone else changed it in between: re-read and retry
             }
         }
+    }
+
+    // ---- daily figures --------------------------------------------------------------------
+
+    /// `brand`'s figures for every local day from `first` to `last` inclusive, oldest first,
+    /// zeros for days with nothing recorded. Empty when `first > last`.
+    pub fn daily(
+        &self,
+        brand: &str,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, DailyFigures)>> {
+        if first > last {
+            return Ok(Vec::new());
+        }
+        let mut stored = BTreeMap::new();
+        for kv in self
+            .daily
+            .range(daily_key(brand, first)..=daily_key(brand, last))
+        {
+            let (k, v) = kv?;
+            if let Some((_, date)) = split_daily_key(&k) {
+                stored.insert(date, decode_daily(&k, &v).unwrap_or_default());
+            }
+        }
+        Ok(first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .map(|d| (d, stored.get(&d).copied().unwrap_or_default()))
+            .collect())
+    }
+
+    /// Every stored daily figure, by brand and local day; days with nothing are absent.
+    pub fn daily_all(&self) -> Result<BTreeMap<(String, NaiveDate), DailyFigures>> {
+        let mut out = BTreeMap::new();
+        for kv in self.daily.iter() {
+            let (k, v) = kv?;
+            match split_daily_key(&k) {
+                Some((brand, date)) => {
+                    out.insert((brand, date), decode_daily(&k, &v).unwrap_or_default());
+                }
+                None => tracing::warn!(key = %to_hex(&k), "skipping a malformed daily key"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The daily figures computed from scratch: a full scan of hits and incidents. What the
+    /// stored ones must equal (harm up to float rounding), and what a rebuild stores.
+    pub fn recount_daily_all(&self) -> Result<BTreeMap<(String, NaiveDate), DailyFigures>> {
+        let mut out: BTreeMap<(String, NaiveDate), DailyFigures> = BTreeMap::new();
+        for kv in self.hits.iter() {
+            let (k, v) = kv?;
+            match serde_json::from_slice::<Hit>(&v) {
+                Ok(hit) => out
+                    .entry((hit.brand.clone(), self.local_date(hit.at)))
+                    .or_default()
+                    .add_hit(&hit),
+                Err(e) => {
+                    tracing::warn!(key = %to_hex(&k), error = %e, "not counting an unreadable hit")
+                }
+            }
+        }
+        for incident in self.incidents()? {
+            out.entry((incident.brand.clone(), self.local_date(incident.opened_at)))
+                .or_default()
+                .incidents_opened += 1;
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds `by_time` and `daily` when `meta` says they are missing, older than this
+    /// version, or (`daily`) counted in another zone. Runs while the store is opened, before
+    /// anyone else can write. `meta` is updated only after the trees are flushed, so a crash
+    /// halfway means another rebuild, never a half-built index taken as complete.
+    fn upgrade_read_model(&self) -> Result<()> {
+        let index_version = self.meta_u64(KEY_INDEX_VERSION)?;
+        let zone = self
+            .meta
+            .get(KEY_DAILY_ZONE)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let by_time_stale = index_version.is_none_or(|v| v < INDEX_VERSION);
+        let daily_stale = by_time_stale || zone.as_deref() != Some(self.tz.name());
+        if !daily_stale {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        if by_time_stale {
+            self.by_time.clear()?;
+            let mut batch = sled::Batch::default();
+            let mut pending = 0;
+            for key in self.hits.iter().keys() {
+                let key = key?;
+                if key.len() < 17 {
+                    tracing::warn!(key = %to_hex(&key), "skipping a malformed hit key");
+                    continue;
+                }
+                batch.insert(time_seq_of(&key), key.clone());
+                pending += 1;
+                if pending == 10_000 {
+                    self.by_time.apply_batch(std::mem::take(&mut batch))?;
+                    pending = 0;
+                }
+            }
+            self.by_time.apply_batch(batch)?;
+        }
+        let figures = self.recount_daily_all()?;
+        self.daily.clear()?;
+        let mut batch = sled::Batch::default();
+        for ((brand, date), f) in &figures {
+            batch.insert(daily_key(brand, *date), serde_json::to_vec(f)?);
+        }
+        self.daily.apply_batch(batch)?;
+        self.db.flush()?;
+        if by_time_stale {
+            self.set_meta_u64(KEY_INDEX_VERSION, INDEX_VERSION)?;
+        }
+        self.meta
+            .insert(KEY_DAILY_ZONE, self.tz.name().as_bytes())?;
+        self.db.flush()?;
+        let (hits, days) = (self.by_time.len(), figures.len());
+        let took_ms = started.elapsed().as_millis() as u64;
+        if hits > 0 || days > 0 {
+            tracing::info!(
+                from_index_version = ?index_version,
+                from_zone = ?zone,
+                zone = self.tz.name(),
+                rebuilt_by_time = by_time_stale,
+                hits,
+                days,
+                took_ms,
+                "rebuilt the read model"
+            );
+        }
+        Ok(())
+    }
+
+    // ---- source health --------------------------------------------------------------------
+
+    /// Counts one poll of `source` and returns its health after it. A compare-and-swap loop,
+    /// so concurrent polls of one source lose no count.
+    pub fn record_poll(
+        &self,
+        source: &str,
+        at: DateTime<Utc>,
+        outcome: PollResult,
+    ) -> Result<SourceHealth> {
+        let key = source.as_bytes();
+        loop {
+            let old = self.source_health.get(key)?;
+            let current = match &old {
+                None => SourceHealth::default(),
+                Some(v) => serde_json::from_slice(v).unwrap_or_else(|e| {
+                    tracing::warn!(source, error = %e, "resetting unreadable source health");
+                    SourceHealth::default()
+                }),
+            };
+            let new = current.after(at, &outcome);
+            let bytes = serde_json::to_vec(&new)?;
+            if self
+                .source_health
+                .compare_and_swap(key, old, Some(bytes))?
+                .is_ok()
+            {
+                return Ok(new);
+            }
+        }
+    }
+
+    /// Every polled source's health, sorted by name. Unreadable records are logged and skipped.
+    pub fn source_health(&self) -> Result<Vec<(String, SourceHealth)>> {
+        let mut out = Vec::new();
+        for kv in self.source_health.iter() {
+            let (k, v) = kv?;
+            let name = String::from_utf8_lossy(&k).into_owned();
+            match serde_json::from_slice(&v) {
+                Ok(h) => out.push((name, h)),
+                Err(e) => {
+                    tracing::warn!(source = %name, error = %e, "skipping unreadable source health")
+                }
+            }
+        }
+        Ok(out)
     }
 
     // ---- feedback -------------------------------------------------------------------------
@@ -492,11 +1054,114 @@ fn hit_key(brand: &str, at: DateTime<Utc>, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(brand.len() + 17);
     key.extend_from_slice(brand.as_bytes());
     key.push(BRAND_SEP);
-    // Offset so that times before 1970 still sort correctly as unsigned bytes.
-    let millis = (at.timestamp_millis() as i128 - i64::MIN as i128) as u64;
-    key.extend_from_slice(&millis.to_be_bytes());
-    key.extend_from_slice(&seq.to_be_bytes());
+    key.extend_from_slice(&time_seq(at, seq));
     key
+}
+
+/// A position in time order: the time (milliseconds, offset so that times before 1970 still
+/// sort correctly as unsigned bytes) and a sequence number, both big-endian. The tail of every
+/// hit key, the whole of a `by_time` key, and what a cursor holds.
+fn time_seq(at: DateTime<Utc>, seq: u64) -> [u8; 16] {
+    let millis = (at.timestamp_millis() as i128 - i64::MIN as i128) as u64;
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&millis.to_be_bytes());
+    out[8..].copy_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// The time and sequence part of a hit key.
+fn time_seq_of(hit_key: &[u8]) -> &[u8] {
+    &hit_key[hit_key.len() - 16..]
+}
+
+/// Keys of `brand`'s hits from position `lo` (inclusive) to `hi` (exclusive; the end of the
+/// brand's keys when `None`).
+fn brand_range(
+    brand: &str,
+    lo: [u8; 16],
+    hi: Option<[u8; 16]>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let prefixed = |tail: &[u8]| {
+        let mut key = Vec::with_capacity(brand.len() + 1 + tail.len());
+        key.extend_from_slice(brand.as_bytes());
+        key.push(BRAND_SEP);
+        key.extend_from_slice(tail);
+        key
+    };
+    // 17 bytes of 0xFF sort after every 16-byte tail.
+    let hi = hi.map_or_else(|| prefixed(&[0xFF; 17]), |hi| prefixed(&hi));
+    (Bound::Included(prefixed(&lo)), Bound::Excluded(hi))
+}
+
+fn parse_cursor(cursor: &str) -> Result<[u8; 16]> {
+    from_hex(cursor)
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+        .ok_or_else(|| anyhow::Error::new(InvalidCursor))
+}
+
+fn daily_key(brand: &str, date: NaiveDate) -> Vec<u8> {
+    let mut key = Vec::with_capacity(brand.len() + 5);
+    key.extend_from_slice(brand.as_bytes());
+    key.push(BRAND_SEP);
+    // Flipping the sign bit makes days before year 1 sort first as unsigned bytes.
+    let days = (date.num_days_from_ce() as u32) ^ 0x8000_0000;
+    key.extend_from_slice(&days.to_be_bytes());
+    key
+}
+
+fn split_daily_key(key: &[u8]) -> Option<(String, NaiveDate)> {
+    let (brand, rest) = key.split_at(key.len().checked_sub(5)?);
+    if rest[0] != BRAND_SEP {
+        return None;
+    }
+    let days = u32::from_be_bytes(rest[1..].try_into().ok()?) ^ 0x8000_0000;
+    let date = NaiveDate::from_num_days_from_ce_opt(days as i32)?;
+    Some((String::from_utf8(brand.to_vec()).ok()?, date))
+}
+
+fn decode_daily(key: &[u8], value: &[u8]) -> Option<DailyFigures> {
+    serde_json::from_slice(value)
+        .map_err(|e| tracing::error!(key = %to_hex(key), error = %e, "unreadable daily figures"))
+        .ok()
+}
+
+/// Adds `figures` to the stored ones under `key`, inside a transaction. Unreadable stored
+/// figures count as zero (and are logged) rather than stopping the recorder; a rebuild
+/// restores them.
+fn add_daily(
+    daily: &TransactionalTree,
+    key: &[u8],
+    figures: &DailyFigures,
+) -> Result<(), UnabortableTransactionError> {
+    let mut sum = match daily.get(key)? {
+        Some(v) => decode_daily(key, &v).unwrap_or_default(),
+        None => DailyFigures::default(),
+    };
+    sum.add(figures);
+    let bytes = serde_json::to_vec(&sum).expect("daily figures serialize");
+    daily.insert(key, bytes)?;
+    Ok(())
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xF)] as char);
+    }
+    out
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let text = text.as_bytes();
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    text.chunks(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
 }
 
 fn u64_from(bytes: &[u8]) -> Result<u64> {
@@ -507,7 +1172,7 @@ fn u64_from(bytes: &[u8]) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use chrono::{Duration, TimeZone};
 
     fn hit(brand: &str, at: DateTime<Utc>, negative: bool) -> Hit {
         Hit {
@@ -627,5 +1292,720 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.next_incident_id().unwrap(), 3);
+    }
+
+    // ---- read model -----------------------------------------------------------------------
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// A hit with a source and a harm share, as the recorder would store it.
+    fn scored(brand: &str, at: DateTime<Utc>, negative: bool, severity: f64, source: &str) -> Hit {
+        Hit {
+            source: source.into(),
+            severity,
+            ..hit(brand, at, negative)
+        }
+    }
+
+    fn incident(id: u64, brand: &str, opened_at: DateTime<Utc>) -> Incident {
+        Incident {
+            id,
+            brand: brand.into(),
+            state: IncidentState::Triggered,
+            opened_at,
+            window_count: 3,
+            baseline: 0.5,
+            window_secs: 900,
+            hit_count: 3,
+            top_posts: vec![],
+            tier: 0,
+            next_page_at: None,
+            alert_delivered: false,
+            acked_by: None,
+            acked_at: None,
+            resolved_by: None,
+            resolved_at: None,
+            history: vec![],
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        a == b || (a - b).abs() <= 1e-6 * a.abs().max(b.abs())
+    }
+
+    /// The stored daily figures equal a full recount (harm up to rounding); returns them.
+    fn assert_daily_agrees(store: &Store) -> BTreeMap<(String, NaiveDate), DailyFigures> {
+        let stored = store.daily_all().unwrap();
+        let recount = store.recount_daily_all().unwrap();
+        assert_eq!(
+            stored.keys().collect::<Vec<_>>(),
+            recount.keys().collect::<Vec<_>>()
+        );
+        for (key, s) in &stored {
+            let r = &recount[key];
+            assert_eq!(
+                (s.mentions, s.negative, s.incidents_opened),
+                (r.mentions, r.negative, r.incidents_opened),
+                "{key:?}"
+            );
+            assert!(close(s.harm, r.harm), "{key:?}: {} vs {}", s.harm, r.harm);
+        }
+        stored
+    }
+
+    /// A burst around local midnight in Shanghai (16:00 UTC), two brands, some negative.
+    fn record_burst(store: &Store) {
+        let post = |n: usize| vec![format!("g:{n}")];
+        let burst = [
+            // 1 March, local (23:00 and 23:59:59 in Shanghai).
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 1, 15, 0, 0),
+                true,
+                0.1,
+                "weibo",
+            )],
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 1, 15, 59, 59),
+                false,
+                0.0,
+                "tieba",
+            )],
+            vec![
+                scored("度小满", utc(2026, 3, 1, 15, 30, 0), true, 0.2, "weibo"),
+                scored("招联", utc(2026, 3, 1, 15, 30, 0), false, 0.0, "weibo"),
+            ],
+            // 2 March, local: midnight on the dot, and later.
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 1, 16, 0, 0),
+                true,
+                0.7,
+                "tieba",
+            )],
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 2, 1, 0, 0),
+                true,
+                1.3,
+                "weibo",
+            )],
+            vec![scored(
+                "度小满",
+                utc(2026, 3, 2, 2, 0, 0),
+                false,
+                0.0,
+                "weibo",
+            )],
+            vec![scored(
+                "招联",
+                utc(2026, 3, 2, 3, 0, 0),
+                true,
+                2.25,
+                "tieba",
+            )],
+        ];
+        for (n, hits) in burst.iter().enumerate() {
+            assert!(store.record_post(&post(n), hits, hits[0].at).unwrap());
+        }
+        // The same post again records nothing, so it counts nothing.
+        assert!(!store
+            .record_post(&post(0), &burst[0], burst[0][0].at)
+            .unwrap());
+    }
+
+    #[test]
+    fn daily_figures_count_hits_by_local_day_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.time_zone(), chrono_tz::Asia::Shanghai);
+            record_burst(&store);
+            let days = store
+                .daily("度小满", date(2026, 3, 1), date(2026, 3, 3))
+                .unwrap();
+            assert_eq!(days.len(), 3, "every day in the range");
+            let (d1, f1) = days[0];
+            assert_eq!(d1, date(2026, 3, 1));
+            assert_eq!((f1.mentions, f1.negative, f1.incidents_opened), (3, 2, 0));
+            assert!(close(f1.harm, 0.3), "{}", f1.harm);
+            assert!(close(f1.complaint_rate().unwrap(), 2.0 / 3.0));
+            let (d2, f2) = days[1];
+            assert_eq!(d2, date(2026, 3, 2));
+            assert_eq!((f2.mentions, f2.negative), (3, 2));
+            assert!(close(f2.harm, 2.0), "{}", f2.harm);
+            assert_eq!(days[2], (date(2026, 3, 3), DailyFigures::default()));
+            assert_eq!(days[2].1.complaint_rate(), None);
+            let zl = store
+                .daily("招联", date(2026, 3, 2), date(2026, 3, 2))
+                .unwrap();
+            assert_eq!((zl[0].1.mentions, zl[0].1.negative), (1, 1));
+            assert!(store
+                .daily("招联", date(2026, 3, 2), date(2026, 3, 1))
+                .unwrap()
+                .is_empty());
+            let stored = assert_daily_agrees(&store);
+            store.db.flush().unwrap();
+            stored
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(assert_daily_agrees(&store), first, "unchanged by reopening");
+    }
+
+    #[test]
+    fn harm_sums_agree_with_a_recount_over_many_hits() {
+        let store = Store::temporary().unwrap();
+        let t0 = utc(2026, 3, 1, 0, 0, 0);
+        for i in 0..200u32 {
+            // Severities that do not add exactly in binary, recorded out of time order.
+            let at = t0 + Duration::minutes(i64::from((i * 37) % 200) * 7);
+            let h = scored("度小满", at, i % 3 == 0, f64::from(i) * 0.013 + 0.1, "s");
+            store.record_post(&[format!("g:{i}")], &[h], at).unwrap();
+        }
+        let stored = assert_daily_agrees(&store);
+        let total: u64 = stored.values().map(|f| f.mentions).sum();
+        assert_eq!(total, 200);
+        assert!(stored.len() > 1, "spread over several days");
+    }
+
+    #[test]
+    fn a_non_finite_severity_adds_no_harm() {
+        let store = Store::temporary().unwrap();
+        let at = utc(2026, 3, 1, 4, 0, 0);
+        store
+            .insert_hit(&scored("度小满", at, true, f64::NAN, "s"))
+            .unwrap();
+        store
+            .insert_hit(&scored("度小满", at, true, 1.5, "s"))
+            .unwrap();
+        let f = store
+            .daily("度小满", date(2026, 3, 1), date(2026, 3, 1))
+            .unwrap()[0]
+            .1;
+        assert_eq!((f.mentions, f.negative, f.harm), (2, 2, 1.5));
+    }
+
+    #[test]
+    fn a_created_incident_counts_on_its_local_day() {
+        let store = Store::temporary().unwrap();
+        // 16:30 UTC on 1 March is 00:30 on 2 March in Shanghai.
+        store
+            .create_incident(&incident(1, "度小满", utc(2026, 3, 1, 16, 30, 0)))
+            .unwrap();
+        let days = store
+            .daily("度小满", date(2026, 3, 1), date(2026, 3, 2))
+            .unwrap();
+        assert_eq!(days[0].1.incidents_opened, 0);
+        assert_eq!(days[1].1.incidents_opened, 1);
+        assert_eq!(store.open_incidents().unwrap().len(), 1);
+        let again = store
+            .create_incident(&incident(1, "度小满", utc(2026, 3, 1, 17, 0, 0)))
+            .unwrap_err();
+        assert!(format!("{again:#}").contains("already exists"), "{again:#}");
+        assert_eq!(
+            store
+                .daily("度小满", date(2026, 3, 2), date(2026, 3, 2))
+                .unwrap()[0]
+                .1
+                .incidents_opened,
+            1,
+            "a refused duplicate counts nothing"
+        );
+        store
+            .create_incident(&incident(2, "度小满", utc(2026, 3, 2, 1, 0, 0)))
+            .unwrap();
+        assert_daily_agrees(&store);
+    }
+
+    #[test]
+    fn incidents_filter_by_state_newest_first() {
+        let store = Store::temporary().unwrap();
+        for id in 1..=3 {
+            store
+                .create_incident(&incident(id, "度小满", utc(2026, 3, 1, id as u32, 0, 0)))
+                .unwrap();
+        }
+        store
+            .update_incident(2, |old| {
+                let mut new = old.clone();
+                new.state = IncidentState::Resolved;
+                Ok(new)
+            })
+            .unwrap();
+        let ids = |state| -> Vec<u64> {
+            store
+                .incidents_filtered(state)
+                .unwrap()
+                .iter()
+                .map(|i| i.id)
+                .collect()
+        };
+        assert_eq!(ids(None), vec![3, 2, 1]);
+        assert_eq!(ids(Some(IncidentState::Triggered)), vec![3, 1]);
+        assert_eq!(ids(Some(IncidentState::Resolved)), vec![2]);
+        assert!(ids(Some(IncidentState::Acknowledged)).is_empty());
+    }
+
+    #[test]
+    fn a_store_from_before_the_read_model_is_rebuilt_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = {
+            let store = Store::open(dir.path()).unwrap();
+            record_burst(&store);
+            store
+                .create_incident(&incident(1, "招联", utc(2026, 3, 1, 20, 0, 0)))
+                .unwrap();
+            let before = assert_daily_agrees(&store);
+            // What an older yuqing left: hits and incidents, no derived trees, no meta for them.
+            store.daily.clear().unwrap();
+            store.by_time.clear().unwrap();
+            store.meta.remove(KEY_INDEX_VERSION).unwrap();
+            store.meta.remove(KEY_DAILY_ZONE).unwrap();
+            store.db.flush().unwrap();
+            before
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(assert_daily_agrees(&store), before);
+        assert_eq!(store.by_time.len(), store.hits.len());
+        let page = store.hits_page(&HitQuery::default()).unwrap();
+        assert_eq!(
+            page.hits.len(),
+            8,
+            "every hit is listed again across brands"
+        );
+        assert_eq!(
+            store.meta_u64(KEY_INDEX_VERSION).unwrap(),
+            Some(INDEX_VERSION)
+        );
+        assert_eq!(
+            store.meta.get(KEY_DAILY_ZONE).unwrap().as_deref(),
+            Some(&b"Asia/Shanghai"[..])
+        );
+    }
+
+    #[test]
+    fn opening_in_another_zone_recounts_the_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let shanghai = {
+            let store = Store::open(dir.path()).unwrap();
+            record_burst(&store);
+            store.db.flush().unwrap();
+            assert_daily_agrees(&store)
+        };
+        let utc_days = {
+            let store = Store::open_in_zone(dir.path(), chrono_tz::UTC).unwrap();
+            assert_eq!(store.time_zone(), chrono_tz::UTC);
+            let days = assert_daily_agrees(&store);
+            // In UTC, everything before 2 March 00:00 UTC is 1 March: 4 mentions of 度小满.
+            let key = ("度小满".to_string(), date(2026, 3, 1));
+            assert_eq!(days[&key].mentions, 4);
+            assert_eq!(shanghai[&key].mentions, 3);
+            // A hit recorded now is counted in the new zone too.
+            store
+                .insert_hit(&scored("度小满", utc(2026, 3, 1, 23, 0, 0), true, 1.0, "s"))
+                .unwrap();
+            assert_eq!(store.daily_all().unwrap()[&key].mentions, 5);
+            store.db.flush().unwrap();
+            assert_daily_agrees(&store)
+        };
+        assert_ne!(shanghai, utc_days);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.time_zone(), chrono_tz::Asia::Shanghai);
+        let back = assert_daily_agrees(&store);
+        assert_eq!(
+            back[&("度小满".to_string(), date(2026, 3, 2))].mentions,
+            4,
+            "the hit at 23:00 UTC is on 2 March in Shanghai"
+        );
+    }
+
+    /// Ten hits a minute apart (two at the same minute), two brands, two sources.
+    fn listing_store() -> (Store, Vec<Hit>) {
+        let store = Store::temporary().unwrap();
+        let t0 = utc(2026, 3, 1, 8, 0, 0);
+        let mut hits = Vec::new();
+        for i in 0..10i64 {
+            let brand = if i % 3 == 0 { "招联" } else { "度小满" };
+            let source = if i % 2 == 0 { "weibo" } else { "tieba" };
+            let minute = if i == 5 { 4 } else { i };
+            let mut h = scored(
+                brand,
+                t0 + Duration::minutes(minute),
+                i % 4 != 1,
+                1.0,
+                source,
+            );
+            h.title = format!("hit {i}");
+            store
+                .record_post(&[format!("g:{i}")], &[h.clone()], t0)
+                .unwrap();
+            hits.push(h);
+        }
+        (store, hits)
+    }
+
+    fn titles(page: &HitPage) -> Vec<&str> {
+        page.hits.iter().map(|h| h.hit.title.as_str()).collect()
+    }
+
+    /// The titles `filter` keeps, newest first (ties: later recorded first).
+    fn expected(hits: &[Hit], filter: impl Fn(&Hit) -> bool) -> Vec<String> {
+        let mut kept: Vec<(usize, &Hit)> =
+            hits.iter().enumerate().filter(|(_, h)| filter(h)).collect();
+        kept.sort_by_key(|(i, h)| std::cmp::Reverse((h.at, *i)));
+        kept.into_iter().map(|(_, h)| h.title.clone()).collect()
+    }
+
+    #[test]
+    fn hits_are_listed_newest_first_and_filtered() {
+        let (store, hits) = listing_store();
+        let all = store.hits_page(&HitQuery::default()).unwrap();
+        assert_eq!(titles(&all), expected(&hits, |_| true));
+        assert_eq!(all.hits.len(), 10);
+        assert_eq!(all.next_cursor, None);
+        assert!(all.hits.windows(2).all(|w| w[0].hit.at >= w[1].hit.at));
+
+        let query = |f: &dyn Fn(&mut HitQuery)| {
+            let mut q = HitQuery::default();
+            f(&mut q);
+            titles(&store.hits_page(&q).unwrap())
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            query(&|q| q.brand = Some("度小满".into())),
+            expected(&hits, |h| h.brand == "度小满")
+        );
+        assert_eq!(
+            query(&|q| {
+                q.brand = Some("度小满".into());
+                q.negative = Some(true);
+            }),
+            expected(&hits, |h| h.brand == "度小满" && h.negative)
+        );
+        assert_eq!(
+            query(&|q| {
+                q.brand = Some("度小满".into());
+                q.negative = Some(false);
+            }),
+            expected(&hits, |h| h.brand == "度小满" && !h.negative)
+        );
+        assert_eq!(
+            query(&|q| q.negative = Some(true)),
+            expected(&hits, |h| h.negative)
+        );
+        assert_eq!(
+            query(&|q| q.negative = Some(false)),
+            expected(&hits, |h| !h.negative)
+        );
+        assert_eq!(
+            query(&|q| q.source = Some("tieba".into())),
+            expected(&hits, |h| h.source == "tieba")
+        );
+        let (since, until) = (utc(2026, 3, 1, 8, 2, 0), utc(2026, 3, 1, 8, 6, 0));
+        let in_window = |h: &Hit| since <= h.at && h.at < until;
+        assert_eq!(
+            query(&|q| {
+                q.since = Some(since);
+                q.until = Some(until);
+            }),
+            expected(&hits, in_window)
+        );
+        assert_eq!(
+            query(&|q| {
+                q.brand = Some("度小满".into());
+                q.negative = Some(true);
+                q.since = Some(since);
+                q.until = Some(until);
+                q.source = Some("weibo".into());
+            }),
+            expected(&hits, |h| in_window(h)
+                && h.brand == "度小满"
+                && h.negative
+                && h.source == "weibo")
+        );
+        assert!(
+            query(&|q| q.brand = Some("度小".into())).is_empty(),
+            "no prefix matches"
+        );
+        assert!(query(&|q| {
+            q.since = Some(until);
+            q.until = Some(since);
+        })
+        .is_empty());
+        // Ids are stable: the same hit has the same id whichever way it is listed.
+        let by_brand = store
+            .hits_page(&HitQuery {
+                brand: Some("招联".into()),
+                ..HitQuery::default()
+            })
+            .unwrap();
+        for h in &by_brand.hits {
+            assert!(all.hits.contains(h));
+        }
+    }
+
+    #[test]
+    fn pages_visit_every_matching_hit_once() {
+        let (store, hits) = listing_store();
+        let filters: [(Option<&str>, Option<bool>, Option<&str>); 5] = [
+            (None, None, None),
+            (Some("度小满"), None, None),
+            (Some("度小满"), Some(true), None),
+            (None, Some(true), None),
+            (None, None, Some("weibo")),
+        ];
+        for (brand, negative, source) in filters {
+            let mut query = HitQuery {
+                brand: brand.map(String::from),
+                negative,
+                source: source.map(String::from),
+                limit: 3,
+                ..HitQuery::default()
+            };
+            let mut seen: Vec<String> = Vec::new();
+            let mut ids = std::collections::HashSet::new();
+            let mut pages = 0;
+            loop {
+                let page = store.hits_page(&query).unwrap();
+                pages += 1;
+                assert!(page.hits.len() <= 3);
+                for h in &page.hits {
+                    assert!(ids.insert(h.id.clone()), "{} listed twice", h.hit.title);
+                    seen.push(h.hit.title.clone());
+                }
+                match page.next_cursor {
+                    Some(c) => query.cursor = Some(c),
+                    None => break,
+                }
+                assert!(pages < 10, "pagination ends");
+            }
+            let want = expected(&hits, |h| {
+                brand.is_none_or(|b| h.brand == b)
+                    && negative.is_none_or(|n| h.negative == n)
+                    && source.is_none_or(|s| h.source == s)
+            });
+            assert_eq!(seen, want, "{brand:?} {negative:?} {source:?}");
+            assert_eq!(pages, want.len().div_ceil(3).max(1), "no empty last page");
+        }
+    }
+
+    #[test]
+    fn a_malformed_cursor_is_an_error() {
+        let (store, _) = listing_store();
+        for bad in ["zz", "abc", "", "00ff", &"g".repeat(32), &"0".repeat(34)] {
+            let err = store
+                .hits_page(&HitQuery {
+                    cursor: Some(bad.to_string()),
+                    ..HitQuery::default()
+                })
+                .unwrap_err();
+            assert!(
+                err.downcast_ref::<InvalidCursor>().is_some(),
+                "{bad:?}: {err:#}"
+            );
+            assert_eq!(err.to_string(), "invalid cursor");
+        }
+        // A well-formed cursor before every hit just ends the listing.
+        let page = store
+            .hits_page(&HitQuery {
+                cursor: Some("0".repeat(32)),
+                ..HitQuery::default()
+            })
+            .unwrap();
+        assert!(page.hits.is_empty() && page.next_cursor.is_none());
+    }
+
+    #[test]
+    fn the_page_size_is_clamped() {
+        let store = Store::temporary().unwrap();
+        let t0 = utc(2026, 3, 1, 0, 0, 0);
+        let hits: Vec<Hit> = (0..MAX_PAGE as i64 + 5)
+            .map(|i| hit("度小满", t0 + Duration::seconds(i), i % 2 == 0))
+            .collect();
+        store.record_post(&[], &hits, t0).unwrap();
+        let page = |limit| {
+            store
+                .hits_page(&HitQuery {
+                    limit,
+                    ..HitQuery::default()
+                })
+                .unwrap()
+        };
+        let one = page(0);
+        assert_eq!(one.hits.len(), 1);
+        assert_eq!(
+            one.hits[0].hit.at,
+            t0 + Duration::seconds(MAX_PAGE as i64 + 4)
+        );
+        assert!(one.next_cursor.is_some());
+        let most = page(usize::MAX);
+        assert_eq!(most.hits.len(), MAX_PAGE);
+        assert!(most.next_cursor.is_some());
+    }
+
+    #[test]
+    fn source_health_counts_polls_and_keeps_the_last_error() {
+        let store = Store::temporary().unwrap();
+        let t = |m| utc(2026, 3, 1, 8, m, 0);
+        let h = store
+            .record_poll("weibo", t(0), PollResult::Fetched { new_items: 4 })
+            .unwrap();
+        assert_eq!((h.polls, h.last_new_items, h.total_new_items), (1, 4, 4));
+        assert_eq!(h.last_success_at, Some(t(0)));
+        let h = store
+            .record_poll("weibo", t(1), PollResult::NotModified)
+            .unwrap();
+        assert_eq!(
+            (h.not_modified, h.last_new_items, h.total_new_items),
+            (1, 0, 4)
+        );
+        assert_eq!(h.last_success_at, Some(t(1)));
+        for m in [2, 3] {
+            store
+                .record_poll(
+                    "weibo",
+                    t(m),
+                    PollResult::Failed {
+                        error: format!("HTTP 503 at {m}"),
+                    },
+                )
+                .unwrap();
+        }
+        store
+            .record_poll("tieba", t(2), PollResult::NotModified)
+            .unwrap();
+        let all = store.source_health().unwrap();
+        assert_eq!(
+            all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["tieba", "weibo"]
+        );
+        let h = &all[1].1;
+        assert_eq!((h.consecutive_failures, h.errors, h.polls), (2, 2, 4));
+        assert_eq!(h.last_error.as_deref(), Some("HTTP 503 at 3"));
+        assert_eq!(h.last_error_at, Some(t(3)));
+        assert_eq!(h.last_success_at, Some(t(1)));
+        assert_eq!(h.last_poll_at, Some(t(3)));
+        let h = store
+            .record_poll("weibo", t(4), PollResult::Fetched { new_items: 1 })
+            .unwrap();
+        assert_eq!(h.consecutive_failures, 0);
+        assert_eq!(
+            h.last_error.as_deref(),
+            Some("HTTP 503 at 3"),
+            "kept for the console"
+        );
+        assert_eq!(h.last_error_at, Some(t(3)));
+        assert_eq!((h.polls, h.errors, h.total_new_items), (5, 2, 5));
+        assert_eq!(store.source_health().unwrap()[1].1, h);
+    }
+
+    /// The listing stays fast at production size. Slow to set up (1 M hits), so run by hand:
+    /// `cargo test --release --lib -- --ignored --nocapture hits_page_is_fast`.
+    #[test]
+    #[ignore]
+    fn hits_page_is_fast_with_a_million_hits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let end = utc(2026, 3, 1, 0, 0, 0);
+        let brands = ["度小满", "招联", "马上消费", "微众"];
+        let started = std::time::Instant::now();
+        let total = 1_000_000i64;
+        // Thirty days, a hit every 2.6 s; written in batches (no daily figures: not timed here).
+        for chunk in 0..(total / 10_000) {
+            let (mut hits, mut by_time, mut negative) = (
+                sled::Batch::default(),
+                sled::Batch::default(),
+                sled::Batch::default(),
+            );
+            for i in chunk * 10_000..(chunk + 1) * 10_000 {
+                let at = end - Duration::milliseconds((total - i) * 2_592);
+                let mut h = scored(brands[i as usize % 4], at, i % 7 == 0, 0.5, "s");
+                h.source = format!("source{}", i % 20);
+                let key = hit_key(&h.brand, h.at, i as u64);
+                hits.insert(&key[..], serde_json::to_vec(&h).unwrap());
+                by_time.insert(time_seq_of(&key), &key[..]);
+                if h.negative {
+                    negative.insert(&key[..], &[][..]);
+                }
+            }
+            store.hits.apply_batch(hits).unwrap();
+            store.by_time.apply_batch(by_time).unwrap();
+            store.negative.apply_batch(negative).unwrap();
+        }
+        eprintln!("wrote {total} hits in {:?}", started.elapsed());
+        let day = HitQuery {
+            since: Some(end - Duration::hours(24)),
+            until: Some(end),
+            ..HitQuery::default()
+        };
+        let cases = [
+            ("all brands", day.clone()),
+            (
+                "one brand",
+                HitQuery {
+                    brand: Some("招联".into()),
+                    ..day.clone()
+                },
+            ),
+            (
+                "one brand, negative",
+                HitQuery {
+                    brand: Some("招联".into()),
+                    negative: Some(true),
+                    ..day.clone()
+                },
+            ),
+            (
+                "all brands, negative",
+                HitQuery {
+                    negative: Some(true),
+                    ..day.clone()
+                },
+            ),
+            (
+                "one source",
+                HitQuery {
+                    source: Some("source7".into()),
+                    ..day.clone()
+                },
+            ),
+        ];
+        for (name, query) in cases {
+            let t = std::time::Instant::now();
+            let first = store.hits_page(&query).unwrap();
+            let took = t.elapsed();
+            let t = std::time::Instant::now();
+            let second = store
+                .hits_page(&HitQuery {
+                    cursor: first.next_cursor.clone(),
+                    ..query
+                })
+                .unwrap();
+            eprintln!("{name}: first page {took:?}, second {:?}", t.elapsed());
+            assert_eq!((first.hits.len(), second.hits.len()), (100, 100));
+            if !cfg!(debug_assertions) {
+                assert!(
+                    took < std::time::Duration::from_millis(50),
+                    "{name}: {took:?}"
+                );
+            }
+        }
+        store.meta.remove(KEY_INDEX_VERSION).unwrap();
+        let t = std::time::Instant::now();
+        store.upgrade_read_model().unwrap();
+        eprintln!(
+            "rebuilding by_time and daily from {total} hits: {:?}",
+            t.elapsed()
+        );
+        assert_eq!(store.by_time.len(), total as usize);
     }
 }
