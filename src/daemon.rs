@@ -76,6 +76,7 @@ struct AnalyzedBatch {
 
 /// Runs until `shutdown` fires or a task fails. Returns the first failure.
 pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result<()> {
+    config.ensure_runnable()?;
     let store = Store::open(&config.daemon.data_dir)?;
 
     let analysis = config.analysis.clone();
@@ -461,12 +462,12 @@ async fn deliver(
     }
 }
 
-/// A delay as a person writes it, to the second above a minute ("2m 14s", "1h 4m 3s").
+/// A delay as a person writes it, to the second ("2m 14s"), or in ms below a second.
 fn human_delay(d: Duration) -> String {
-    let rounded = if d >= Duration::from_secs(60) {
-        Duration::from_secs(d.as_secs())
+    let rounded = if d >= Duration::from_secs(1) {
+        Duration::from_secs(d.as_secs_f64().round() as u64)
     } else {
         Duration::from_millis(d.as_millis() as u64)
     };
-    humantime::format_duration(rounded).to_string()
+    crate::config::human_duration(rounded)
 }

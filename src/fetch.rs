@@ -50,7 +50,7 @@ pub enum FetchError {
     },
     #[error("response from {url} exceeds the {limit}-byte cap")]
     TooLarge { url: String, limit: usize },
-    #[error("timed out after {} fetching {url}", humantime::format_duration(*after))]
+    #[error("timed out after {} fetching {url}", crate::config::human_duration(*after))]
     Timeout { url: String, after: Duration },
     #[error("fetching {url}: {message}")]
     Network {

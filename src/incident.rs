@@ -143,7 +143,7 @@ impl Incidents {
         };
         self.store.create_incident(&incident)?;
         self.store.flush().await?;
-        tracing::warn!(id, brand = %incident.brand, count = signal.window_count, baseline = signal.baseline, "incident opened");
+        tracing::warn!(id, brand = %incident.brand, count = signal.window_count, baseline = %format!("{:.2}", signal.baseline), "incident opened");
         Ok(incident)
     }
 

@@ -99,7 +99,7 @@ fn write_page(out: &mut String, what: &str, tier: &crate::config::TierConfig) {
         "{what}, {}{}: acknowledge within {}.",
         tier.name,
         mentions(&tier.mention),
-        humantime::format_duration(tier.ack_timeout)
+        crate::config::human_duration(tier.ack_timeout)
     );
 }
 
@@ -130,7 +130,7 @@ fn write_top_posts(out: &mut String, incident: &Incident) {
 }
 
 fn window_text(incident: &Incident) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(incident.window_secs)).to_string()
+    crate::config::human_duration(std::time::Duration::from_secs(incident.window_secs))
 }
 
 fn mentions(handles: &[String]) -> String {

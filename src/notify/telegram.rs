@@ -88,7 +88,7 @@ async fn send_with_retry(bot: &Bot, chat_id: i64, text: &str) -> Result<()> {
             }
             _ => Duration::from_millis(500 * 2u64.pow(attempt)),
         };
-        tracing::warn!(chat_id, attempt, error = %err, "Telegram send failed; retrying in {wait:?}");
+        tracing::warn!(chat_id, attempt, error = %err, "Telegram send failed; retrying in {}", crate::config::human_duration(wait));
         tokio::time::sleep(wait).await;
     }
 }
@@ -226,7 +226,7 @@ pub async fn run_commands(
             Ok(Err(e)) => {
                 failures += 1;
                 let wait = Duration::from_secs(2u64.pow(failures.min(5)));
-                tracing::warn!(error = %e, failures, "getUpdates failed; retrying in {wait:?}");
+                tracing::warn!(error = %e, failures, "getUpdates failed; retrying in {}", crate::config::human_duration(wait));
                 tokio::select! {
                     _ = shutdown.wait() => {
                         confirm_offset(&bot, offset).await;
@@ -236,7 +236,10 @@ pub async fn run_commands(
                 }
             }
             Err(_) => {
-                tracing::warn!("getUpdates took longer than {deadline:?}; polling again");
+                tracing::warn!(
+                    "getUpdates took longer than {}; polling again",
+                    crate::config::human_duration(deadline)
+                );
                 continue;
             }
         };
