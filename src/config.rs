@@ -83,6 +83,7 @@ pub struct Config {
     pub analysis: AnalysisConfig,
     pub detection: DetectionConfig,
     pub telegram: TelegramConfig,
+    pub admin: AdminConfig,
     pub brands: Vec<BrandConfig>,
     pub sources: Vec<SourceConfig>,
     /// What is allowed but probably not meant (a config that watches nothing); printed by
@@ -124,6 +125,31 @@ pub struct DetectionConfig {
     /// How many posts an alert shows.
     pub top_posts: usize,
 }
+
+/// The admin HTTP server: API, metrics and web console.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddr,
+    /// The address people reach the console at, for links in alerts. Defaults to
+    /// `http://<listen>`.
+    pub public_url: String,
+    /// The zone whose days the daily figures (complaint rate, harm index) are counted in.
+    pub time_zone: chrono_tz::Tz,
+    /// Name of the environment variable that holds the API token; without it, a token is
+    /// generated into the data folder.
+    pub token_env: String,
+    /// Serve reads without a token on a non-loopback address.
+    pub open_reads: bool,
+    /// The console's language when the browser states no preference: "zh" or "en".
+    pub language: String,
+}
+
+/// The file in the data folder that holds the generated admin token (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// The admin server's address unless configured: loopback only, a port of its own.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8847";
 
 #[derive(Debug, Clone)]
 pub struct TelegramConfig {
@@ -454,6 +480,79 @@ impl Config {
             }
         };
 
+        let admin = {
+            let at = root.key("admin");
+            let raw::Table(a) = problems.valid(raw.admin, &at).unwrap_or_default();
+            let listen = problems
+                .valid(a.listen, &at.key("listen"))
+                .and_then(|text| match text.trim().parse::<std::net::SocketAddr>() {
+                    Ok(addr) => Some(addr),
+                    Err(_) => {
+                        problems.at(
+                            &at.key("listen"),
+                            format!("{text:?} is not an address like \"127.0.0.1:8847\""),
+                        );
+                        None
+                    }
+                });
+            let listen = listen.unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.parse().expect("valid"));
+            let public_url = a
+                .public_url
+                .and_then(|url| problems.valid(url, &at.key("public_url")));
+            if let Some(url) = &public_url {
+                match reqwest::Url::parse(url) {
+                    Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                    _ => problems.at(
+                        &at.key("public_url"),
+                        format!("{url:?} is not an http(s) URL"),
+                    ),
+                }
+            }
+            let time_zone = problems
+                .valid(a.time_zone, &at.key("time_zone"))
+                .and_then(|name| match name.trim().parse::<chrono_tz::Tz>() {
+                    Ok(tz) => Some(tz),
+                    Err(_) => {
+                        problems.at(
+                            &at.key("time_zone"),
+                            format!("unknown time zone {name:?}; write an IANA name like \"Asia/Shanghai\""),
+                        );
+                        None
+                    }
+                })
+                .unwrap_or(chrono_tz::Asia::Shanghai);
+            let language = problems
+                .valid_if(
+                    a.language,
+                    &at.key("language"),
+                    |l| l == "zh" || l == "en",
+                    "must be \"zh\" or \"en\"",
+                )
+                .unwrap_or_else(|| "zh".to_string());
+            AdminConfig {
+                enabled: problems
+                    .valid(a.enabled, &at.key("enabled"))
+                    .unwrap_or(true),
+                listen,
+                public_url: public_url
+                    .map(|u| u.trim_end_matches('/').to_string())
+                    .unwrap_or_else(|| format!("http://{listen}")),
+                time_zone,
+                token_env: problems
+                    .valid_if(
+                        a.token_env,
+                        &at.key("token_env"),
+                        |name| !name.trim().is_empty(),
+                        "must name an environment variable",
+                    )
+                    .unwrap_or_default(),
+                open_reads: problems
+                    .valid(a.open_reads, &at.key("open_reads"))
+                    .unwrap_or_default(),
+                language,
+            }
+        };
+
         let mut brands = Vec::new();
         let raw_brands = problems.valid(raw.brands, &root.key("brands"));
         // A list that is not a list was reported already; "none" would only repeat it.
@@ -617,6 +716,7 @@ impl Config {
             analysis,
             detection,
             telegram,
+            admin,
             brands,
             sources,
             warnings,
@@ -715,6 +815,25 @@ impl Config {
                 tier.mention.join(" "),
                 human_duration(tier.ack_timeout)
             );
+        }
+        let a = &self.admin;
+        if a.enabled {
+            let token = match std::env::var(&a.token_env) {
+                Ok(v) if !v.trim().is_empty() => format!("from ${}", a.token_env),
+                _ => format!(
+                    "${} not set: generated into {}",
+                    a.token_env,
+                    self.daemon.data_dir.join(ADMIN_TOKEN_FILE).display()
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "admin: console, API and metrics on http://{} (public {}); token {token}; \
+                 days in {}",
+                a.listen, a.public_url, a.time_zone
+            );
+        } else {
+            let _ = writeln!(out, "admin: disabled");
         }
         for w in &self.warnings {
             let _ = writeln!(
@@ -1223,6 +1342,7 @@ mod raw {
         pub analysis: Section<Analysis>,
         pub detection: Section<Detection>,
         pub telegram: Section<Telegram>,
+        pub admin: Section<Admin>,
         pub brands: Entries<Brand>,
         pub sources: Entries<Source>,
     }
@@ -1315,6 +1435,32 @@ mod raw {
                 ack_users: Checked::default(),
                 tiers: Checked::default(),
                 poll_timeout: Valid(HumanDuration(Duration::from_secs(25))),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(default)]
+    pub struct Admin {
+        pub enabled: Checked<bool>,
+        pub listen: Checked<String>,
+        pub public_url: Option<Checked<String>>,
+        pub time_zone: Checked<String>,
+        pub token_env: Checked<String>,
+        pub open_reads: Checked<bool>,
+        pub language: Checked<String>,
+    }
+
+    impl Default for Admin {
+        fn default() -> Self {
+            Admin {
+                enabled: Valid(true),
+                listen: Valid(super::DEFAULT_ADMIN_LISTEN.to_string()),
+                public_url: None,
+                time_zone: Valid("Asia/Shanghai".to_string()),
+                token_env: Valid("YUQING_ADMIN_TOKEN".to_string()),
+                open_reads: Valid(false),
+                language: Valid("zh".to_string()),
             }
         }
     }
@@ -1692,5 +1838,44 @@ weight = "heavy"
             "{summary}"
         );
         assert!(!summary.contains("warning"), "{summary}");
+    }
+    #[test]
+    fn admin_defaults_and_problems() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(c.admin.enabled);
+        assert_eq!(c.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+        assert_eq!(c.admin.public_url, "http://127.0.0.1:8847");
+        assert_eq!(c.admin.time_zone, chrono_tz::Asia::Shanghai);
+        assert_eq!(c.admin.token_env, "YUQING_ADMIN_TOKEN");
+        assert!(!c.admin.open_reads);
+
+        let text = format!(
+            "[admin]\nlisten = \"localhost\"\ntime_zone = \"Mars/Olympus\"\nlanguage = \"fr\"\npublic_url = \"ftp://x\"\n{MINIMAL}"
+        );
+        let err = parse(&text).unwrap_err();
+        let keys: Vec<(usize, &str)> = err
+            .problems
+            .iter()
+            .map(|p| (p.line, p.key.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (2, "admin.listen"),
+                (3, "admin.time_zone"),
+                (4, "admin.language"),
+                (5, "admin.public_url")
+            ],
+            "{err}"
+        );
+
+        let text = format!(
+            "[admin]\nlisten = \"0.0.0.0:9000\"\npublic_url = \"https://yq.example/\"\ntime_zone = \"Europe/Berlin\"\nopen_reads = true\n{MINIMAL}"
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.admin.listen.port(), 9000);
+        assert_eq!(c.admin.public_url, "https://yq.example");
+        assert_eq!(c.admin.time_zone, chrono_tz::Europe::Berlin);
+        assert!(c.admin.open_reads);
     }
 }
