@@ -8,8 +8,12 @@
 //!   message but never a state change; [`Incident::alert_delivered`] lets the next start send
 //!   an opening alert that was stored but not delivered.
 //! - Transitions are idempotent: acknowledging twice changes nothing and says who already
-//!   owns it. Updates go through the store's compare-and-swap, so a command racing the
-//!   escalation ticker cannot lose either change.
+//!   owns it. A transition that contradicts the state (acknowledging a resolved incident,
+//!   reopening while the brand has another open incident) is refused as a conflict. Updates
+//!   go through the store's compare-and-swap, so a command racing the escalation ticker cannot
+//!   lose either change.
+//! - Every surface (chat, API, console, CLI) calls the same methods here, naming who acted
+//!   and from where, so the history is one audit trail.
 //!
 //! This module decides; it writes no message text (notify does).
 
@@ -38,16 +42,35 @@ pub enum Notice {
     },
 }
 
-/// The result of a chat command on an incident.
+/// The result of a person's transition on an incident.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Changed(Incident),
-    /// Nothing to do: already in that state, or the transition makes no sense.
+    /// Nothing to do: it is already in the state asked for ("already acknowledged by …").
     Unchanged {
         incident: Incident,
         reason: String,
     },
+    /// The transition contradicts the incident's state, e.g. acknowledging a resolved one.
+    Conflict {
+        incident: Incident,
+        reason: String,
+    },
     NotFound(u64),
+}
+
+/// Why a transition did not happen.
+enum Refusal {
+    Already(String),
+    Conflict(String),
+}
+
+/// Who asked for a transition, and through which surface.
+#[derive(Debug, Clone, Copy)]
+pub struct By<'a> {
+    pub actor: &'a Actor,
+    /// `telegram`, `api`, `web` or `cli`.
+    pub via: &'a str,
 }
 
 #[derive(Clone)]
@@ -98,7 +121,7 @@ impl Incidents {
                 let mut new = old.clone();
                 new.hit_count += hits.len() as u64;
                 merge_top(&mut new.top_posts, hits, top_posts);
-                Ok(new)
+                Ok::<_, ()>(new)
             })?;
             self.store.flush().await?;
             return Ok(None);
@@ -139,6 +162,7 @@ impl Incidents {
                     "{} negative in window, baseline {:.1}",
                     signal.window_count, signal.baseline
                 ),
+                via: None,
             }],
         };
         self.store.create_incident(&incident)?;
@@ -159,7 +183,7 @@ impl Incidents {
         self.store.update_incident(id, |old| {
             let mut new = old.clone();
             new.alert_delivered = true;
-            Ok(new)
+            Ok::<_, ()>(new)
         })?;
         self.store.flush().await
     }
@@ -174,28 +198,86 @@ impl Incidents {
             .collect())
     }
 
-    pub async fn acknowledge(&self, id: u64, by: &Actor, now: DateTime<Utc>) -> Result<Outcome> {
+    /// Takes ownership: stops escalation.
+    pub async fn acknowledge(&self, id: u64, by: By<'_>, now: DateTime<Utc>) -> Result<Outcome> {
         self.transition(id, |old| match old.state {
-            IncidentState::Triggered => Ok(moved(old, IncidentState::Acknowledged, by, now)),
-            IncidentState::Acknowledged => Err(format!(
+            IncidentState::Triggered => Ok(moved(old, IncidentState::Acknowledged, by, None, now)),
+            IncidentState::Acknowledged => Err(Refusal::Already(format!(
                 "already acknowledged by {}",
                 name_of(&old.acked_by)
-            )),
-            IncidentState::Resolved => Err("already resolved".into()),
+            ))),
+            IncidentState::Resolved => Err(Refusal::Conflict(format!(
+                "already resolved by {}; reopen it first",
+                name_of(&old.resolved_by)
+            ))),
         })
         .await
     }
 
-    pub async fn resolve(&self, id: u64, by: &Actor, now: DateTime<Utc>) -> Result<Outcome> {
+    /// Closes the incident, with an optional note on what was done.
+    pub async fn resolve(
+        &self,
+        id: u64,
+        by: By<'_>,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
         self.transition(id, |old| match old.state {
             IncidentState::Triggered | IncidentState::Acknowledged => {
-                let mut new = moved(old, IncidentState::Resolved, by, now);
-                new.resolved_by = Some(by.clone());
+                let mut new = moved(old, IncidentState::Resolved, by, note, now);
+                new.resolved_by = Some(by.actor.clone());
                 new.resolved_at = Some(now);
                 Ok(new)
             }
+            IncidentState::Resolved => Err(Refusal::Already(format!(
+                "already resolved by {}",
+                name_of(&old.resolved_by)
+            ))),
+        })
+        .await
+    }
+
+    /// Opens a resolved incident again, owned by whoever reopens it: the problem came back,
+    /// and someone has it. Refused while the brand has another open incident, which keeps one
+    /// open incident per brand.
+    pub async fn reopen(
+        &self,
+        id: u64,
+        by: By<'_>,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let Some(current) = self.store.incident(id)? else {
+            return Ok(Outcome::NotFound(id));
+        };
+        if let Some(other) = self
+            .store
+            .open_incidents()?
+            .into_iter()
+            .find(|i| i.brand == current.brand && i.id != id)
+        {
+            return Ok(Outcome::Conflict {
+                reason: format!(
+                    "incident #{} is already open for {}; work on that one",
+                    other.id, other.brand
+                ),
+                incident: current,
+            });
+        }
+        self.transition(id, |old| match old.state {
             IncidentState::Resolved => {
-                Err(format!("already resolved by {}", name_of(&old.resolved_by)))
+                let mut new = moved(old, IncidentState::Acknowledged, by, note, now);
+                new.acked_by = Some(by.actor.clone());
+                new.acked_at = Some(now);
+                new.resolved_by = None;
+                new.resolved_at = None;
+                if let Some(last) = new.history.last_mut() {
+                    last.note = note.map_or("reopened".to_string(), |n| format!("reopened: {n}"));
+                }
+                Ok(new)
+            }
+            IncidentState::Triggered | IncidentState::Acknowledged => {
+                Err(Refusal::Already("already open".to_string()))
             }
         })
         .await
@@ -203,14 +285,17 @@ impl Incidents {
 
     async fn transition<F>(&self, id: u64, change: F) -> Result<Outcome>
     where
-        F: Fn(&Incident) -> Result<Incident, String>,
+        F: Fn(&Incident) -> Result<Incident, Refusal>,
     {
         let outcome = match self.store.update_incident(id, change)? {
             None => return Ok(Outcome::NotFound(id)),
             Some(Ok(new)) => Outcome::Changed(new),
-            Some(Err(reason)) => {
+            Some(Err(refusal)) => {
                 return Ok(match self.store.incident(id)? {
-                    Some(incident) => Outcome::Unchanged { incident, reason },
+                    Some(incident) => match refusal {
+                        Refusal::Already(reason) => Outcome::Unchanged { incident, reason },
+                        Refusal::Conflict(reason) => Outcome::Conflict { incident, reason },
+                    },
                     // Removed between the two reads (retention): as good as never there.
                     None => Outcome::NotFound(id),
                 });
@@ -243,7 +328,7 @@ impl Incidents {
                 if old.state != IncidentState::Triggered
                     || old.next_page_at.is_none_or(|at| at > now)
                 {
-                    return Err("no longer due".into());
+                    return Err(());
                 }
                 let mut new = old.clone();
                 new.tier = (old.tier + 1).min(last);
@@ -257,6 +342,7 @@ impl Incidents {
                         new.tier + 1,
                         tiers[new.tier].name
                     ),
+                    via: None,
                 });
                 Ok(new)
             })?;
@@ -283,26 +369,38 @@ impl Incidents {
     }
 }
 
-/// `old` moved to `to` by a person: stops escalation, records the transition, and makes that
-/// person the owner if nobody owned it yet (resolving an unacknowledged incident takes it).
-fn moved(old: &Incident, to: IncidentState, by: &Actor, now: DateTime<Utc>) -> Incident {
+/// `old` moved to `to` by a person: stops escalation, records the transition (with the
+/// person's note, if any), and makes that person the owner if nobody owned it yet (resolving
+/// an unacknowledged incident takes it).
+fn moved(
+    old: &Incident,
+    to: IncidentState,
+    by: By<'_>,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Incident {
     let mut new = old.clone();
     new.state = to;
     new.next_page_at = None;
     if new.acked_by.is_none() {
-        new.acked_by = Some(by.clone());
+        new.acked_by = Some(by.actor.clone());
         new.acked_at = Some(now);
     }
-    let note = match to {
+    let what = match to {
         IncidentState::Acknowledged => "acknowledged",
         IncidentState::Resolved => "resolved",
         IncidentState::Triggered => "re-triggered",
     };
+    let note = match note.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => format!("{what}: {n}"),
+        None => what.to_string(),
+    };
     new.history.push(Transition {
         at: now,
         to,
-        by: Some(by.clone()),
-        note: note.into(),
+        by: Some(by.actor.clone()),
+        note,
+        via: Some(by.via.to_string()),
     });
     new
 }
@@ -371,6 +469,13 @@ mod tests {
         }
     }
 
+    fn chat(actor: &Actor) -> By<'_> {
+        By {
+            actor,
+            via: "telegram",
+        }
+    }
+
     fn alice() -> Actor {
         Actor {
             id: 1,
@@ -385,7 +490,7 @@ mod tests {
         let opened = inc.open(&signal(5), now).await.unwrap();
         assert_eq!(opened.id, 1);
         assert_eq!(opened.next_page_at, Some(now + ChronoDuration::seconds(60)));
-        let Outcome::Changed(acked) = inc.acknowledge(1, &alice(), now).await.unwrap() else {
+        let Outcome::Changed(acked) = inc.acknowledge(1, chat(&alice()), now).await.unwrap() else {
             panic!()
         };
         assert_eq!(acked.state, IncidentState::Acknowledged);
@@ -393,10 +498,10 @@ mod tests {
         let again = inc
             .acknowledge(
                 1,
-                &Actor {
+                chat(&Actor {
                     id: 2,
                     name: "bob".into(),
-                },
+                }),
                 now,
             )
             .await
@@ -409,7 +514,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            inc.acknowledge(42, &alice(), now).await.unwrap(),
+            inc.acknowledge(42, chat(&alice()), now).await.unwrap(),
             Outcome::NotFound(42)
         );
     }
@@ -461,7 +566,7 @@ mod tests {
             (2, true),
             "the last tier is paged again"
         );
-        inc.acknowledge(1, &alice(), t0 + ChronoDuration::seconds(190))
+        inc.acknowledge(1, chat(&alice()), t0 + ChronoDuration::seconds(190))
             .await
             .unwrap();
         assert!(inc
@@ -477,18 +582,18 @@ mod tests {
         let inc = Incidents::new(store.clone(), tiers(), 3);
         let now = Utc::now();
         inc.open(&signal(5), now).await.unwrap();
-        let Outcome::Changed(r) = inc.resolve(1, &alice(), now).await.unwrap() else {
+        let Outcome::Changed(r) = inc.resolve(1, chat(&alice()), None, now).await.unwrap() else {
             panic!()
         };
         assert_eq!(r.state, IncidentState::Resolved);
         assert_eq!(r.acked_by, Some(alice()), "resolving takes ownership");
         assert!(inc.open_incidents().unwrap().is_empty());
         assert!(matches!(
-            inc.acknowledge(1, &alice(), now).await.unwrap(),
-            Outcome::Unchanged { .. }
+            inc.acknowledge(1, chat(&alice()), now).await.unwrap(),
+            Outcome::Conflict { .. }
         ));
         assert!(matches!(
-            inc.resolve(1, &alice(), now).await.unwrap(),
+            inc.resolve(1, chat(&alice()), None, now).await.unwrap(),
             Outcome::Unchanged { .. }
         ));
     }
@@ -543,5 +648,68 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["b", "a"]
         );
+    }
+
+    #[tokio::test]
+    async fn resolve_keeps_the_note_and_reopen_gives_it_an_owner_again() {
+        let inc = Incidents::new(Store::temporary().unwrap(), tiers(), 3);
+        let now = Utc::now();
+        inc.open(&signal(5), now).await.unwrap();
+        let web = Actor {
+            id: 0,
+            name: "web:alice".into(),
+        };
+        let by_web = By {
+            actor: &web,
+            via: "web",
+        };
+        inc.resolve(1, by_web, Some("refunded the fees"), now)
+            .await
+            .unwrap();
+        let resolved = inc.get(1).unwrap().unwrap();
+        let last = resolved.history.last().unwrap();
+        assert_eq!(last.note, "resolved: refunded the fees");
+        assert_eq!(last.via.as_deref(), Some("web"));
+        assert_eq!(last.by.as_ref().unwrap().name, "web:alice");
+
+        // Acknowledging a resolved incident contradicts its state.
+        assert!(matches!(
+            inc.acknowledge(1, chat(&alice()), now).await.unwrap(),
+            Outcome::Conflict { .. }
+        ));
+        let Outcome::Changed(reopened) = inc.reopen(1, chat(&alice()), None, now).await.unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(reopened.state, IncidentState::Acknowledged);
+        assert_eq!(reopened.acked_by, Some(alice()));
+        assert_eq!(reopened.resolved_by, None);
+        assert_eq!(reopened.history.last().unwrap().note, "reopened");
+        assert_eq!(inc.open_incidents().unwrap().len(), 1);
+        // Reopening an open incident is a no-op, not an error.
+        assert!(matches!(
+            inc.reopen(1, chat(&alice()), None, now).await.unwrap(),
+            Outcome::Unchanged { .. }
+        ));
+        assert_eq!(
+            inc.reopen(9, chat(&alice()), None, now).await.unwrap(),
+            Outcome::NotFound(9)
+        );
+    }
+
+    #[tokio::test]
+    async fn reopen_is_refused_while_the_brand_has_another_open_incident() {
+        let inc = Incidents::new(Store::temporary().unwrap(), tiers(), 3);
+        let now = Utc::now();
+        inc.open(&signal(5), now).await.unwrap();
+        inc.resolve(1, chat(&alice()), None, now).await.unwrap();
+        inc.open(&signal(6), now).await.unwrap();
+        match inc.reopen(1, chat(&alice()), None, now).await.unwrap() {
+            Outcome::Conflict { reason, incident } => {
+                assert!(reason.contains("#2"), "{reason}");
+                assert_eq!(incident.state, IncidentState::Resolved);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -146,6 +146,10 @@ pub struct Transition {
     pub to: IncidentState,
     pub by: Option<Actor>,
     pub note: String,
+    /// Where the change came from: `telegram`, `api`, `web` or `cli`; `None` for the daemon's
+    /// own changes (opening, escalation), and for history written before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// A short view of a hit kept inside the incident, so alerts and reports need no hit lookups.
@@ -798,9 +802,9 @@ impl Store {
     /// Atomically applies `change` to incident `id`. `change` returns `Err(reason)` to refuse
     /// (nothing is written), and may run several times under contention, so it must not do
     /// I/O. Returns the stored result, or `Ok(Err(reason))` when refused.
-    pub fn update_incident<F>(&self, id: u64, change: F) -> Result<Option<Result<Incident, String>>>
+    pub fn update_incident<F, E>(&self, id: u64, change: F) -> Result<Option<Result<Incident, E>>>
     where
-        F: Fn(&Incident) -> Result<Incident, String>,
+        F: Fn(&Incident) -> Result<Incident, E>,
     {
         let key = id.to_be_bytes();
         loop {
@@ -1536,7 +1540,7 @@ mod tests {
             .update_incident(2, |old| {
                 let mut new = old.clone();
                 new.state = IncidentState::Resolved;
-                Ok(new)
+                Ok::<_, ()>(new)
             })
             .unwrap();
         let ids = |state| -> Vec<u64> {

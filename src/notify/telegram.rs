@@ -17,7 +17,7 @@ use teloxide::utils::command::BotCommands;
 use teloxide::RequestError;
 
 use crate::config::TelegramConfig;
-use crate::incident::{Incidents, Outcome};
+use crate::incident::{By, Incidents, Outcome};
 use crate::shutdown::Shutdown;
 use crate::store::Actor;
 
@@ -30,7 +30,7 @@ const SEND_ATTEMPTS: u32 = 3;
 pub enum Command {
     #[command(description = "take ownership of an incident: /ack <id>")]
     Ack(String),
-    #[command(description = "close an incident: /resolve <id>")]
+    #[command(description = "close an incident: /resolve <id> [note]")]
     Resolve(String),
     #[command(description = "list open incidents")]
     Incidents,
@@ -152,10 +152,15 @@ pub async fn handle_command(
                     "⛔ {who} is not allowed to {verb} incidents. Ask an admin to add your id to telegram.ack_users."
                 );
             };
+            let by = By {
+                actor: &actor,
+                via: "telegram",
+            };
             let outcome = if resolving {
-                ctx.incidents.resolve(id, &actor, now).await
+                let note = arg.trim().split_once(char::is_whitespace).map(|(_, n)| n);
+                ctx.incidents.resolve(id, by, note, now).await
             } else {
-                ctx.incidents.acknowledge(id, &actor, now).await
+                ctx.incidents.acknowledge(id, by, now).await
             };
             outcome.map(|o| match o {
                 Outcome::Changed(i) if resolving => {
@@ -168,7 +173,8 @@ pub async fn handle_command(
                     "✅ Incident #{} ({}) acknowledged by {}. You own it until it is resolved.",
                     i.id, i.brand, actor.name
                 ),
-                Outcome::Unchanged { incident, reason } => {
+                Outcome::Unchanged { incident, reason }
+                | Outcome::Conflict { incident, reason } => {
                     format!("Incident #{} is {reason}.", incident.id)
                 }
                 Outcome::NotFound(id) => format!("No incident #{id}."),
@@ -182,8 +188,13 @@ pub async fn handle_command(
 }
 
 /// "3", "#3" → 3.
+/// "3", "#3", "3 refunded the customer" → 3 (the rest is a note for /resolve).
 fn parse_id(arg: &str) -> Option<u64> {
-    arg.trim().trim_start_matches('#').parse().ok()
+    arg.split_whitespace()
+        .next()?
+        .trim_start_matches('#')
+        .parse()
+        .ok()
 }
 
 /// Long-polls for commands until shutdown.
