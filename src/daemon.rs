@@ -23,6 +23,8 @@
 
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,19 +33,20 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::admin::{self, auth::TokenSource, Readiness};
 use crate::analyze::{Analyzer, Judgment};
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::dedupe;
 use crate::detect::Detector;
 use crate::fetch::{self, FetchError, Fetched, Fetcher, Validators};
 use crate::incident::{Incidents, Notice};
-use crate::notify::{telegram, Notifier};
+use crate::notify::{telegram, Notifier, Sink};
 use crate::parse;
 use crate::post::Post;
 use crate::report::{PollEnd, Rounds};
 use crate::shutdown::{self, Shutdown};
 use crate::source::Schedule;
-use crate::store::{Hit, Store};
+use crate::store::{Hit, PollResult, Store};
 
 /// How often overdue acknowledgements are looked for.
 const ESCALATION_TICK: Duration = Duration::from_millis(500);
@@ -76,8 +79,44 @@ struct AnalyzedBatch {
 
 /// Runs until `shutdown` fires or a task fails. Returns the first failure.
 pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result<()> {
+    start(config, secrets, external).await?.wait().await
+}
+
+/// A daemon whose tasks are running.
+pub struct Running {
+    admin_addr: Option<SocketAddr>,
+    supervisor: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Running {
+    /// Where the admin server listens (the real port when the config asked for port 0).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Waits until every task has stopped and the store is flushed.
+    pub async fn wait(self) -> Result<()> {
+        self.supervisor
+            .await
+            .context("the daemon's supervisor panicked")?
+    }
+}
+
+/// Opens the store, builds the analyzer, binds the admin server and spawns every task.
+/// Returns once all of it is running; a bad config, a locked store or a taken port fail here.
+pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Result<Running> {
     config.ensure_runnable()?;
-    let store = Store::open(&config.daemon.data_dir)?;
+    let admin_listener = match config.admin.enabled {
+        true => Some(admin::bind(config.admin.listen).await?),
+        false => None,
+    };
+    let admin_addr = admin_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    let readiness = Readiness::default();
+    let store = Store::open_in_zone(&config.daemon.data_dir, config.admin.time_zone)?;
+    readiness.store_open.store(true, Ordering::Relaxed);
 
     let analysis = config.analysis.clone();
     let brands = config.brands.clone();
@@ -86,6 +125,7 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
             .await
             .context("building the analyzer")??,
     );
+    readiness.analyzer_built.store(true, Ordering::Relaxed);
 
     let client = fetch::http_client(&config.daemon)?;
     let fetcher = Fetcher::new(client.clone(), &config.daemon);
@@ -107,10 +147,15 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
         (None, _) => None,
     };
     let notifier = match (&bot, config.telegram.chat_id) {
-        (Some(bot), Some(chat)) => {
-            Notifier::Telegram(telegram::TelegramSender::new(bot.clone(), chat))
-        }
-        _ => Notifier::Console,
+        (Some(bot), Some(chat)) => Sink::Telegram(telegram::TelegramSender::new(bot.clone(), chat)),
+        _ => Sink::Console,
+    };
+    let notifier = Notifier {
+        sink: notifier,
+        console_url: config
+            .admin
+            .enabled
+            .then(|| config.admin.public_url.clone()),
     };
     let data_dir = std::path::absolute(&config.daemon.data_dir)
         .unwrap_or_else(|_| config.daemon.data_dir.clone());
@@ -159,6 +204,7 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
         tasks.spawn(async move { ("poller", poller.run(shutdown).await) });
     }
     drop(batch_tx);
+    readiness.pollers_running.store(true, Ordering::Relaxed);
 
     tasks.spawn(
         record(
@@ -185,6 +231,52 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
         );
     }
 
+    if let (Some(listener), Some(addr)) = (admin_listener, admin_addr) {
+        let auth = admin::auth::Auth::new(&config.admin, &config.daemon.data_dir, addr)?;
+        match &auth.source {
+            TokenSource::Env(var) => tracing::info!("admin token from ${var}"),
+            TokenSource::File(path) => tracing::info!(
+                "admin token in {} (mode 0600; the CLI reads it there)",
+                path.display()
+            ),
+        }
+        if !addr.ip().is_loopback() && auth.reads_open() {
+            tracing::warn!(
+                %addr,
+                "admin.open_reads = true: anyone who can reach {addr} can read incidents and hits"
+            );
+        }
+        let state = admin::AdminState {
+            store: store.clone(),
+            incidents: incidents.clone(),
+            auth,
+            brands: Arc::new(config.brands.iter().map(|b| b.name.clone()).collect()),
+            sources: Arc::new(config.sources.clone()),
+            public_url: config.admin.public_url.clone(),
+            readiness: readiness.clone(),
+            clock: Arc::new(Utc::now),
+        };
+        tracing::info!(
+            "web console and API at http://{addr} (links use {})",
+            config.admin.public_url
+        );
+        tasks.spawn(admin::serve(listener, state, stop.subscribe()).map_named("admin server"));
+    }
+
+    let supervisor = tokio::spawn(supervise(tasks, stop, store));
+    Ok(Running {
+        admin_addr,
+        supervisor,
+    })
+}
+
+/// Waits for every task; the first failure stops the others and is returned once the store is
+/// flushed.
+async fn supervise(
+    mut tasks: JoinSet<(&'static str, Result<()>)>,
+    stop: shutdown::Trigger,
+    store: Store,
+) -> Result<()> {
     let mut first_error: Option<anyhow::Error> = None;
     while let Some(joined) = tasks.join_next().await {
         let failure = match joined {
@@ -243,11 +335,23 @@ impl Poller {
                 Ok(PollOutcome::Done {
                     validators,
                     new_posts,
-                }) => (
-                    schedule.succeeded(validators),
-                    PollEnd::Fetched { new_posts },
-                ),
+                }) => {
+                    let health = match validators {
+                        None => PollResult::NotModified,
+                        Some(_) => PollResult::Fetched {
+                            new_items: new_posts,
+                        },
+                    };
+                    self.record_health(health);
+                    (
+                        schedule.succeeded(validators),
+                        PollEnd::Fetched { new_posts },
+                    )
+                }
                 Err(e) => {
+                    self.record_health(PollResult::Failed {
+                        error: format!("{e:#}"),
+                    });
                     let fetch_error = e.downcast_ref::<FetchError>();
                     let next = schedule.failed(fetch_error.and_then(FetchError::retry_after));
                     tracing::warn!(
@@ -272,6 +376,16 @@ impl Poller {
             {
                 report.log();
             }
+        }
+    }
+
+    /// Source health is for people to look at; failing to write it must not stop polling.
+    fn record_health(&self, result: PollResult) {
+        if let Err(e) = self
+            .store
+            .record_poll(&self.source.name, Utc::now(), result)
+        {
+            tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "could not store source health");
         }
     }
 

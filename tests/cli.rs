@@ -231,7 +231,7 @@ async fn run_alerts_to_the_console_and_stops_cleanly_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "[detection]\nmin_negative = 3\n\n[[brands]]\nname = \"度小满\"\naliases = [\"有钱花\"]\n\n[[sources]]\nname = \"f\"\nkind = \"feed\"\nurl = \"{}\"\ninterval = \"300ms\"\n",
+            "[admin]\nlisten = \"127.0.0.1:0\"\n\n[detection]\nmin_negative = 3\n\n[[brands]]\nname = \"度小满\"\naliases = [\"有钱花\"]\n\n[[sources]]\nname = \"f\"\nkind = \"feed\"\nurl = \"{}\"\ninterval = \"300ms\"\n",
             feeds.url("/feed")
         ),
     )
@@ -327,7 +327,7 @@ fn no_reachable_source_is_said_plainly_once_in_json_logs() {
     std::fs::write(
         &config,
         format!(
-            "[[brands]]\nname = \"度小满\"\n\n[[sources]]\nname = \"gone\"\nkind = \"feed\"\nurl = \"http://127.0.0.1:{port}/feed\"\ninterval = \"200ms\"\n"
+            "[admin]\nlisten = \"127.0.0.1:0\"\n\n[[brands]]\nname = \"度小满\"\n\n[[sources]]\nname = \"gone\"\nkind = \"feed\"\nurl = \"http://127.0.0.1:{port}/feed\"\ninterval = \"200ms\"\n"
         ),
     )
     .unwrap();

@@ -43,6 +43,9 @@ impl Setup {
 data_dir = "{data}"
 fetch_timeout = "5s"
 
+[admin]
+listen = "127.0.0.1:0"
+
 [detection]
 window = "15m"
 baseline_window = "24h"

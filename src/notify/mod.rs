@@ -14,35 +14,82 @@ use crate::incident::Notice;
 use crate::store::Incident;
 
 /// Where notices go.
-pub enum Notifier {
-    /// No bot token or chat configured: stdout and the log.
+pub enum Sink {
+    /// No bot token or chat configured: stdout.
     Console,
     Telegram(telegram::TelegramSender),
 }
 
+/// Delivers notices to one sink, with links to the web console when it runs.
+pub struct Notifier {
+    pub sink: Sink,
+    /// The console's public URL, for a link to each incident.
+    pub console_url: Option<String>,
+}
+
 impl Notifier {
     pub async fn deliver(&self, notice: &Notice) -> Result<()> {
-        let text = render(notice);
-        match self {
-            Notifier::Console => {
+        let how = HowToAct {
+            console_url: self.console_url.clone(),
+            chat_commands: matches!(self.sink, Sink::Telegram(_)),
+        };
+        let text = render(notice, &how);
+        match &self.sink {
+            Sink::Console => {
                 console::print(&text);
                 Ok(())
             }
-            Notifier::Telegram(sender) => sender.send_to_crisis_chat(&text).await,
+            Sink::Telegram(sender) => sender.send_to_crisis_chat(&text).await,
         }
     }
 
     pub fn describe(&self) -> String {
-        match self {
-            Notifier::Console => "console".to_string(),
-            Notifier::Telegram(s) => format!("telegram chat {}", s.chat_id()),
+        match &self.sink {
+            Sink::Console => "console".to_string(),
+            Sink::Telegram(s) => format!("telegram chat {}", s.chat_id()),
+        }
+    }
+}
+
+/// How the reader of a message can take the incident.
+#[derive(Debug, Clone, Default)]
+pub struct HowToAct {
+    pub console_url: Option<String>,
+    /// The reader is in the crisis chat, where /ack works.
+    pub chat_commands: bool,
+}
+
+impl HowToAct {
+    fn write(&self, out: &mut String, id: u64, resolve_too: bool) {
+        if let Some(url) = &self.console_url {
+            let _ = writeln!(out, "Console: {url}/incidents/{id}");
+        }
+        if self.chat_commands {
+            if resolve_too {
+                let _ = write!(
+                    out,
+                    "Reply /ack {id} to take it, /resolve {id} when it is handled."
+                );
+            } else {
+                let _ = write!(out, "Reply /ack {id} to take it.");
+            }
+        } else {
+            let _ = write!(
+                out,
+                "Take it with `yuqing ack {id}`{}.",
+                if self.console_url.is_some() {
+                    " or the console's Acknowledge button"
+                } else {
+                    ""
+                }
+            );
         }
     }
 }
 
 /// The message for a notice. Plain text: no markup to escape, and it reads the same in a
 /// terminal, a log and a chat.
-pub fn render(notice: &Notice) -> String {
+pub fn render(notice: &Notice, how: &HowToAct) -> String {
     let mut out = String::new();
     match notice {
         Notice::Opened { incident, tier } => {
@@ -62,11 +109,7 @@ pub fn render(notice: &Notice) -> String {
             if let Some(t) = tier {
                 write_page(&mut out, "Paging tier 1", t);
             }
-            let _ = write!(
-                out,
-                "Reply /ack {id} to take it, /resolve {id} when it is handled.",
-                id = incident.id
-            );
+            how.write(&mut out, incident.id, true);
         }
         Notice::Escalated {
             incident,
@@ -86,7 +129,7 @@ pub fn render(notice: &Notice) -> String {
             write_page(&mut out, &format!("Escalating to tier {tier_number}"), tier);
             let _ = writeln!(out, "{} negative posts so far.", incident.hit_count);
             write_top_posts(&mut out, incident);
-            let _ = write!(out, "Reply /ack {} to take it.", incident.id);
+            how.write(&mut out, incident.id, false);
         }
     }
     out

@@ -2,6 +2,7 @@
 //! Shared loopback test harness: fixture feed server, fake Telegram Bot API
 //! and small async helpers. Everything binds to 127.0.0.1 only.
 
+pub mod daemon;
 pub mod feeds;
 pub mod telegram;
 

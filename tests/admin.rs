@@ -1,0 +1,340 @@
+//! The admin API over a real socket, on a running daemon: every endpoint, auth refusals,
+//! malformed input, pagination, idempotent transitions, and daily figures that equal a recount.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::daemon::TestDaemon;
+use serde_json::{json, Value};
+use yuqing::store::{IncidentState, Store};
+
+async fn post(
+    d: &TestDaemon,
+    path: &str,
+    token: Option<&str>,
+    actor: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let mut request = d.client.post(d.url(path)).body(body.to_string());
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    if let Some(a) = actor {
+        request = request.header("X-Yuqing-Actor", a);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("POST {path} answered non-JSON ({e}): {text}"));
+    (status, value)
+}
+
+async fn get(d: &TestDaemon, path: &str) -> (u16, Value) {
+    let response = d.client.get(d.url(path)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("GET {path} answered non-JSON ({e}): {text}"));
+    (status, value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_can_be_listed_acknowledged_resolved_and_reopened_over_the_api() {
+    let d = TestDaemon::start().await;
+    assert_eq!(get(&d, "/healthz").await.0, 200);
+    let (status, ready) = get(&d, "/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["checks"]["pollers_running"], true);
+
+    let incident = d.burst_until_incident().await;
+    assert_eq!(incident["id"], 1);
+    assert_eq!(incident["state"], "Triggered");
+    assert!(incident["url"].as_str().unwrap().ends_with("/incidents/1"));
+    let token = d.token();
+
+    // Writes need the token, and the right one.
+    let (status, body) = post(&d, "/api/v1/incidents/1/ack", None, None, "").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
+    let (status, _) = post(&d, "/api/v1/incidents/1/ack", Some("wrong"), None, "").await;
+    assert_eq!(status, 401);
+
+    // Malformed ids and bodies, unknown ids and verbs.
+    assert_eq!(
+        post(&d, "/api/v1/incidents/abc/ack", Some(&token), None, "")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        post(&d, "/api/v1/incidents/99/ack", Some(&token), None, "")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        post(&d, "/api/v1/incidents/1/explode", Some(&token), None, "")
+            .await
+            .0,
+        404
+    );
+    let (status, body) = post(
+        &d,
+        "/api/v1/incidents/1/resolve",
+        Some(&token),
+        None,
+        "{note",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(get(&d, "/api/v1/incidents/abc").await.0, 400);
+    assert_eq!(get(&d, "/api/v1/incidents/99").await.0, 404);
+    assert_eq!(get(&d, "/api/v1/nothing-here").await.0, 404);
+    assert_eq!(get(&d, "/api/v1/incidents?state=closed").await.0, 400);
+
+    // Ack, then ack again: not an error, and it says who has it.
+    let (status, body) = post(
+        &d,
+        "/api/v1/incidents/1/ack",
+        Some(&token),
+        Some("alice"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], true);
+    assert_eq!(body["incident"]["state"], "Acknowledged");
+    let (status, body) = post(&d, "/api/v1/incidents/1/ack", Some(&token), Some("bob"), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], false);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already acknowledged by alice"),
+        "{body}"
+    );
+
+    let (_, open) = get(&d, "/api/v1/incidents?state=open").await;
+    assert_eq!(open["incidents"].as_array().unwrap().len(), 1);
+
+    // Resolve with a note; acking a resolved incident conflicts; reopen takes it back.
+    let (status, body) = post(
+        &d,
+        "/api/v1/incidents/1/resolve",
+        Some(&token),
+        None,
+        r#"{"note": "refunded and apologised"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&d, "/api/v1/incidents/1/ack", Some(&token), None, "").await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = post(
+        &d,
+        "/api/v1/incidents/1/reopen",
+        Some(&token),
+        Some("cli"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["incident"]["state"], "Acknowledged");
+
+    // The whole history: who, when, what, from where.
+    let (_, one) = get(&d, "/api/v1/incidents/1").await;
+    let history = one["history"].as_array().unwrap();
+    let lines: Vec<(Value, Value, Value)> = history
+        .iter()
+        .map(|t| (t["by"]["name"].clone(), t["note"].clone(), t["via"].clone()))
+        .collect();
+    assert_eq!(
+        lines[1],
+        (json!("alice"), json!("acknowledged"), json!("api")),
+        "{one}"
+    );
+    assert_eq!(
+        lines[2],
+        (
+            json!("api"),
+            json!("resolved: refunded and apologised"),
+            json!("api")
+        ),
+        "{one}"
+    );
+    assert_eq!(
+        lines[3],
+        (json!("cli"), json!("reopened"), json!("cli")),
+        "{one}"
+    );
+    assert!(one["top_posts"].as_array().unwrap().len() >= 3, "{one}");
+
+    let (feeds, data) = d.stop().await;
+    drop(feeds);
+    let store = Store::open(&data.path().join("db")).unwrap();
+    let stored = store.incident(1).unwrap().unwrap();
+    assert_eq!(stored.state, IncidentState::Acknowledged);
+    assert_eq!(stored.acked_by.unwrap().name, "cli");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_page_newest_first_and_daily_figures_equal_a_recount_across_a_restart() {
+    let d = TestDaemon::start().await;
+    d.burst_until_incident().await;
+
+    // Every hit once across pages of 2, newest first.
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut times = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/hits?limit=2&cursor={c}"),
+            None => "/api/v1/hits?limit=2".to_string(),
+        };
+        let page = d.get_json(&path).await;
+        for hit in page["hits"].as_array().unwrap() {
+            assert!(
+                seen.insert(hit["id"].as_str().unwrap().to_string()),
+                "{hit}"
+            );
+            times.push(hit["at"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    // calm-1 and the four complaints name the brand; calm-2 is the solar term.
+    assert_eq!(seen.len(), 5, "{times:?}");
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+
+    let negative = d
+        .get_json("/api/v1/hits?brand=度小满&negative=true&since=24h")
+        .await;
+    assert_eq!(negative["hits"].as_array().unwrap().len(), 4);
+    let none = d.get_json("/api/v1/hits?source=elsewhere").await;
+    assert!(none["hits"].as_array().unwrap().is_empty());
+    for bad in [
+        "/api/v1/hits?cursor=zz",
+        "/api/v1/hits?limit=0",
+        "/api/v1/hits?limit=5000",
+        "/api/v1/hits?negative=perhaps",
+        "/api/v1/hits?since=last-tuesday",
+        "/api/v1/hits?colour=red",
+    ] {
+        let (status, body) = get(&d, bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string(), "{bad}: {body}");
+    }
+
+    let sources = d.get_json("/api/v1/sources").await;
+    let weibo = &sources["sources"][0];
+    assert_eq!(weibo["name"], "weibo");
+    assert_eq!(weibo["failing"], false);
+    assert!(weibo["polls"].as_u64().unwrap() >= 2, "{weibo}");
+    assert!(weibo["total_new_items"].as_u64().unwrap() >= 5, "{weibo}");
+
+    let daily = d.get_json("/api/v1/brands/度小满/daily?days=3").await;
+    let days = daily["days"].as_array().unwrap();
+    assert_eq!(days.len(), 3);
+    // Summed over the days, so a run that straddles local midnight counts the same.
+    let total = |key: &str| days.iter().map(|d| d[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(total("mentions"), 5, "{daily}");
+    assert_eq!(total("negative"), 4, "{daily}");
+    assert_eq!(total("incidents_opened"), 1, "{daily}");
+    let busy = days
+        .iter()
+        .find(|d| d["negative"].as_u64() > Some(0))
+        .unwrap();
+    let rate = busy["complaint_rate"].as_f64().unwrap();
+    let expected = busy["negative"].as_f64().unwrap() / busy["mentions"].as_f64().unwrap();
+    assert!((rate - expected).abs() < 1e-9, "{busy}");
+    assert!(busy["harm"].as_f64().unwrap() > 0.0);
+    assert_eq!(get(&d, "/api/v1/brands/nobody/daily").await.0, 404);
+    assert_eq!(get(&d, "/api/v1/brands/度小满/daily?days=0").await.0, 400);
+    assert_eq!(get(&d, "/api/v1/brands/度小满/daily?days=x").await.0, 400);
+    let by_date = |days: &Value| -> std::collections::BTreeMap<String, Value> {
+        days["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["date"].as_str().unwrap().to_string(), d.clone()))
+            .collect()
+    };
+    let before = by_date(&daily);
+
+    // After a restart the stored aggregates still equal a full recount.
+    let (feeds, data) = d.stop().await;
+    {
+        let store = Store::open(&data.path().join("db")).unwrap();
+        assert_eq!(
+            store.daily_all().unwrap(),
+            store.recount_daily_all().unwrap()
+        );
+    }
+    let d = TestDaemon::start_on(feeds, data).await;
+    let after = by_date(&d.get_json("/api/v1/brands/度小满/daily?days=3").await);
+    for (date, figures) in &before {
+        if let Some(again) = after.get(date) {
+            assert_eq!(again, figures, "{date}");
+        }
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn reads_off_loopback_need_the_token_or_a_login() {
+    use std::sync::Arc;
+    let store = Store::temporary().unwrap();
+    let auth = yuqing::admin::auth::Auth::with_token("s3cret", false);
+    let (session, _) = auth.login("alice");
+    let state = yuqing::admin::AdminState {
+        incidents: yuqing::incident::Incidents::new(store.clone(), vec![], 3),
+        store,
+        auth,
+        brands: Arc::new(vec!["度小满".into()]),
+        sources: Arc::new(vec![]),
+        public_url: "http://yq.example".into(),
+        readiness: Default::default(),
+        clock: Arc::new(chrono::Utc::now),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (trigger, shutdown) = yuqing::shutdown::channel();
+    let server = tokio::spawn(yuqing::admin::serve(listener, state, shutdown));
+    let client = reqwest::Client::new();
+    let url = format!("{base}/api/v1/incidents");
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(client.get(&url).send().await.unwrap()), 401);
+    assert_eq!(
+        status(client.get(&url).bearer_auth("nope").send().await.unwrap()),
+        401
+    );
+    assert_eq!(
+        status(client.get(&url).bearer_auth("s3cret").send().await.unwrap()),
+        200
+    );
+    let cookie = format!("yuqing_session={session}");
+    assert_eq!(
+        status(
+            client
+                .get(&url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    // Liveness never needs credentials.
+    assert_eq!(
+        status(client.get(format!("{base}/healthz")).send().await.unwrap()),
+        200
+    );
+    trigger.trigger();
+    server.await.unwrap().unwrap();
+}
