@@ -17,6 +17,7 @@
 //! | detect | [`detect`] | per-brand windows against the baseline → `Signal` |
 //! | incident | [`incident`] | Triggered → Acknowledged → Resolved, escalation |
 //! | notify | [`notify`] | console and Telegram delivery, chat commands |
+//! | metrics | [`metrics`] | counters and gauges for /metrics |
 //!
 //! [`config`] reads `sources.toml`; [`report`] sums polling up for the log; [`daemon`] wires the stages into tasks joined by bounded
 //! channels; [`shutdown`] carries the stop signal; [`eval`] measures the scorer.
@@ -30,6 +31,7 @@ pub mod detect;
 pub mod eval;
 pub mod fetch;
 pub mod incident;
+pub mod metrics;
 pub mod notify;
 pub mod parse;
 pub mod post;
