@@ -40,6 +40,7 @@ use crate::dedupe;
 use crate::detect::Detector;
 use crate::fetch::{self, FetchError, Fetched, Fetcher, Validators};
 use crate::incident::{Incidents, Notice};
+use crate::metrics::{Metrics, PollOutcomeKind};
 use crate::notify::{telegram, Notifier, Sink};
 use crate::parse;
 use crate::post::Post;
@@ -171,6 +172,13 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         data_dir.display(),
     );
     let rounds = Rounds::new(config.sources.len(), tokio::time::Instant::now());
+    let metrics = Metrics::new();
+    for source in &config.sources {
+        metrics.declare_source(&source.name);
+    }
+    for brand in &config.brands {
+        metrics.declare_brand(&brand.name);
+    }
 
     // Our own stop signal: fired by the caller's, or by a failing task.
     let (stop, stopped) = shutdown::channel();
@@ -199,6 +207,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             store: store.clone(),
             batches: batch_tx.clone(),
             rounds: rounds.clone(),
+            metrics: metrics.clone(),
         };
         let shutdown = stop.subscribe();
         tasks.spawn(async move { ("poller", poller.run(shutdown).await) });
@@ -214,6 +223,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             detector,
             notice_tx.clone(),
             rounds,
+            metrics.clone(),
         )
         .map_named("recorder"),
     );
@@ -254,6 +264,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             sources: Arc::new(config.sources.clone()),
             public_url: config.admin.public_url.clone(),
             readiness: readiness.clone(),
+            metrics: metrics.clone(),
             clock: Arc::new(Utc::now),
         };
         tracing::info!(
@@ -318,6 +329,7 @@ struct Poller {
     store: Store,
     batches: mpsc::Sender<AnalyzedBatch>,
     rounds: Rounds,
+    metrics: Metrics,
 }
 
 impl Poller {
@@ -330,7 +342,18 @@ impl Poller {
                 _ = tokio::time::sleep(delay) => {}
             }
             // A poll that has started finishes, so what was fetched is not thrown away.
-            let (next, end) = match self.poll(&schedule.validators).await {
+            let started = tokio::time::Instant::now();
+            let polled = self.poll(&schedule.validators).await;
+            let kind = match &polled {
+                Ok(PollOutcome::Done {
+                    validators: None, ..
+                }) => PollOutcomeKind::NotModified,
+                Ok(_) => PollOutcomeKind::Fetched,
+                Err(_) => PollOutcomeKind::Failed,
+            };
+            self.metrics
+                .poll_finished(&self.source.name, kind, started.elapsed());
+            let (next, end) = match polled {
                 Ok(PollOutcome::Stopping) => return Ok(()),
                 Ok(PollOutcome::Done {
                     validators,
@@ -412,6 +435,7 @@ impl Poller {
         let fresh = dedupe::unseen(&self.store, posts)?;
         tracing::debug!(source = %self.source.name, total, new = fresh.len(), "polled");
         let new_posts = fresh.len() as u64;
+        self.metrics.posts_seen(&self.source.name, new_posts);
         if fresh.is_empty() {
             return Ok(PollOutcome::Done {
                 validators: Some(validators),
@@ -419,11 +443,14 @@ impl Poller {
             });
         }
         let analyzer = self.analyzer.clone();
+        let metrics = self.metrics.clone();
         let items = tokio::task::spawn_blocking(move || {
             fresh
                 .into_iter()
                 .map(|post| {
+                    let started = std::time::Instant::now();
                     let judged = analyzer.analyze(&post.text());
+                    metrics.analysis_time(started.elapsed());
                     (post, judged)
                 })
                 .collect::<Vec<_>>()
@@ -461,6 +488,7 @@ async fn record(
     detector: Detector,
     notices: mpsc::Sender<Notice>,
     rounds: Rounds,
+    metrics: Metrics,
 ) -> Result<()> {
     while let Some(batch) = batches.recv().await {
         let mut negatives: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
@@ -485,6 +513,9 @@ async fn record(
             }
             let negative = hits.iter().filter(|h| h.negative).count();
             rounds.recorded(hits.len() as u64, negative as u64);
+            for hit in &hits {
+                metrics.hit_recorded(&hit.brand, hit.negative, hit.severity);
+            }
             for hit in hits.into_iter().filter(|h| h.negative) {
                 tracing::info!(brand = %hit.brand, source = %post.source, score = %format!("{:.2}", hit.score), title = %post.title, "negative hit");
                 negatives.entry(hit.brand.clone()).or_default().push(hit);

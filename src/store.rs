@@ -476,6 +476,11 @@ impl Store {
         at.with_timezone(&self.tz).date_naive()
     }
 
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Writes everything to disk. Called after every incident change and at shutdown.
     pub async fn flush(&self) -> Result<()> {
         self.db

@@ -54,6 +54,40 @@ async fn incidents_can_be_listed_acknowledged_resolved_and_reopened_over_the_api
     assert!(incident["url"].as_str().unwrap().ends_with("/incidents/1"));
     let token = d.token();
 
+    // Prometheus metrics, in the exposition format.
+    let response = d.client.get(d.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let metrics = response.text().await.unwrap();
+    for line in [
+        "yuqing_incidents{state=\"triggered\"} 1",
+        "yuqing_incidents{state=\"acknowledged\"} 0",
+        "yuqing_negative_hits_total{brand=\"度小满\"} 4",
+        "yuqing_hits_total{brand=\"招联\"} 0",
+        "yuqing_undelivered_notices 0",
+        "yuqing_build_info{version=\"0.1.0\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+    for prefix in [
+        "yuqing_polls_total{source=\"weibo\"} ",
+        "yuqing_poll_duration_seconds_count{source=\"weibo\"} ",
+        "yuqing_posts_seen_total{source=\"weibo\"} ",
+        "yuqing_analysis_seconds_count ",
+        "yuqing_store_size_bytes ",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(prefix)),
+            "{prefix} missing:\n{metrics}"
+        );
+    }
+
     // Writes need the token, and the right one.
     let (status, body) = post(&d, "/api/v1/incidents/1/ack", None, None, "").await;
     assert_eq!(status, 401, "{body}");
@@ -300,6 +334,7 @@ async fn reads_off_loopback_need_the_token_or_a_login() {
         sources: Arc::new(vec![]),
         public_url: "http://yq.example".into(),
         readiness: Default::default(),
+        metrics: yuqing::metrics::Metrics::new(),
         clock: Arc::new(chrono::Utc::now),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::read::{self, StateFilter};
 use super::AdminState;
 use crate::incident::{By, Outcome};
-use crate::store::{HitQuery, Incident, DEFAULT_PAGE, MAX_PAGE};
+use crate::store::{HitQuery, Incident, IncidentState, DEFAULT_PAGE, MAX_PAGE};
 
 /// An API failure: its status and a message for people.
 #[derive(Debug)]
@@ -78,6 +78,32 @@ pub async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(json!({ "ready": ready, "checks": checks })))
+}
+
+/// Prometheus metrics. The gauges that describe the store are read now, at scrape time.
+pub async fn metrics(State(state): State<AdminState>, headers: HeaderMap) -> ApiResult {
+    state.auth.check_read(&headers)?;
+    let incidents = state.store.incidents()?;
+    let count = |s: IncidentState| incidents.iter().filter(|i| i.state == s).count() as u64;
+    state.metrics.set_incidents(
+        count(IncidentState::Triggered),
+        count(IncidentState::Acknowledged),
+        count(IncidentState::Resolved),
+    );
+    let undelivered = incidents
+        .iter()
+        .filter(|i| i.state.is_open() && !i.alert_delivered)
+        .count();
+    state.metrics.set_undelivered_notices(undelivered as u64);
+    state.metrics.set_store_bytes(state.store.size_on_disk()?);
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        state.metrics.encode(),
+    )
+        .into_response())
 }
 
 /// `/api/*` paths that match no route.

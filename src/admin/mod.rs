@@ -63,6 +63,7 @@ pub struct AdminState {
     /// Where people reach the console, for links.
     pub public_url: String,
     pub readiness: Readiness,
+    pub metrics: crate::metrics::Metrics,
     /// "Now", injected so tests can fix the day the daily figures end on.
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
@@ -115,6 +116,7 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
         .route("/api/v1/incidents", get(api::list_incidents))
         .route("/api/v1/incidents/{id}", get(api::get_incident))
         .route("/api/v1/incidents/{id}/{verb}", post(api::transition))
