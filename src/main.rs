@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use yuqing::admin::client::{self, ClientError};
 use yuqing::analyze::lexicon::Lexicon;
 use yuqing::analyze::Analyzer;
 use yuqing::config::Config;
@@ -39,6 +40,13 @@ struct Cli {
     /// Colour in text logs: `auto` colours only when stderr is a terminal and NO_COLOR is unset.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// Where the client commands (incidents, ack, hits…) reach the daemon; default
+    /// http://<admin.listen>.
+    #[arg(long, global = true, env = "YUQING_ADMIN_URL")]
+    admin_url: Option<String>,
+    /// Client commands print one JSON object per line instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +74,52 @@ enum Command {
     },
     /// Validate the config and print a summary.
     Check,
+    /// List incidents (open ones unless --all), from the running daemon.
+    Incidents {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one incident with its timeline.
+    Incident { id: String },
+    /// Acknowledge an incident: you own it until it is resolved.
+    Ack { id: String },
+    /// Resolve an incident.
+    Resolve {
+        id: String,
+        /// What was done, kept in the timeline.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reopen a resolved incident.
+    Reopen {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List hits, newest first.
+    Hits {
+        #[arg(long)]
+        brand: Option<String>,
+        /// An age (24h, 7d) or a time (2026-03-01, RFC 3339).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Negative hits only.
+        #[arg(long)]
+        negative: bool,
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show each source's health.
+    Sources,
+    /// The daily complaint rate (客诉率) and harm index (用户伤害程度) per brand.
+    Stats {
+        #[arg(long)]
+        brand: Option<String>,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
     /// Score texts (arguments, or stdin lines): one JSON object per line.
     Score {
         /// Judge against this brand only (a configured brand, or any name).
@@ -172,7 +226,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("yuqing: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<ClientError>() {
+                Some(client) => ExitCode::from(client.exit_code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -212,6 +269,14 @@ fn load_config(cli: &Cli) -> Result<Config> {
 
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
+        Command::Incidents { .. }
+        | Command::Incident { .. }
+        | Command::Ack { .. }
+        | Command::Resolve { .. }
+        | Command::Reopen { .. }
+        | Command::Hits { .. }
+        | Command::Sources
+        | Command::Stats { .. } => run_client(&cli),
         Command::Check => {
             let config = load_config(&cli)?;
             print!("{}", config.summary());
@@ -379,6 +444,127 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The client commands: thin callers of the running daemon's API.
+fn run_client(cli: &Cli) -> Result<()> {
+    let config = load_config(cli)?;
+    let base = cli
+        .admin_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.admin.listen));
+    let token = yuqing::admin::auth::client_token(&config.admin, &config.daemon.data_dir);
+    let client = client::Client::new(&base, token);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let json_lines = cli.json;
+    let print_items = |items: &[serde_json::Value],
+                       as_table: &dyn Fn(&[serde_json::Value]) -> String| {
+        if json_lines {
+            for item in items {
+                println!("{item}");
+            }
+        } else {
+            print!("{}", as_table(items));
+        }
+    };
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Incidents { all } => {
+                let state = if *all { "all" } else { "open" };
+                let list = client
+                    .get(&format!("/api/v1/incidents?state={state}"))
+                    .await?;
+                print_items(as_array(&list["incidents"]), &client::incidents_table);
+            }
+            Command::Incident { id } => {
+                let incident = client
+                    .get(&format!("/api/v1/incidents/{}", client::encode(id)))
+                    .await?;
+                print_items(std::slice::from_ref(&incident), &|i| {
+                    client::incident_text(&i[0])
+                });
+            }
+            Command::Ack { id } => transition(&client, id, "ack", None, json_lines).await?,
+            Command::Resolve { id, note } => {
+                transition(&client, id, "resolve", note.as_deref(), json_lines).await?
+            }
+            Command::Reopen { id, note } => {
+                transition(&client, id, "reopen", note.as_deref(), json_lines).await?
+            }
+            Command::Hits {
+                brand,
+                since,
+                negative,
+                source,
+                limit,
+            } => {
+                let mut query = format!("since={}&limit={limit}", client::encode(since));
+                if let Some(b) = brand {
+                    query.push_str(&format!("&brand={}", client::encode(b)));
+                }
+                if let Some(s) = source {
+                    query.push_str(&format!("&source={}", client::encode(s)));
+                }
+                if *negative {
+                    query.push_str("&negative=true");
+                }
+                let page = client.get(&format!("/api/v1/hits?{query}")).await?;
+                print_items(as_array(&page["hits"]), &client::hits_table);
+            }
+            Command::Sources => {
+                let list = client.get("/api/v1/sources").await?;
+                print_items(as_array(&list["sources"]), &client::sources_table);
+            }
+            Command::Stats { brand, days } => {
+                let brands: Vec<String> = match brand {
+                    Some(b) => vec![b.clone()],
+                    None => config.brands.iter().map(|b| b.name.clone()).collect(),
+                };
+                for b in brands {
+                    let daily = client
+                        .get(&format!(
+                            "/api/v1/brands/{}/daily?days={days}",
+                            client::encode(&b)
+                        ))
+                        .await?;
+                    print_items(as_array(&daily["days"]), &|d| client::daily_table(&b, d));
+                }
+            }
+            _ => unreachable!("only client commands reach here"),
+        }
+        Ok(())
+    })
+}
+
+fn as_array(v: &serde_json::Value) -> &[serde_json::Value] {
+    v.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+async fn transition(
+    client: &client::Client,
+    id: &str,
+    verb: &str,
+    note: Option<&str>,
+    json_lines: bool,
+) -> Result<()> {
+    let body = match note {
+        Some(n) => json!({ "note": n }),
+        None => json!({}),
+    };
+    let answer = client
+        .post(
+            &format!("/api/v1/incidents/{}/{verb}", client::encode(id)),
+            body,
+        )
+        .await?;
+    if json_lines {
+        println!("{answer}");
+    } else {
+        println!("{}", answer["message"].as_str().unwrap_or("done"));
+    }
+    Ok(())
 }
 
 fn build_analyzer(config: &Config) -> Result<Analyzer> {

@@ -373,3 +373,131 @@ async fn reads_off_loopback_need_the_token_or_a_login() {
     trigger.trigger();
     server.await.unwrap().unwrap();
 }
+
+/// Runs the `yuqing` binary against the test daemon, off the async workers.
+async fn cli(d: &TestDaemon, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_yuqing"));
+    cmd.arg("--config")
+        .arg(&d.config_path)
+        .arg("--admin-url")
+        .arg(&d.admin)
+        .args(args)
+        .env_remove("YUQING_CONFIG")
+        .env_remove("YUQING_ADMIN_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_acks_and_resolves_through_the_running_daemon() {
+    let d = TestDaemon::start().await;
+    d.burst_until_incident().await;
+
+    let (code, out, err) = cli(&d, &["incidents"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("ID"), "{out}");
+    assert!(
+        out.contains("#1") && out.contains("度小满") && out.contains("UNACKNOWLEDGED"),
+        "{out}"
+    );
+    let (_, out, _) = cli(&d, &["--json", "incidents"], &[]).await;
+    let first: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], 1);
+
+    let (code, out, err) = cli(&d, &["ack", "1"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("acknowledged by cli"), "{out}");
+    let (code, out, _) = cli(&d, &["ack", "1"], &[]).await;
+    assert_eq!(code, 0, "acking twice is not an error");
+    assert!(out.contains("already acknowledged by cli"), "{out}");
+
+    let (code, out, _) = cli(&d, &["incident", "1"], &[]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("cli via cli: acknowledged"), "{out}");
+    assert!(out.contains("top posts:"), "{out}");
+
+    let (code, _, err) = cli(&d, &["ack", "99"], &[]).await;
+    assert_eq!(code, 4, "not found: {err}");
+    assert!(err.contains("no incident #99"), "{err}");
+    let (code, _, err) = cli(&d, &["ack", "abc"], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = cli(
+        &d,
+        &["ack", "1"],
+        &[("YUQING_TEST_ADMIN_TOKEN_NEVER_SET", "wrong")],
+    )
+    .await;
+    assert_eq!(code, 5, "refused: {err}");
+    assert!(err.contains("token is wrong"), "{err}");
+
+    let (code, out, err) = cli(
+        &d,
+        &["resolve", "1", "--note", "called the customer back"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("resolved by cli"), "{out}");
+    let (code, _, err) = cli(&d, &["ack", "1"], &[]).await;
+    assert_eq!(code, 5, "acking a resolved incident conflicts: {err}");
+    let (code, out, _) = cli(&d, &["incidents"], &[]).await;
+    assert_eq!((code, out.as_str()), (0, "no incidents\n"));
+    let (_, out, _) = cli(&d, &["incidents", "--all"], &[]).await;
+    assert!(out.contains("Resolved"), "{out}");
+
+    let (code, out, err) = cli(&d, &["hits", "--negative", "--brand", "度小满"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().count(),
+        1 + 4,
+        "header and four complaints: {out}"
+    );
+    let (code, out, _) = cli(&d, &["sources"], &[]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("weibo") && out.contains("ok"), "{out}");
+    let (code, out, err) = cli(&d, &["stats", "--days", "2"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("COMPLAINT RATE") && out.contains("招联"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&d, &["hits", "--since", "someday"], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_says_plainly_when_the_daemon_is_not_running() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_yuqing"))
+            .args(["--admin-url", &url, "incidents"])
+            .env_remove("YUQING_CONFIG")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("not running"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")),
+        "names the address: {err}"
+    );
+}

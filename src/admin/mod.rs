@@ -4,13 +4,14 @@
 //! - [`read`] holds the queries the API and the console share.
 //! - [`api`] answers JSON; [`web`] serves the console's pages and forms, rendered by [`pages`]
 //!   with [`charts`] and [`i18n`].
-//! - [`auth`] decides who may read and who may act.
+//! - [`auth`] decides who may read and who may act; [`client`] is the CLI's side of the API.
 //!
 //! Writes go through [`crate::incident::Incidents`], the same transitions the chat commands use,
 //! so every surface shares one authorization check and one audit trail.
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod read;
 
 use std::collections::BTreeMap;
