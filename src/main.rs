@@ -74,6 +74,16 @@ enum Command {
     },
     /// Validate the config and print a summary.
     Check,
+    /// Time the admin API's hits and daily queries on a store of synthetic hits.
+    BenchApi {
+        /// The store to fill (kept, so later runs skip the fill).
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        hits: u64,
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+    },
     /// List incidents (open ones unless --all), from the running daemon.
     Incidents {
         #[arg(long)]
@@ -277,6 +287,19 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Hits { .. }
         | Command::Sources
         | Command::Stats { .. } => run_client(&cli),
+        Command::BenchApi {
+            data_dir,
+            hits,
+            requests,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report =
+                runtime.block_on(yuqing::admin::bench::run(data_dir, *hits, *requests))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         Command::Check => {
             let config = load_config(&cli)?;
             print!("{}", config.summary());
