@@ -21,6 +21,7 @@
 //! [`config`] reads `sources.toml`; [`report`] sums polling up for the log; [`daemon`] wires the stages into tasks joined by bounded
 //! channels; [`shutdown`] carries the stop signal; [`eval`] measures the scorer.
 
+pub mod admin;
 pub mod analyze;
 pub mod config;
 pub mod daemon;
