@@ -12,7 +12,10 @@
 pub mod api;
 pub mod auth;
 pub mod bench;
+pub mod charts;
 pub mod client;
+pub mod i18n;
+pub mod pages;
 pub mod read;
 
 use std::collections::BTreeMap;
