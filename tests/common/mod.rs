@@ -1,7 +1,8 @@
 #![allow(dead_code)]
-//! Shared loopback test harness: fixture feed server, fake Telegram Bot API
-//! and small async helpers. Everything binds to 127.0.0.1 only.
+//! Shared loopback test harness: fixture feed server, fake Telegram Bot API,
+//! a headless browser and small async helpers. Everything binds to 127.0.0.1 only.
 
+pub mod browser;
 pub mod daemon;
 pub mod feeds;
 pub mod telegram;
