@@ -17,6 +17,7 @@
 //! | detect | [`detect`] | per-brand windows against the baseline → `Signal` |
 //! | incident | [`incident`] | Triggered → Acknowledged → Resolved, escalation |
 //! | notify | [`notify`] | console and Telegram delivery, chat commands |
+//! | demo | [`demo`] | `yuqing demo`: a scripted crisis served as loopback feeds, and its config |
 //!
 //! [`config`] reads `sources.toml`; [`report`] sums polling up for the log; [`daemon`] wires the stages into tasks joined by bounded
 //! channels; [`shutdown`] carries the stop signal; [`eval`] measures the scorer.
@@ -25,6 +26,7 @@ pub mod analyze;
 pub mod config;
 pub mod daemon;
 pub mod dedupe;
+pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod fetch;
