@@ -18,6 +18,8 @@
 //! | incident | [`incident`] | Triggered → Acknowledged → Resolved, escalation |
 //! | notify | [`notify`] | console and Telegram delivery, chat commands |
 //! | metrics | [`metrics`] | counters and gauges for /metrics |
+//! | admin | [`admin`] | the HTTP API, metrics endpoint, web console and the CLI's client |
+//! | demo | [`demo`] | `yuqing demo`: a scripted crisis served as loopback feeds, and its config |
 //!
 //! [`config`] reads `sources.toml`; [`report`] sums polling up for the log; [`daemon`] wires the stages into tasks joined by bounded
 //! channels; [`shutdown`] carries the stop signal; [`eval`] measures the scorer.
@@ -27,6 +29,7 @@ pub mod analyze;
 pub mod config;
 pub mod daemon;
 pub mod dedupe;
+pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod fetch;
