@@ -265,6 +265,8 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             public_url: config.admin.public_url.clone(),
             readiness: readiness.clone(),
             metrics: metrics.clone(),
+            default_lang: admin::i18n::Lang::parse(&config.admin.language)
+                .unwrap_or(admin::i18n::Lang::Zh),
             clock: Arc::new(Utc::now),
         };
         tracing::info!(

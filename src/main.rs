@@ -295,8 +295,7 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let report =
-                runtime.block_on(yuqing::admin::bench::run(data_dir, *hits, *requests))?;
+            let report = runtime.block_on(yuqing::admin::bench::run(data_dir, *hits, *requests))?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }

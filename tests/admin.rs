@@ -335,6 +335,7 @@ async fn reads_off_loopback_need_the_token_or_a_login() {
         public_url: "http://yq.example".into(),
         readiness: Default::default(),
         metrics: yuqing::metrics::Metrics::new(),
+        default_lang: yuqing::admin::i18n::Lang::En,
         clock: Arc::new(chrono::Utc::now),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

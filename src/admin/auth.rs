@@ -54,6 +54,8 @@ pub struct Auth {
 #[derive(Default)]
 struct Sessions {
     by_id: HashMap<String, (u64, Session)>,
+    /// What the last action did, shown once on the next page (post, redirect, get).
+    flashes: HashMap<String, String>,
     next: u64,
 }
 
@@ -93,6 +95,11 @@ impl Auth {
     /// Whether `candidate` is the token, in time that does not depend on where they differ.
     pub fn token_matches(&self, candidate: &str) -> bool {
         bool::from(candidate.as_bytes().ct_eq(self.token.as_bytes()))
+    }
+
+    /// Whether a form's CSRF token is this session's, compared in constant time.
+    pub fn csrf_matches(&self, session: &Session, candidate: &str) -> bool {
+        !candidate.is_empty() && bool::from(candidate.as_bytes().ct_eq(session.csrf.as_bytes()))
     }
 
     /// May this request read? Open reads, the bearer token, or a console session.
@@ -153,6 +160,7 @@ impl Auth {
                 .map(|(id, _)| id.clone())
             {
                 sessions.by_id.remove(&oldest);
+                sessions.flashes.remove(&oldest);
             }
         }
         (id, session)
@@ -160,12 +168,30 @@ impl Auth {
 
     pub fn logout(&self, headers: &HeaderMap) {
         if let Some(id) = session_cookie(headers) {
-            self.sessions
-                .lock()
-                .expect("sessions lock")
-                .by_id
-                .remove(&id);
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            sessions.by_id.remove(&id);
+            sessions.flashes.remove(&id);
         }
+    }
+
+    /// Keeps a message for this session's next page.
+    pub fn set_flash(&self, headers: &HeaderMap, message: String) {
+        if let Some(id) = session_cookie(headers) {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            if sessions.by_id.contains_key(&id) {
+                sessions.flashes.insert(id, message);
+            }
+        }
+    }
+
+    /// The message kept for this session, once.
+    pub fn take_flash(&self, headers: &HeaderMap) -> Option<String> {
+        let id = session_cookie(headers)?;
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .flashes
+            .remove(&id)
     }
 
     /// The console session this request's cookie names, if any.

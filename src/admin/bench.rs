@@ -66,6 +66,7 @@ pub async fn run(dir: &std::path::Path, hits: u64, requests: usize) -> Result<Re
         public_url: String::new(),
         readiness: Default::default(),
         metrics: crate::metrics::Metrics::new(),
+        default_lang: super::i18n::Lang::Zh,
         clock: Arc::new(Utc::now),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -74,7 +75,10 @@ pub async fn run(dir: &std::path::Path, hits: u64, requests: usize) -> Result<Re
     let server = tokio::spawn(super::serve(listener, state, shutdown));
     let client = reqwest::Client::builder().no_proxy().build()?;
     let hits_url = format!("{base}/api/v1/hits?since=24h&limit=100");
-    let daily_url = format!("{base}/api/v1/brands/{}/daily?days=30", super::client::encode(BRANDS[0]));
+    let daily_url = format!(
+        "{base}/api/v1/brands/{}/daily?days=30",
+        super::client::encode(BRANDS[0])
+    );
     let hits_latency = time(&client, &hits_url, requests).await?;
     let daily_latency = time(&client, &daily_url, requests).await?;
     stop.trigger();
@@ -92,7 +96,11 @@ async fn time(client: &reqwest::Client, url: &str, requests: usize) -> Result<La
     for _ in 0..requests.max(1) {
         let started = Instant::now();
         let response = client.get(url).send().await?;
-        anyhow::ensure!(response.status().is_success(), "{url}: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
         response.bytes().await?;
         took.push(started.elapsed());
     }

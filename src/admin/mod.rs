@@ -17,6 +17,7 @@ pub mod client;
 pub mod i18n;
 pub mod pages;
 pub mod read;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -69,6 +70,8 @@ pub struct AdminState {
     pub public_url: String,
     pub readiness: Readiness,
     pub metrics: crate::metrics::Metrics,
+    /// The console's language when the browser states no preference.
+    pub default_lang: i18n::Lang,
     /// "Now", injected so tests can fix the day the daily figures end on.
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
@@ -132,6 +135,14 @@ pub fn router(state: AdminState) -> Router {
             "/api/{*rest}",
             get(api::no_such_endpoint).post(api::no_such_endpoint),
         )
+        .route("/", get(web::overview))
+        .route("/incidents/{id}", get(web::incident))
+        .route("/incidents/{id}/{verb}", post(web::act))
+        .route("/hits", get(web::hits))
+        .route("/sources", get(web::sources))
+        .route("/login", get(web::login_page).post(web::login))
+        .route("/logout", post(web::logout))
+        .fallback(web::not_found)
         .with_state(state)
 }
 

@@ -299,6 +299,7 @@ pub fn incident(page: &Page, i: &Incident) -> Markup {
                         strong { @match &step.by { Some(actor) => (actor.name), None => (t(Label::System)) } }
                         " · " (t(state_label(step.to)))
                         @if !step.note.is_empty() { " — " (step.note) }
+                        @if let Some(via) = &step.via { " (" span.via { (via) } ")" }
                     }
                 }
             }
@@ -852,6 +853,7 @@ mod tests {
             to: IncidentState::Triggered,
             by: None,
             note: "12 negative in window, baseline 1.5".into(),
+            via: None,
         }];
         let mut i = Incident {
             id: 7,
@@ -880,6 +882,7 @@ mod tests {
                 to: IncidentState::Acknowledged,
                 by: Some(alice()),
                 note: "acknowledged".into(),
+                via: None,
             });
         }
         if state == IncidentState::Resolved {
@@ -890,6 +893,7 @@ mod tests {
                 to: IncidentState::Resolved,
                 by: Some(alice()),
                 note: "resolved".into(),
+                via: None,
             });
         }
         i.history = history;
