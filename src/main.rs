@@ -72,6 +72,19 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Replay a scripted crisis about 度小满 on loopback feeds through the real pipeline, with
+    /// the web console: no internet and no chat account needed.
+    Demo {
+        /// Keep the demo's data here (default: a temporary folder, removed at the end).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The admin server's address.
+        #[arg(long, default_value = yuqing::config::DEFAULT_ADMIN_LISTEN)]
+        listen: String,
+        /// Stop as soon as the first incident opens (for scripts and tests).
+        #[arg(long)]
+        exit_after_incident: bool,
+    },
     /// Validate the config and print a summary.
     Check,
     /// Time the admin API's hits and daily queries on a store of synthetic hits.
@@ -298,6 +311,16 @@ fn run(cli: Cli) -> Result<()> {
             let report = runtime.block_on(yuqing::admin::bench::run(data_dir, *hits, *requests))?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
+        }
+        Command::Demo {
+            data_dir,
+            listen,
+            exit_after_incident,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(run_demo(data_dir.clone(), listen, *exit_after_incident))
         }
         Command::Check => {
             let config = load_config(&cli)?;
@@ -558,6 +581,76 @@ fn run_client(cli: &Cli) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// `yuqing demo`: the scripted crisis, the real daemon on it, and the console's address.
+async fn run_demo(
+    data_dir: Option<PathBuf>,
+    listen: &str,
+    exit_after_incident: bool,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let server =
+        yuqing::demo::DemoServer::start(yuqing::demo::Script::default_crisis(), move || {
+            started.elapsed()
+        })
+        .await?;
+    let temporary = match &data_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("yuqing-demo-")
+                .tempdir()
+                .context("creating the demo's data folder")?,
+        ),
+    };
+    let dir = data_dir.unwrap_or_else(|| temporary.as_ref().expect("made above").path().into());
+    let text = yuqing::demo::demo_config(&server, &dir, listen);
+    let config = Config::parse(&text, yuqing::config::Origin::Embedded)?;
+    let (trigger, shutdown) = shutdown::channel();
+    let running = daemon::start(config.clone(), Secrets::default(), shutdown).await?;
+    let admin = running
+        .admin_addr()
+        .context("the demo runs the admin server")?;
+    // The daemon made (or found) the token as it started.
+    let token = yuqing::admin::auth::client_token(&config.admin, &config.daemon.data_dir)
+        .unwrap_or_default();
+    println!("yuqing demo: a scripted crisis about 度小满 is being replayed on loopback feeds.");
+    println!("  web console: http://{admin}  (log in with the token below to act)");
+    println!("  admin token: {token}");
+    println!("  data folder: {}", dir.display());
+    println!("Calm posts first; the complaints start after about 10 seconds, and an incident");
+    println!("opens within a minute. Then acknowledge it in the console, or run:");
+    println!("  YUQING_ADMIN_TOKEN={token} yuqing --admin-url http://{admin} ack 1");
+    println!("Ctrl-C ends the demo.\n");
+    let client = client::Client::new(&format!("http://{admin}"), None);
+    let stop = trigger.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            if let Ok(list) = client.get("/api/v1/incidents").await {
+                if let Some(first) = list["incidents"].as_array().and_then(|l| l.first()) {
+                    return Some(first["id"].as_u64().unwrap_or(1));
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+    tokio::select! {
+        opened = watcher, if exit_after_incident => {
+            if let Ok(Some(id)) = opened {
+                println!("yuqing demo: incident #{id} opened; stopping as asked (--exit-after-incident).");
+            }
+            stop.trigger();
+        }
+        _ = wait_for_signal() => {
+            println!("yuqing demo: stopping.");
+            trigger.trigger();
+        }
+    }
+    running.wait().await?;
+    server.stop().await;
+    drop(temporary);
+    Ok(())
 }
 
 fn as_array(v: &serde_json::Value) -> &[serde_json::Value] {

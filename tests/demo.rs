@@ -301,3 +301,42 @@ async fn the_daemon_opens_an_incident_on_the_burst() {
         "every post about the brand is a hit (not the outing, the solar term, the takeaway)"
     );
 }
+
+#[test]
+fn yuqing_demo_opens_an_incident_and_exits_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--exit-after-incident",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("demo-data"))
+        .env_remove("YUQING_CONFIG")
+        .env_remove("YUQING_ADMIN_TOKEN")
+        .env_remove("YUQING_TELEGRAM_TOKEN")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("web console: http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("yuqing incident #1"),
+        "the console alert: {stdout}"
+    );
+    assert!(stdout.contains("incident #1 opened; stopping"), "{stdout}");
+    // The incident and the token are in the kept data folder.
+    let store = yuqing::store::Store::open(&dir.path().join("demo-data")).unwrap();
+    assert_eq!(store.incident(1).unwrap().unwrap().brand, "度小满");
+    let token = std::fs::read_to_string(dir.path().join("demo-data/admin-token")).unwrap();
+    assert!(
+        stdout.contains(token.trim()),
+        "the token is printed for the CLI"
+    );
+}
