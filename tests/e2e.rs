@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::daemon::{burst_items, calm_items};
 use common::feeds::{rss, FeedServer, Item};
 use common::telegram::{FakeTelegram, SentMessage};
 use yuqing::config::{Config, Origin};
@@ -137,37 +138,6 @@ impl Daemon {
             .expect("daemon task did not panic")
             .expect("daemon stopped cleanly");
     }
-}
-
-fn calm_items() -> Vec<Item> {
-    vec![
-        Item::new(
-            "calm-1",
-            "度小满发布年度报告",
-            "度小满业务稳健增长，获得用户好评",
-        ),
-        Item::new("calm-2", "小满节气", "欢度小满，天气闷热让人难受"),
-    ]
-}
-
-fn burst_items() -> Vec<Item> {
-    [
-        (
-            "neg-1",
-            "有钱花暴力催收",
-            "度小满有钱花暴力催收，天天打电话骚扰我家人，太恶心了！",
-        ),
-        (
-            "neg-2",
-            "有钱花砍头息",
-            "有钱花利息太高，砍头息，就是高利贷",
-        ),
-        ("neg-3", "度小满投诉", "度小满客服态度极差，投诉无门"),
-        ("neg-4", "乱收费", "度小满的有钱花乱收费，隐形费用坑人"),
-    ]
-    .iter()
-    .map(|(g, t, d)| Item::new(g, t, d))
-    .collect()
 }
 
 fn serve(setup: &Setup, items: Vec<Item>) {
