@@ -84,6 +84,7 @@ pub struct Config {
     pub detection: DetectionConfig,
     pub telegram: TelegramConfig,
     pub admin: AdminConfig,
+    pub incidents: IncidentsConfig,
     pub brands: Vec<BrandConfig>,
     pub sources: Vec<SourceConfig>,
     /// What is allowed but probably not meant (a config that watches nothing); printed by
@@ -124,6 +125,36 @@ pub struct DetectionConfig {
     pub spike_ratio: f64,
     /// How many posts an alert shows.
     pub top_posts: usize,
+}
+
+/// How incidents live: what opens one at once, when they end by themselves, and how an owner is
+/// kept to their word.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentsConfig {
+    /// One hit at least this severe opens an incident at once, whatever the volume (0 = off).
+    pub critical_severity: f64,
+    /// An open incident resolves by itself once its brand has stayed below 1.5× its baseline
+    /// this long (0 = never).
+    pub resolve_after: Duration,
+    /// A new spike this soon after a resolve reopens the same incident instead of a new one.
+    pub reopen_within: Duration,
+    /// How often the owner of an acknowledged, unresolved incident is reminded (0 = never).
+    pub remind_every: Duration,
+    /// After this long acknowledged but unresolved, the incident is triggered and paged again
+    /// (0 = never).
+    pub ack_expires: Duration,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            critical_severity: 20.0,
+            resolve_after: Duration::from_secs(2 * 3600),
+            reopen_within: Duration::from_secs(6 * 3600),
+            remind_every: Duration::from_secs(4 * 3600),
+            ack_expires: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// The admin HTTP server: API, metrics and web console.
@@ -480,6 +511,34 @@ impl Config {
             }
         };
 
+        let incidents = {
+            let at = root.key("incidents");
+            let raw::Table(i) = problems.valid(raw.incidents, &at).unwrap_or_default();
+            let defaults = IncidentsConfig::default();
+            IncidentsConfig {
+                critical_severity: problems
+                    .valid_if(
+                        i.critical_severity,
+                        &at.key("critical_severity"),
+                        |&v| v.is_finite() && v >= 0.0,
+                        "must be a number >= 0 (0 turns it off)",
+                    )
+                    .unwrap_or(defaults.critical_severity),
+                resolve_after: problems
+                    .valid(i.resolve_after, &at.key("resolve_after"))
+                    .map_or(defaults.resolve_after, |d| d.0),
+                reopen_within: problems
+                    .valid(i.reopen_within, &at.key("reopen_within"))
+                    .map_or(defaults.reopen_within, |d| d.0),
+                remind_every: problems
+                    .valid(i.remind_every, &at.key("remind_every"))
+                    .map_or(defaults.remind_every, |d| d.0),
+                ack_expires: problems
+                    .valid(i.ack_expires, &at.key("ack_expires"))
+                    .map_or(defaults.ack_expires, |d| d.0),
+            }
+        };
+
         let admin = {
             let at = root.key("admin");
             let raw::Table(a) = problems.valid(raw.admin, &at).unwrap_or_default();
@@ -717,6 +776,7 @@ impl Config {
             detection,
             telegram,
             admin,
+            incidents,
             brands,
             sources,
             warnings,
@@ -1343,6 +1403,7 @@ mod raw {
         pub detection: Section<Detection>,
         pub telegram: Section<Telegram>,
         pub admin: Section<Admin>,
+        pub incidents: Section<Incidents>,
         pub brands: Entries<Brand>,
         pub sources: Entries<Source>,
     }
@@ -1435,6 +1496,29 @@ mod raw {
                 ack_users: Checked::default(),
                 tiers: Checked::default(),
                 poll_timeout: Valid(HumanDuration(Duration::from_secs(25))),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(default)]
+    pub struct Incidents {
+        pub critical_severity: Checked<f64>,
+        pub resolve_after: Checked<HumanDuration>,
+        pub reopen_within: Checked<HumanDuration>,
+        pub remind_every: Checked<HumanDuration>,
+        pub ack_expires: Checked<HumanDuration>,
+    }
+
+    impl Default for Incidents {
+        fn default() -> Self {
+            let d = super::IncidentsConfig::default();
+            Incidents {
+                critical_severity: Valid(d.critical_severity),
+                resolve_after: Valid(HumanDuration(d.resolve_after)),
+                reopen_within: Valid(HumanDuration(d.reopen_within)),
+                remind_every: Valid(HumanDuration(d.remind_every)),
+                ack_expires: Valid(HumanDuration(d.ack_expires)),
             }
         }
     }

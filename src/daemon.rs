@@ -134,7 +134,8 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         store.clone(),
         config.telegram.tiers.clone(),
         config.detection.top_posts,
-    );
+    )
+    .with_lifecycle(config.incidents.clone());
     let detector = Detector::new(config.detection.clone());
 
     let bot = match (&secrets.telegram_token, config.telegram.chat_id) {
@@ -220,14 +221,22 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             batch_rx,
             store.clone(),
             incidents.clone(),
-            detector,
+            detector.clone(),
             notice_tx.clone(),
             rounds,
             metrics.clone(),
         )
         .map_named("recorder"),
     );
-    tasks.spawn(escalate(incidents.clone(), notice_tx, stop.subscribe()).map_named("escalator"));
+    tasks.spawn(
+        escalate(
+            incidents.clone(),
+            detector.clone(),
+            notice_tx,
+            stop.subscribe(),
+        )
+        .map_named("escalator"),
+    );
     tasks.spawn(deliver(notice_rx, notifier, incidents.clone()).map_named("deliverer"));
     if let (Some(bot), Some(chat)) = (bot, config.telegram.chat_id) {
         let ctx = telegram::CommandContext {
@@ -524,13 +533,13 @@ async fn record(
             }
         }
         for (brand, hits) in negatives {
-            if let Some(incident) = incidents
+            if let Some(notice) = incidents
                 .on_negative_hits(&brand, &hits, &detector, Utc::now())
                 .await?
             {
                 // Only fails when the deliverer is gone, i.e. while stopping; the incident is
                 // stored undelivered and will be alerted on the next start.
-                let _ = notices.send(incidents.opened_notice(incident)).await;
+                let _ = notices.send(notice).await;
             }
         }
     }
@@ -540,6 +549,7 @@ async fn record(
 /// Re-sends alerts stored but never delivered, then pages the next tier when acks are overdue.
 async fn escalate(
     incidents: Incidents,
+    detector: Detector,
     notices: mpsc::Sender<Notice>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
@@ -561,7 +571,10 @@ async fn escalate(
             _ = shutdown.wait() => return Ok(()),
             _ = tokio::time::sleep(ESCALATION_TICK) => {}
         }
-        for notice in incidents.escalate_due(Utc::now()).await? {
+        let now = Utc::now();
+        let mut due = incidents.tick(&detector, now).await?;
+        due.extend(incidents.escalate_due(now).await?);
+        for notice in due {
             if notices.send(notice).await.is_err() {
                 return Ok(());
             }

@@ -18,6 +18,7 @@ pub struct Signal {
     pub top: Vec<Hit>,
 }
 
+#[derive(Clone)]
 pub struct Detector {
     cfg: DetectionConfig,
 }
@@ -54,6 +55,31 @@ impl Detector {
             window: self.cfg.window,
             top: self.top_hits(store, brand, window_start, end),
         })
+    }
+
+    /// `brand`'s negative hits in the window ending at `now`, and its baseline per window.
+    pub fn level(&self, store: &Store, brand: &str, now: DateTime<Utc>) -> (u64, f64) {
+        let window = to_chrono(self.cfg.window);
+        let end = now + ChronoDuration::milliseconds(1);
+        let window_start = end - window;
+        let count = store.count_negative(brand, window_start, end);
+        let baseline_start = window_start - (to_chrono(self.cfg.baseline_window) - window);
+        let before = store.count_negative(brand, baseline_start, window_start);
+        let windows_in_baseline = (self.cfg.baseline_window.as_secs_f64()
+            - self.cfg.window.as_secs_f64())
+            / self.cfg.window.as_secs_f64();
+        (count, before as f64 / windows_in_baseline.max(1.0))
+    }
+
+    /// Whether `brand` is calm: below 1.5× its baseline, or below the fewest hits that could
+    /// open an incident at all (a brand with no baseline is calm once its window is quiet).
+    pub fn is_calm(&self, store: &Store, brand: &str, now: DateTime<Utc>) -> bool {
+        let (count, baseline) = self.level(store, brand, now);
+        count < self.cfg.min_negative || (count as f64) < 1.5 * baseline
+    }
+
+    pub fn window(&self) -> std::time::Duration {
+        self.cfg.window
     }
 
     pub fn top_hits(

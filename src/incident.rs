@@ -20,7 +20,7 @@
 use anyhow::Result;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
-use crate::config::TierConfig;
+use crate::config::{IncidentsConfig, TierConfig};
 use crate::detect::{Detector, Signal};
 use crate::store::{Actor, Hit, Incident, IncidentState, PostSummary, Store, Transition};
 
@@ -39,6 +39,17 @@ pub enum Notice {
         tier: TierConfig,
         tier_number: usize,
         repeat: bool,
+    },
+    /// The incident resolved by itself: its brand stayed calm for `resolve_after`.
+    AutoResolved { incident: Incident },
+    /// The owner of an acknowledged incident is reminded that it is still open.
+    Reminder { incident: Incident },
+    /// Acknowledged long ago and still unresolved: back to triggered, paging the first tier.
+    AckExpired {
+        incident: Incident,
+        /// Who had it.
+        owner: String,
+        tier: Option<TierConfig>,
     },
 }
 
@@ -78,6 +89,7 @@ pub struct Incidents {
     store: Store,
     tiers: Vec<TierConfig>,
     top_posts: usize,
+    lifecycle: IncidentsConfig,
 }
 
 impl Incidents {
@@ -86,7 +98,14 @@ impl Incidents {
             store,
             tiers,
             top_posts,
+            lifecycle: IncidentsConfig::default(),
         }
+    }
+
+    /// Critical posts, auto-resolve, reopening, reminders and ack expiry as configured.
+    pub fn with_lifecycle(mut self, lifecycle: IncidentsConfig) -> Incidents {
+        self.lifecycle = lifecycle;
+        self
     }
 
     pub fn tiers(&self) -> &[TierConfig] {
@@ -101,15 +120,16 @@ impl Incidents {
         self.store.open_incidents()
     }
 
-    /// Handles new negative hits about `brand`: attaches them to its open incident, or opens
-    /// one when the detector sees a spike. Returns the incident if one was opened.
+    /// Handles new negative hits about `brand`: attaches them to its open incident, or, on a
+    /// spike or a critical post, reopens its recently resolved incident or opens a new one.
+    /// Returns the notice to send, if any.
     pub async fn on_negative_hits(
         &self,
         brand: &str,
         hits: &[Hit],
         detector: &Detector,
         now: DateTime<Utc>,
-    ) -> Result<Option<Incident>> {
+    ) -> Result<Option<Notice>> {
         if let Some(open) = self
             .store
             .open_incidents()?
@@ -121,19 +141,142 @@ impl Incidents {
                 let mut new = old.clone();
                 new.hit_count += hits.len() as u64;
                 merge_top(&mut new.top_posts, hits, top_posts);
+                // New complaints: the brand is not calm, whatever the last tick thought.
+                new.calm_since = None;
                 Ok::<_, ()>(new)
             })?;
             self.store.flush().await?;
             return Ok(None);
         }
-        match detector.check(&self.store, brand, now) {
-            Some(signal) => Ok(Some(self.open(&signal, now).await?)),
-            None => Ok(None),
+        let critical = self.critical_post(hits);
+        let signal = match detector.check(&self.store, brand, now) {
+            Some(signal) => signal,
+            None => match critical {
+                // One post bad enough to page for on its own.
+                Some(post) => Signal {
+                    brand: brand.to_string(),
+                    window_count: hits.len() as u64,
+                    baseline: 0.0,
+                    window: detector.window(),
+                    top: vec![post.clone()],
+                },
+                None => return Ok(None),
+            },
+        };
+        let because = match critical {
+            Some(post) => format!(
+                "critical post: severity {:.1} ≥ {} ({}) on {}",
+                post.severity,
+                self.lifecycle.critical_severity,
+                if post.terms.is_empty() {
+                    "-".to_string()
+                } else {
+                    post.terms.join(", ")
+                },
+                post.source
+            ),
+            None => format!(
+                "spike: {} negative posts in {} against a baseline of {:.1}",
+                signal.window_count,
+                crate::config::human_duration(signal.window),
+                signal.baseline
+            ),
+        };
+        if let Some(reopened) = self.reopen_recent(&signal, &because, now).await? {
+            return Ok(Some(self.opened_notice(reopened)));
+        }
+        let incident = self.open_because(&signal, &because, now).await?;
+        Ok(Some(self.opened_notice(incident)))
+    }
+
+    /// The most severe hit at or above `critical_severity`, if that is on.
+    fn critical_post<'h>(&self, hits: &'h [Hit]) -> Option<&'h Hit> {
+        let bar = self.lifecycle.critical_severity;
+        if bar <= 0.0 {
+            return None;
+        }
+        hits.iter()
+            .filter(|h| h.negative && h.severity >= bar)
+            .max_by(|a, b| a.severity.total_cmp(&b.severity))
+    }
+
+    /// Reopens `signal.brand`'s incident when it was resolved less than `reopen_within` ago: a
+    /// spike soon after a resolve is the same story coming back, not a new one.
+    async fn reopen_recent(
+        &self,
+        signal: &Signal,
+        because: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Incident>> {
+        let within = to_chrono(self.lifecycle.reopen_within);
+        let Some(last) = self
+            .store
+            .incidents()?
+            .into_iter()
+            .filter(|i| i.brand == signal.brand && i.state == IncidentState::Resolved)
+            .max_by_key(|i| i.resolved_at)
+            .filter(|i| i.resolved_at.is_some_and(|at| now - at < within))
+        else {
+            return Ok(None);
+        };
+        let tiers = &self.tiers;
+        let top_posts = self.top_posts;
+        let updated = self.store.update_incident(last.id, |old| {
+            if old.state != IncidentState::Resolved {
+                return Err(());
+            }
+            let mut new = old.clone();
+            new.state = IncidentState::Triggered;
+            new.tier = 0;
+            new.next_page_at = tiers.first().map(|t| now + to_chrono(t.ack_timeout));
+            new.acked_by = None;
+            new.acked_at = None;
+            new.resolved_by = None;
+            new.resolved_at = None;
+            new.calm_since = None;
+            new.next_remind_at = None;
+            new.alert_delivered = false;
+            new.window_count = signal.window_count;
+            new.baseline = signal.baseline;
+            new.hit_count += signal.window_count;
+            new.opened_because = because.to_string();
+            merge_top(&mut new.top_posts, &signal.top, top_posts);
+            new.history.push(Transition {
+                at: now,
+                to: IncidentState::Triggered,
+                by: None,
+                note: format!("reopened: {because}"),
+                via: None,
+            });
+            Ok(new)
+        })?;
+        match updated {
+            Some(Ok(incident)) => {
+                self.store.flush().await?;
+                tracing::warn!(id = incident.id, brand = %incident.brand, "incident reopened");
+                Ok(Some(incident))
+            }
+            _ => Ok(None),
         }
     }
 
     /// Opens an incident for a signal and stores it.
     pub async fn open(&self, signal: &Signal, now: DateTime<Utc>) -> Result<Incident> {
+        let because = format!(
+            "spike: {} negative posts in {} against a baseline of {:.1}",
+            signal.window_count,
+            crate::config::human_duration(signal.window),
+            signal.baseline
+        );
+        self.open_because(signal, &because, now).await
+    }
+
+    async fn open_because(
+        &self,
+        signal: &Signal,
+        because: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Incident> {
         let id = self.store.next_incident_id()?;
         let mut top_posts = Vec::new();
         merge_top(&mut top_posts, &signal.top, self.top_posts);
@@ -158,12 +301,12 @@ impl Incidents {
                 at: now,
                 to: IncidentState::Triggered,
                 by: None,
-                note: format!(
-                    "{} negative in window, baseline {:.1}",
-                    signal.window_count, signal.baseline
-                ),
+                note: because.to_string(),
                 via: None,
             }],
+            opened_because: because.to_string(),
+            calm_since: None,
+            next_remind_at: None,
         };
         self.store.create_incident(&incident)?;
         self.store.flush().await?;
@@ -306,6 +449,127 @@ impl Incidents {
             tracing::info!(id, state = ?i.state, "incident changed");
         }
         Ok(outcome)
+    }
+
+    /// The timed part of the lifecycle, run on a timer so it happens in quiet periods too:
+    /// auto-resolve after `resolve_after` of calm, ack expiry, and reminders to owners. Each
+    /// change is one compare-and-swap that re-checks the state it was decided on, so a person's
+    /// ack or resolve that lands in between wins and nothing is decided on a stale state.
+    pub async fn tick(&self, detector: &Detector, now: DateTime<Utc>) -> Result<Vec<Notice>> {
+        let mut notices = Vec::new();
+        let cfg = &self.lifecycle;
+        for incident in self.store.open_incidents()? {
+            if !cfg.resolve_after.is_zero() {
+                let calm = detector.is_calm(&self.store, &incident.brand, now);
+                let resolve_after = to_chrono(cfg.resolve_after);
+                let updated = self.store.update_incident(incident.id, |old| {
+                    if !old.state.is_open() {
+                        return Err(());
+                    }
+                    let mut new = old.clone();
+                    if !calm {
+                        if old.calm_since.is_none() {
+                            return Err(()); // nothing to write
+                        }
+                        new.calm_since = None;
+                        return Ok(new);
+                    }
+                    let since = *new.calm_since.get_or_insert(now);
+                    if now - since >= resolve_after {
+                        new.state = IncidentState::Resolved;
+                        new.resolved_at = Some(now);
+                        new.next_page_at = None;
+                        new.next_remind_at = None;
+                        new.history.push(Transition {
+                            at: now,
+                            to: IncidentState::Resolved,
+                            by: None,
+                            note: format!(
+                                "auto-resolved: calm (below 1.5× the baseline) for {}",
+                                crate::config::human_duration(cfg.resolve_after)
+                            ),
+                            via: None,
+                        });
+                    } else if old.calm_since.is_some() {
+                        return Err(()); // still counting; nothing changed
+                    }
+                    Ok(new)
+                })?;
+                if let Some(Ok(new)) = updated {
+                    if new.state == IncidentState::Resolved {
+                        tracing::info!(id = new.id, brand = %new.brand, "incident auto-resolved");
+                        notices.push(Notice::AutoResolved { incident: new });
+                        continue;
+                    }
+                }
+            }
+            if !cfg.ack_expires.is_zero() {
+                let expires = to_chrono(cfg.ack_expires);
+                let tiers = &self.tiers;
+                let updated = self.store.update_incident(incident.id, |old| {
+                    let expired = old.state == IncidentState::Acknowledged
+                        && old.acked_at.is_some_and(|at| now - at >= expires);
+                    if !expired {
+                        return Err(());
+                    }
+                    let mut new = old.clone();
+                    new.state = IncidentState::Triggered;
+                    new.tier = 0;
+                    new.next_page_at = tiers.first().map(|t| now + to_chrono(t.ack_timeout));
+                    new.acked_by = None;
+                    new.acked_at = None;
+                    new.next_remind_at = None;
+                    new.history.push(Transition {
+                        at: now,
+                        to: IncidentState::Triggered,
+                        by: None,
+                        note: format!(
+                            "acknowledgement by {} expired after {} unresolved; paging again",
+                            name_of(&old.acked_by),
+                            crate::config::human_duration(cfg.ack_expires)
+                        ),
+                        via: None,
+                    });
+                    Ok(new)
+                })?;
+                if let Some(Ok(new)) = updated {
+                    tracing::warn!(id = new.id, "acknowledgement expired");
+                    notices.push(Notice::AckExpired {
+                        owner: name_of(&incident.acked_by).to_string(),
+                        tier: self.tiers.first().cloned(),
+                        incident: new,
+                    });
+                    continue;
+                }
+            }
+            if !cfg.remind_every.is_zero() {
+                let every = to_chrono(cfg.remind_every);
+                let updated = self.store.update_incident(incident.id, |old| {
+                    if old.state != IncidentState::Acknowledged {
+                        return Err(());
+                    }
+                    let due = old
+                        .next_remind_at
+                        .or_else(|| old.acked_at.map(|at| at + every))
+                        .is_some_and(|at| at <= now);
+                    if !due {
+                        return Err(());
+                    }
+                    let mut new = old.clone();
+                    new.next_remind_at = Some(now + every);
+                    Ok(new)
+                })?;
+                if let Some(Ok(new)) = updated {
+                    notices.push(Notice::Reminder { incident: new });
+                }
+            }
+        }
+        // Only decisions people are told about must be on disk first; a lost calm_since just
+        // restarts the count.
+        if !notices.is_empty() {
+            self.store.flush().await?;
+        }
+        Ok(notices)
     }
 
     /// Pages the next tier for every triggered incident whose acknowledgement is overdue.
@@ -710,6 +974,364 @@ mod tests {
                 assert_eq!(incident.state, IncidentState::Resolved);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    fn lifecycle() -> IncidentsConfig {
+        IncidentsConfig {
+            critical_severity: 8.0,
+            resolve_after: Duration::from_secs(2 * 3600),
+            reopen_within: Duration::from_secs(6 * 3600),
+            remind_every: Duration::from_secs(3600),
+            ack_expires: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    fn detector(min_negative: u64) -> Detector {
+        Detector::new(crate::config::DetectionConfig {
+            window: Duration::from_secs(900),
+            baseline_window: Duration::from_secs(86400),
+            min_negative,
+            spike_ratio: 3.0,
+            top_posts: 3,
+        })
+    }
+
+    fn negative_hit(at: DateTime<Utc>, severity: f64, title: &str) -> Hit {
+        Hit {
+            brand: "度小满".into(),
+            source: "黑猫投诉".into(),
+            url: Some(format!("https://x.example/{title}")),
+            title: title.into(),
+            snippet: String::new(),
+            at,
+            fetched_at: at,
+            score: -severity / 3.0,
+            negative: true,
+            terms: vec!["诈骗".into()],
+            severity,
+        }
+    }
+
+    /// A fixed start, so no test depends on today's date.
+    fn t0() -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap()
+    }
+
+    fn with_lifecycle(store: &Store) -> Incidents {
+        Incidents::new(store.clone(), tiers(), 3).with_lifecycle(lifecycle())
+    }
+
+    #[tokio::test]
+    async fn one_critical_post_opens_an_incident_and_says_why() {
+        let store = Store::temporary().unwrap();
+        let inc = with_lifecycle(&store);
+        let d = detector(5);
+        let mild = negative_hit(t0(), 2.0, "mild");
+        store.insert_hit(&mild).unwrap();
+        assert!(inc
+            .on_negative_hits("度小满", &[mild], &d, t0())
+            .await
+            .unwrap()
+            .is_none());
+        let fraud = negative_hit(t0(), 9.0, "fraud");
+        store.insert_hit(&fraud).unwrap();
+        let Some(Notice::Opened { incident, .. }) = inc
+            .on_negative_hits("度小满", &[fraud], &d, t0())
+            .await
+            .unwrap()
+        else {
+            panic!("a critical post opens an incident")
+        };
+        assert!(
+            incident
+                .opened_because
+                .starts_with("critical post: severity 9.0"),
+            "{}",
+            incident.opened_because
+        );
+        assert_eq!(incident.top_posts[0].title, "fraud");
+
+        let off = Incidents::new(Store::temporary().unwrap(), tiers(), 3).with_lifecycle(
+            IncidentsConfig {
+                critical_severity: 0.0,
+                ..lifecycle()
+            },
+        );
+        let fraud = negative_hit(t0(), 50.0, "fraud");
+        assert!(off
+            .on_negative_hits("度小满", &[fraud], &d, t0())
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn calm_resolves_it_and_a_new_spike_soon_after_reopens_it() {
+        let store = Store::temporary().unwrap();
+        let inc = with_lifecycle(&store);
+        let d = detector(3);
+        let burst: Vec<Hit> = (0..3)
+            .map(|i| negative_hit(t0(), 2.0, &format!("b{i}")))
+            .collect();
+        for h in &burst {
+            store.insert_hit(h).unwrap();
+        }
+        assert!(inc
+            .on_negative_hits("度小满", &burst, &d, t0())
+            .await
+            .unwrap()
+            .is_some());
+        let hour = ChronoDuration::hours(1);
+        // Still inside the burst's window: not calm.
+        assert!(inc
+            .tick(&d, t0() + ChronoDuration::minutes(5))
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.incident(1).unwrap().unwrap().calm_since, None);
+        // Calm from 08:30; resolves two hours of calm later, not before.
+        assert!(inc.tick(&d, t0() + hour / 2).await.unwrap().is_empty());
+        assert!(inc.tick(&d, t0() + hour * 2).await.unwrap().is_empty());
+        let resolved = inc.tick(&d, t0() + hour / 2 + hour * 2).await.unwrap();
+        assert!(
+            matches!(&resolved[..], [Notice::AutoResolved { .. }]),
+            "{resolved:?}"
+        );
+        let stored = store.incident(1).unwrap().unwrap();
+        assert_eq!(stored.state, IncidentState::Resolved);
+        assert!(stored
+            .history
+            .last()
+            .unwrap()
+            .note
+            .starts_with("auto-resolved"));
+
+        // A new burst 3 hours later: the same incident comes back.
+        let later = t0() + hour * 6;
+        let again: Vec<Hit> = (0..3)
+            .map(|i| negative_hit(later, 2.0, &format!("c{i}")))
+            .collect();
+        for h in &again {
+            store.insert_hit(h).unwrap();
+        }
+        let Some(Notice::Opened { incident, .. }) = inc
+            .on_negative_hits("度小满", &again, &d, later)
+            .await
+            .unwrap()
+        else {
+            panic!("reopened")
+        };
+        assert_eq!(incident.id, 1);
+        assert_eq!(incident.state, IncidentState::Triggered);
+        assert!(incident
+            .history
+            .last()
+            .unwrap()
+            .note
+            .starts_with("reopened"));
+
+        // Resolved again, and a burst more than reopen_within later opens a new incident.
+        inc.resolve(1, chat(&alice()), None, later).await.unwrap();
+        let much_later = later + hour * 7;
+        let third: Vec<Hit> = (0..3)
+            .map(|i| negative_hit(much_later, 2.0, &format!("d{i}")))
+            .collect();
+        for h in &third {
+            store.insert_hit(h).unwrap();
+        }
+        let Some(Notice::Opened { incident, .. }) = inc
+            .on_negative_hits("度小满", &third, &d, much_later)
+            .await
+            .unwrap()
+        else {
+            panic!("opened")
+        };
+        assert_eq!(incident.id, 2);
+    }
+
+    #[tokio::test]
+    async fn owners_are_reminded_and_a_stale_ack_pages_again() {
+        let store = Store::temporary().unwrap();
+        let inc = with_lifecycle(&store);
+        let d = detector(3);
+        inc.open(&signal(5), t0()).await.unwrap();
+        // Negative hits keep the brand busy, so auto-resolve stays out of the way.
+        let busy = |at: DateTime<Utc>| {
+            for i in 0..4 {
+                store
+                    .insert_hit(&negative_hit(at, 2.0, &format!("k{at}{i}")))
+                    .unwrap();
+            }
+        };
+        inc.acknowledge(1, chat(&alice()), t0()).await.unwrap();
+        let hour = ChronoDuration::hours(1);
+        busy(t0() + hour / 2);
+        assert!(inc.tick(&d, t0() + hour / 2).await.unwrap().is_empty());
+        busy(t0() + hour);
+        let n = inc.tick(&d, t0() + hour).await.unwrap();
+        assert!(matches!(&n[..], [Notice::Reminder { .. }]), "{n:?}");
+        assert!(
+            inc.tick(&d, t0() + hour).await.unwrap().is_empty(),
+            "once per hour"
+        );
+        busy(t0() + hour * 24);
+        let n = inc.tick(&d, t0() + hour * 24).await.unwrap();
+        match &n[..] {
+            [Notice::AckExpired {
+                incident, owner, ..
+            }] => {
+                assert_eq!(owner, "alice");
+                assert_eq!(incident.state, IncidentState::Triggered);
+                assert_eq!(incident.acked_by, None);
+                assert_eq!(
+                    incident.next_page_at,
+                    Some(t0() + hour * 24 + ChronoDuration::seconds(60))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Someone can take it again.
+        assert!(matches!(
+            inc.acknowledge(1, chat(&alice()), t0() + hour * 25)
+                .await
+                .unwrap(),
+            Outcome::Changed(_)
+        ));
+
+        let off = Incidents::new(Store::temporary().unwrap(), tiers(), 3).with_lifecycle(
+            IncidentsConfig {
+                remind_every: Duration::ZERO,
+                ack_expires: Duration::ZERO,
+                resolve_after: Duration::ZERO,
+                ..lifecycle()
+            },
+        );
+        off.open(&signal(5), t0()).await.unwrap();
+        off.acknowledge(1, chat(&alice()), t0()).await.unwrap();
+        assert!(off.tick(&d, t0() + hour * 100).await.unwrap().is_empty());
+    }
+
+    /// Runs `a` and `b` at the same time on two worker threads.
+    async fn race<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+    where
+        A: std::future::Future<Output = RA> + Send + 'static,
+        B: std::future::Future<Output = RB> + Send + 'static,
+        RA: Send + 'static,
+        RB: Send + 'static,
+    {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let (ba, bb) = (barrier.clone(), barrier);
+        let ta = tokio::spawn(async move {
+            ba.wait().await;
+            a.await
+        });
+        let tb = tokio::spawn(async move {
+            bb.wait().await;
+            b.await
+        });
+        (ta.await.unwrap(), tb.await.unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ack_racing_auto_resolve_neither_reopens_nor_pages() {
+        for _ in 0..40 {
+            let store = Store::temporary().unwrap();
+            let inc = with_lifecycle(&store);
+            let d = detector(3);
+            inc.open(&signal(5), t0()).await.unwrap();
+            let hour = ChronoDuration::hours(1);
+            inc.tick(&d, t0() + hour).await.unwrap(); // calm from here
+            let late = t0() + hour * 3 + ChronoDuration::seconds(30);
+            let (i1, i2, d2) = (inc.clone(), inc.clone(), d.clone());
+            let (acked, ticked) = race(
+                async move { i1.acknowledge(1, chat(&alice()), late).await.unwrap() },
+                async move { i2.tick(&d2, late).await.unwrap() },
+            )
+            .await;
+            let stored = store.incident(1).unwrap().unwrap();
+            assert!(
+                ticked
+                    .iter()
+                    .all(|n| matches!(n, Notice::AutoResolved { .. })),
+                "no page decided: {ticked:?}"
+            );
+            match acked {
+                // The ack came first: auto-resolve may still close it (nobody is paged).
+                Outcome::Changed(_) => assert!(stored.state != IncidentState::Triggered),
+                // Auto-resolve came first: the ack is refused, it does not reopen.
+                Outcome::Conflict { .. } => assert_eq!(stored.state, IncidentState::Resolved),
+                other => panic!("{other:?}"),
+            }
+            assert!(inc.escalate_due(late + hour).await.unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_page_is_decided_after_an_ack() {
+        for _ in 0..40 {
+            let inc = Incidents::new(Store::temporary().unwrap(), tiers(), 3);
+            inc.open(&signal(5), t0()).await.unwrap();
+            let due = t0() + ChronoDuration::seconds(61);
+            let (i1, i2) = (inc.clone(), inc.clone());
+            let (acked, pages) = race(
+                async move { i1.acknowledge(1, chat(&alice()), due).await.unwrap() },
+                async move { i2.escalate_due(due).await.unwrap() },
+            )
+            .await;
+            assert!(matches!(acked, Outcome::Changed(_)));
+            let history = inc.get(1).unwrap().unwrap().history;
+            let ack_at = history
+                .iter()
+                .position(|t| t.note == "acknowledged")
+                .unwrap();
+            match history.iter().position(|t| t.note.starts_with("escalated")) {
+                // A page may only have been decided before the ack.
+                Some(page_at) => {
+                    assert!(page_at < ack_at, "{history:?}");
+                    assert_eq!(pages.len(), 1);
+                }
+                None => assert!(pages.is_empty()),
+            }
+            assert!(inc
+                .escalate_due(due + ChronoDuration::hours(5))
+                .await
+                .unwrap()
+                .is_empty());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_acks_at_once_make_one_transition() {
+        for _ in 0..40 {
+            let inc = Incidents::new(Store::temporary().unwrap(), tiers(), 3);
+            inc.open(&signal(5), t0()).await.unwrap();
+            let bob = Actor {
+                id: 2,
+                name: "bob".into(),
+            };
+            let (i1, i2) = (inc.clone(), inc.clone());
+            let (a, b) = race(
+                async move { i1.acknowledge(1, chat(&alice()), t0()).await.unwrap() },
+                async move { i2.acknowledge(1, chat(&bob), t0()).await.unwrap() },
+            )
+            .await;
+            let changed = [&a, &b]
+                .iter()
+                .filter(|o| matches!(o, Outcome::Changed(_)))
+                .count();
+            assert_eq!(changed, 1, "{a:?} {b:?}");
+            let already = [&a, &b].into_iter().find_map(|o| match o {
+                Outcome::Unchanged { reason, .. } => Some(reason.clone()),
+                _ => None,
+            });
+            assert!(already.unwrap().starts_with("already acknowledged by"));
+            let history = inc.get(1).unwrap().unwrap().history;
+            assert_eq!(
+                history.iter().filter(|t| t.note == "acknowledged").count(),
+                1
+            );
         }
     }
 }

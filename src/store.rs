@@ -190,6 +190,15 @@ pub struct Incident {
     pub resolved_by: Option<Actor>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub history: Vec<Transition>,
+    /// Why it opened, for the alert: a spike's figures, or the critical post that opened it.
+    #[serde(default)]
+    pub opened_because: String,
+    /// Since when the brand has been calm; auto-resolve counts from here.
+    #[serde(default)]
+    pub calm_since: Option<DateTime<Utc>>,
+    /// When the owner of an acknowledged incident is next reminded.
+    #[serde(default)]
+    pub next_remind_at: Option<DateTime<Utc>>,
 }
 
 /// A person's verdict on one hit: was it really negative about the brand?
@@ -1341,6 +1350,9 @@ mod tests {
             resolved_by: None,
             resolved_at: None,
             history: vec![],
+            opened_because: String::new(),
+            calm_since: None,
+            next_remind_at: None,
         }
     }
 

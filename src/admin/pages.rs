@@ -873,6 +873,9 @@ mod tests {
             resolved_by: None,
             resolved_at: None,
             history: Vec::new(),
+            opened_because: String::new(),
+            calm_since: None,
+            next_remind_at: None,
         };
         if state != IncidentState::Triggered {
             i.acked_by = Some(alice());

@@ -98,13 +98,20 @@ pub fn render(notice: &Notice, how: &HowToAct) -> String {
                 "🚨 yuqing incident #{} — {}",
                 incident.id, incident.brand
             );
-            let _ = writeln!(
-                out,
-                "{} negative posts in the last {} (baseline {:.1} per window)",
-                incident.window_count,
-                window_text(incident),
-                incident.baseline
-            );
+            if incident.opened_because.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{} negative posts in the last {} (baseline {:.1} per window)",
+                    incident.window_count,
+                    window_text(incident),
+                    incident.baseline
+                );
+            } else {
+                let _ = writeln!(out, "Why: {}", incident.opened_because);
+            }
+            if incident.history.len() > 1 {
+                let _ = writeln!(out, "(reopened: it was resolved not long ago)");
+            }
             write_top_posts(&mut out, incident);
             if let Some(t) = tier {
                 write_page(&mut out, "Paging tier 1", t);
@@ -130,6 +137,54 @@ pub fn render(notice: &Notice, how: &HowToAct) -> String {
             let _ = writeln!(out, "{} negative posts so far.", incident.hit_count);
             write_top_posts(&mut out, incident);
             how.write(&mut out, incident.id, false);
+        }
+        Notice::AutoResolved { incident } => {
+            let _ = writeln!(
+                out,
+                "✅ yuqing incident #{} — {} resolved by itself: the complaints died down.",
+                incident.id, incident.brand
+            );
+            if let Some(t) = incident.history.last() {
+                let _ = writeln!(out, "{}", t.note);
+            }
+            let _ = write!(
+                out,
+                "{} negative posts in all. It reopens if they come back soon.",
+                incident.hit_count
+            );
+        }
+        Notice::Reminder { incident } => {
+            let owner = incident
+                .acked_by
+                .as_ref()
+                .map_or("nobody", |a| a.name.as_str());
+            let _ = writeln!(
+                out,
+                "🔔 yuqing incident #{} — {} is still open, owned by {owner}.",
+                incident.id, incident.brand
+            );
+            let _ = writeln!(out, "{} negative posts so far.", incident.hit_count);
+            if let Some(url) = &how.console_url {
+                let _ = writeln!(out, "Console: {url}/incidents/{}", incident.id);
+            }
+            let _ = write!(out, "Resolve it when it is handled.");
+        }
+        Notice::AckExpired {
+            incident,
+            owner,
+            tier,
+        } => {
+            let _ = writeln!(
+                out,
+                "⏰ yuqing incident #{} — {}: acknowledged by {owner} but still unresolved; \
+                 it is unowned again.",
+                incident.id, incident.brand
+            );
+            if let Some(t) = tier {
+                write_page(&mut out, "Paging tier 1", t);
+            }
+            write_top_posts(&mut out, incident);
+            how.write(&mut out, incident.id, true);
         }
     }
     out
