@@ -85,6 +85,8 @@ pub struct Config {
     pub telegram: TelegramConfig,
     pub admin: AdminConfig,
     pub incidents: IncidentsConfig,
+    /// Silences written in the file (`[[silences]]`), put in place at start.
+    pub silences: Vec<crate::store::Silence>,
     pub brands: Vec<BrandConfig>,
     pub sources: Vec<SourceConfig>,
     /// What is allowed but probably not meant (a config that watches nothing); printed by
@@ -692,6 +694,64 @@ impl Config {
             });
         }
 
+        let mut silences = Vec::new();
+        let raw_silences = problems.valid(raw.silences, &root.key("silences"));
+        for (i, entry) in raw_silences.unwrap_or_default().0.into_iter().enumerate() {
+            let at = root.key("silences").index(i);
+            let Some(raw::Table(entry)) = problems.valid(entry, &at) else {
+                continue;
+            };
+            let kind = problems
+                .required(entry.kind, &at.key("kind"))
+                .and_then(|k| match crate::store::SilenceKind::parse(&k) {
+                    Some(kind) => Some(kind),
+                    None => {
+                        problems.at(
+                            &at.key("kind"),
+                            format!("{k:?} is not brand, source or topic"),
+                        );
+                        None
+                    }
+                });
+            let name = problems
+                .required(entry.name, &at.key("name"))
+                .map(|n| n.trim().to_string());
+            if name.as_ref().is_some_and(String::is_empty) {
+                problems.at(&at.key("name"), "must not be empty");
+            }
+            let until = problems
+                .required(entry.until, &at.key("until"))
+                .and_then(
+                    |text| match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+                        Ok(t) => Some(t.with_timezone(&chrono::Utc)),
+                        Err(_) => {
+                            problems.at(
+                                &at.key("until"),
+                                format!(
+                                    "{text:?} is not a time like \"2026-12-24T00:00:00+08:00\""
+                                ),
+                            );
+                            None
+                        }
+                    },
+                );
+            let reason = problems
+                .valid(entry.reason, &at.key("reason"))
+                .unwrap_or_default();
+            if let (Some(kind), Some(name), Some(until)) = (kind, name, until) {
+                silences.push(crate::store::Silence {
+                    id: format!("config:{}:{name}", format!("{kind:?}").to_lowercase()),
+                    kind,
+                    name,
+                    until,
+                    created_by: "sources.toml".into(),
+                    // Replaced by the time it is first put in place.
+                    created_at: chrono::DateTime::UNIX_EPOCH,
+                    reason,
+                });
+            }
+        }
+
         let mut sources = Vec::new();
         let raw_sources = problems.valid(raw.sources, &root.key("sources"));
         // `check` accepts a config that watches nothing (to try out brands and scoring);
@@ -777,6 +837,7 @@ impl Config {
             telegram,
             admin,
             incidents,
+            silences,
             brands,
             sources,
             warnings,
@@ -1404,6 +1465,7 @@ mod raw {
         pub telegram: Section<Telegram>,
         pub admin: Section<Admin>,
         pub incidents: Section<Incidents>,
+        pub silences: Entries<SilenceEntry>,
         pub brands: Entries<Brand>,
         pub sources: Entries<Source>,
     }
@@ -1547,6 +1609,15 @@ mod raw {
                 language: Valid("zh".to_string()),
             }
         }
+    }
+
+    #[derive(Deserialize)]
+    pub struct SilenceEntry {
+        pub kind: Option<Checked<String>>,
+        pub name: Option<Checked<String>>,
+        pub until: Option<Checked<String>>,
+        #[serde(default)]
+        pub reason: Checked<String>,
     }
 
     #[derive(Deserialize)]
@@ -1961,5 +2032,25 @@ weight = "heavy"
         assert_eq!(c.admin.public_url, "https://yq.example");
         assert_eq!(c.admin.time_zone, chrono_tz::Europe::Berlin);
         assert!(c.admin.open_reads);
+    }
+
+    #[test]
+    fn silences_in_the_file_are_checked() {
+        let text = format!(
+            "{MINIMAL}\n[[silences]]\nkind = \"brand\"\nname = \"度小满\"\nuntil = \"2026-12-24T00:00:00+08:00\"\nreason = \"year-end campaign\"\n"
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.silences.len(), 1);
+        assert_eq!(c.silences[0].id, "config:brand:度小满");
+        assert_eq!(
+            c.silences[0].until.to_rfc3339(),
+            "2026-12-23T16:00:00+00:00"
+        );
+        let text = format!(
+            "{MINIMAL}\n[[silences]]\nkind = \"planet\"\nname = \"x\"\nuntil = \"next week\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, vec!["silences[0].kind", "silences[0].until"], "{err}");
     }
 }

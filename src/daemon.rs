@@ -136,6 +136,9 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         config.detection.top_posts,
     )
     .with_lifecycle(config.incidents.clone());
+    for silence in &config.silences {
+        incidents.ensure_silence(silence, Utc::now())?;
+    }
     let detector = Detector::new(config.detection.clone());
 
     let bot = match (&secrets.telegram_token, config.telegram.chat_id) {
@@ -608,6 +611,21 @@ async fn deliver(
                 _ = tokio::time::sleep(REDELIVERY_WAIT) => pending.pop_front().expect("not empty"),
             }
         };
+        match incidents.silenced(&notice, Utc::now()) {
+            Ok(Some(silence)) => {
+                tracing::info!(
+                    id = notice.incident().id,
+                    silence = %silence.id,
+                    "not sent: silenced ({:?} {}) until {}",
+                    silence.kind,
+                    silence.name,
+                    silence.until
+                );
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not read silences; sending"),
+        }
         match notifier.deliver(&notice).await {
             Ok(()) => {
                 if let Notice::Opened { incident, .. } = &notice {

@@ -22,7 +22,9 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use crate::config::{IncidentsConfig, TierConfig};
 use crate::detect::{Detector, Signal};
-use crate::store::{Actor, Hit, Incident, IncidentState, PostSummary, Store, Transition};
+use crate::store::{
+    Actor, Hit, Incident, IncidentState, PostSummary, Silence, SilenceKind, Store, Transition,
+};
 
 /// Something people must be told.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +53,19 @@ pub enum Notice {
         owner: String,
         tier: Option<TierConfig>,
     },
+}
+
+impl Notice {
+    /// The incident the notice is about.
+    pub fn incident(&self) -> &Incident {
+        match self {
+            Notice::Opened { incident, .. }
+            | Notice::Escalated { incident, .. }
+            | Notice::AutoResolved { incident }
+            | Notice::Reminder { incident }
+            | Notice::AckExpired { incident, .. } => incident,
+        }
+    }
 }
 
 /// The result of a person's transition on an incident.
@@ -449,6 +464,77 @@ impl Incidents {
             tracing::info!(id, state = ?i.state, "incident changed");
         }
         Ok(outcome)
+    }
+
+    /// Silences notices about matching incidents for `duration`. The incidents are still
+    /// recorded; only telling people waits.
+    pub fn mute(
+        &self,
+        kind: SilenceKind,
+        name: &str,
+        duration: std::time::Duration,
+        by: By<'_>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Silence> {
+        let mut silence = Silence {
+            id: String::new(),
+            kind,
+            name: name.trim().to_string(),
+            until: now + to_chrono(duration),
+            created_by: format!("{} via {}", by.actor.name, by.via),
+            created_at: now,
+            reason: reason.trim().to_string(),
+        };
+        self.store.put_silence(&mut silence)?;
+        tracing::info!(id = %silence.id, kind = ?kind, name = %silence.name, until = %silence.until, by = %silence.created_by, "silence created");
+        Ok(silence)
+    }
+
+    /// Ends a silence now; it stays listed. `None` when there is no such silence.
+    pub fn unmute(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Silence>> {
+        let Some(mut silence) = self.store.silence(id)? else {
+            return Ok(None);
+        };
+        if silence.until > now {
+            silence.until = now;
+            self.store.put_silence(&mut silence)?;
+        }
+        Ok(Some(silence))
+    }
+
+    /// Puts a silence from the config in place, under an id of its own so a restart does not
+    /// add it twice.
+    pub fn ensure_silence(&self, silence: &Silence, now: DateTime<Utc>) -> Result<()> {
+        let same = |s: &Silence| {
+            (s.kind, &s.name, s.until, &s.reason)
+                == (silence.kind, &silence.name, silence.until, &silence.reason)
+        };
+        if !self.store.silence(&silence.id)?.as_ref().is_some_and(same) {
+            let mut fresh = silence.clone();
+            fresh.created_at = now;
+            self.store.put_silence(&mut fresh)?;
+        }
+        Ok(())
+    }
+
+    pub fn silences(&self) -> Result<Vec<Silence>> {
+        self.store.silences()
+    }
+
+    /// The active silence that holds this notice back, if any. A resolve notice for an
+    /// incident people were already told about is always sent: they must not be left
+    /// believing it is still burning (alertmanager#226).
+    pub fn silenced(&self, notice: &Notice, now: DateTime<Utc>) -> Result<Option<Silence>> {
+        let incident = notice.incident();
+        if matches!(notice, Notice::AutoResolved { .. }) && incident.alert_delivered {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .silences()?
+            .into_iter()
+            .find(|s| s.active(now) && s.matches(incident)))
     }
 
     /// The timed part of the lifecycle, run on a timer so it happens in quiet periods too:
@@ -1332,6 +1418,114 @@ mod tests {
                 history.iter().filter(|t| t.note == "acknowledged").count(),
                 1
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn silences_hold_notices_back_but_not_the_resolve_of_an_announced_incident() {
+        let inc = Incidents::new(Store::temporary().unwrap(), tiers(), 3);
+        let opened = inc.open(&signal(5), t0()).await.unwrap();
+        let notice = inc.opened_notice(opened.clone());
+        assert_eq!(inc.silenced(&notice, t0()).unwrap(), None);
+        let web = Actor {
+            id: 0,
+            name: "web:alice".into(),
+        };
+        let by = By {
+            actor: &web,
+            via: "web",
+        };
+        let hour = Duration::from_secs(3600);
+        let other = inc
+            .mute(SilenceKind::Brand, "招联", hour, by, "", t0())
+            .unwrap();
+        assert_eq!(inc.silenced(&notice, t0()).unwrap(), None, "{other:?}");
+        let silence = inc
+            .mute(
+                SilenceKind::Brand,
+                "度小满",
+                hour,
+                by,
+                "known issue, PR is on it",
+                t0(),
+            )
+            .unwrap();
+        assert_eq!(silence.created_by, "web:alice via web");
+        assert_eq!(
+            inc.silenced(&notice, t0()).unwrap().map(|s| s.id),
+            Some(silence.id.clone())
+        );
+        // Expired by itself an hour later.
+        let later = t0() + ChronoDuration::hours(1);
+        assert_eq!(inc.silenced(&notice, later).unwrap(), None);
+
+        // The resolve of an incident already announced goes out; of an unannounced one, not.
+        let mut announced = opened.clone();
+        announced.alert_delivered = true;
+        let resolved = Notice::AutoResolved {
+            incident: announced,
+        };
+        assert_eq!(inc.silenced(&resolved, t0()).unwrap(), None);
+        let quiet = Notice::AutoResolved { incident: opened };
+        assert!(inc.silenced(&quiet, t0()).unwrap().is_some());
+
+        // Unmute ends it now; it stays listed.
+        inc.unmute(&silence.id, t0()).unwrap().unwrap();
+        assert_eq!(inc.silenced(&notice, t0()).unwrap(), None);
+        assert_eq!(inc.silences().unwrap().len(), 2);
+        assert!(inc.unmute("nope", t0()).unwrap().is_none());
+    }
+
+    #[test]
+    fn silences_match_sources_and_topic_words() {
+        let incident = Incident {
+            top_posts: vec![PostSummary {
+                source: "黑猫投诉".into(),
+                url: None,
+                title: "t".into(),
+                score: -2.0,
+                terms: vec!["暴力催收".into()],
+                at: t0(),
+            }],
+            ..test_incident()
+        };
+        let silence = |kind, name: &str| Silence {
+            id: "1".into(),
+            kind,
+            name: name.into(),
+            until: t0(),
+            created_by: "x".into(),
+            created_at: t0(),
+            reason: String::new(),
+        };
+        assert!(silence(SilenceKind::Source, "黑猫投诉").matches(&incident));
+        assert!(!silence(SilenceKind::Source, "微博").matches(&incident));
+        assert!(silence(SilenceKind::Topic, "暴力催收").matches(&incident));
+        assert!(!silence(SilenceKind::Topic, "催收").matches(&incident));
+    }
+
+    fn test_incident() -> Incident {
+        Incident {
+            id: 1,
+            brand: "度小满".into(),
+            state: IncidentState::Triggered,
+            opened_at: t0(),
+            window_count: 1,
+            baseline: 0.0,
+            window_secs: 900,
+            hit_count: 1,
+            top_posts: vec![],
+            tier: 0,
+            next_page_at: None,
+            alert_delivered: false,
+            acked_by: None,
+            acked_at: None,
+            resolved_by: None,
+            resolved_at: None,
+            history: vec![],
+            opened_because: String::new(),
+            calm_since: None,
+            next_remind_at: None,
         }
     }
 }

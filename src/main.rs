@@ -136,6 +136,21 @@ enum Command {
     },
     /// Show each source's health.
     Sources,
+    /// Hold back notices about a brand, a source or a topic word for a while; incidents are
+    /// still recorded.
+    Mute {
+        /// brand, source or topic
+        kind: String,
+        name: String,
+        /// How long, e.g. 30m or 2h.
+        duration: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// End a silence now.
+    Unmute { id: String },
+    /// List silences, active and expired.
+    Silences,
     /// The daily complaint rate (客诉率) and harm index (用户伤害程度) per brand.
     Stats {
         #[arg(long)]
@@ -299,6 +314,9 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Reopen { .. }
         | Command::Hits { .. }
         | Command::Sources
+        | Command::Mute { .. }
+        | Command::Unmute { .. }
+        | Command::Silences
         | Command::Stats { .. } => run_client(&cli),
         Command::BenchApi {
             data_dir,
@@ -561,6 +579,39 @@ fn run_client(cli: &Cli) -> Result<()> {
             Command::Sources => {
                 let list = client.get("/api/v1/sources").await?;
                 print_items(as_array(&list["sources"]), &client::sources_table);
+            }
+            Command::Mute {
+                kind,
+                name,
+                duration,
+                reason,
+            } => {
+                let answer = client
+                    .post(
+                        "/api/v1/silences",
+                        json!({"kind": kind, "name": name, "duration": duration, "reason": reason}),
+                    )
+                    .await?;
+                print_items(
+                    std::slice::from_ref(&answer["silence"]),
+                    &client::silences_table,
+                );
+            }
+            Command::Unmute { id } => {
+                let answer = client
+                    .post(
+                        &format!("/api/v1/silences/{}/expire", client::encode(id)),
+                        json!({}),
+                    )
+                    .await?;
+                print_items(
+                    std::slice::from_ref(&answer["silence"]),
+                    &client::silences_table,
+                );
+            }
+            Command::Silences => {
+                let list = client.get("/api/v1/silences").await?;
+                print_items(as_array(&list["silences"]), &client::silences_table);
             }
             Command::Stats { brand, days } => {
                 let brands: Vec<String> = match brand {

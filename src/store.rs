@@ -201,6 +201,58 @@ pub struct Incident {
     pub next_remind_at: Option<DateTime<Utc>>,
 }
 
+/// What a silence matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SilenceKind {
+    Brand,
+    Source,
+    /// A word among an incident's top posts' terms.
+    Topic,
+}
+
+impl SilenceKind {
+    pub fn parse(text: &str) -> Option<SilenceKind> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "brand" => Some(SilenceKind::Brand),
+            "source" => Some(SilenceKind::Source),
+            "topic" => Some(SilenceKind::Topic),
+            _ => None,
+        }
+    }
+}
+
+/// Notices about matching incidents are not sent until `until`; the incidents are still
+/// recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    pub id: String,
+    pub kind: SilenceKind,
+    pub name: String,
+    pub until: DateTime<Utc>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl Silence {
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        now < self.until
+    }
+
+    /// Whether this silence covers `incident`.
+    pub fn matches(&self, incident: &Incident) -> bool {
+        match self.kind {
+            SilenceKind::Brand => incident.brand == self.name,
+            SilenceKind::Source => incident.top_posts.iter().any(|p| p.source == self.name),
+            SilenceKind::Topic => incident
+                .top_posts
+                .iter()
+                .any(|p| p.terms.iter().any(|t| *t == self.name)),
+        }
+    }
+}
+
 /// A person's verdict on one hit: was it really negative about the brand?
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Feedback {
@@ -381,6 +433,7 @@ pub struct Store {
     incidents: sled::Tree,
     open: sled::Tree,
     feedback: sled::Tree,
+    silences: sled::Tree,
     source_health: sled::Tree,
     /// The zone whose calendar days `daily` counts.
     tz: Tz,
@@ -469,6 +522,7 @@ impl Store {
             incidents: db.open_tree("incidents")?,
             open: db.open_tree("open")?,
             feedback: db.open_tree("feedback")?,
+            silences: db.open_tree("silences")?,
             source_health: db.open_tree("source_health")?,
             db,
             tz,
@@ -1025,6 +1079,42 @@ impl Store {
                 }
             }
         }
+        Ok(out)
+    }
+
+    // ---- silences -------------------------------------------------------------------------
+
+    /// Stores a silence under a new id (or its own, when it has one, as config silences do).
+    pub fn put_silence(&self, silence: &mut Silence) -> Result<()> {
+        if silence.id.is_empty() {
+            silence.id = format!("{}", self.db.generate_id()?);
+        }
+        self.silences
+            .insert(silence.id.as_bytes(), serde_json::to_vec(silence)?)?;
+        Ok(())
+    }
+
+    pub fn silence(&self, id: &str) -> Result<Option<Silence>> {
+        match self.silences.get(id.as_bytes())? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                serde_json::from_slice(&v)
+                    .with_context(|| format!("silence {id} is unreadable"))?,
+            )),
+        }
+    }
+
+    /// Every silence, expired ones included (they stay listed as history).
+    pub fn silences(&self) -> Result<Vec<Silence>> {
+        let mut out = Vec::new();
+        for kv in self.silences.iter() {
+            let (_, v) = kv?;
+            match serde_json::from_slice(&v) {
+                Ok(s) => out.push(s),
+                Err(e) => tracing::error!(error = %e, "skipping an unreadable silence"),
+            }
+        }
+        out.sort_by(|a: &Silence, b: &Silence| b.created_at.cmp(&a.created_at));
         Ok(out)
     }
 

@@ -502,3 +502,59 @@ async fn the_cli_says_plainly_when_the_daemon_is_not_running() {
         "names the address: {err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_muted_brand_still_records_its_incident_but_is_not_announced() {
+    let d = TestDaemon::start().await;
+    let token = d.token();
+    // Bad silences are refused with a reason.
+    for (body, status) in [
+        (r#"{"kind": "planet", "name": "x", "duration": "1h"}"#, 400),
+        (
+            r#"{"kind": "brand", "name": "度小满", "duration": "soon"}"#,
+            400,
+        ),
+        (r#"{"kind": "brand", "name": " ", "duration": "1h"}"#, 400),
+        ("not json", 400),
+    ] {
+        let (got, answer) = post(&d, "/api/v1/silences", Some(&token), None, body).await;
+        assert_eq!(got, status, "{body}: {answer}");
+    }
+    assert_eq!(post(&d, "/api/v1/silences", None, None, "{}").await.0, 401);
+    assert_eq!(
+        post(&d, "/api/v1/silences/nope/expire", Some(&token), None, "")
+            .await
+            .0,
+        404
+    );
+
+    // Mute through the CLI, as a person would.
+    let (code, out, err) = cli(
+        &d,
+        &["mute", "brand", "度小满", "2h", "--reason", "known outage"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("brand 度小满") && out.contains("active"),
+        "{out}"
+    );
+    let (_, out, _) = cli(&d, &["silences"], &[]).await;
+    assert!(
+        out.contains("known outage") && out.contains("cli via cli"),
+        "{out}"
+    );
+
+    let incident = d.burst_until_incident().await;
+    // Recorded, but not delivered: the console alert was held back.
+    d.polls(2).await;
+    let stored = d.get_json("/api/v1/incidents/1").await;
+    assert_eq!(stored["alert_delivered"], false, "{incident}");
+    let silences = d.get_json("/api/v1/silences").await;
+    let id = silences["silences"][0]["id"].as_str().unwrap().to_string();
+    let (code, out, err) = cli(&d, &["unmute", &id], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("expired"), "{out}");
+    d.stop().await;
+}

@@ -355,3 +355,92 @@ pub async fn brand_daily(
     }))
     .into_response())
 }
+
+pub async fn list_silences(State(state): State<AdminState>, headers: HeaderMap) -> ApiResult {
+    state.auth.check_read(&headers)?;
+    let now = (state.clock)();
+    let list: Vec<Value> = state
+        .incidents
+        .silences()?
+        .iter()
+        .map(|s| silence_json(s, now))
+        .collect();
+    Ok(Json(json!({ "silences": list })).into_response())
+}
+
+fn silence_json(silence: &crate::store::Silence, now: chrono::DateTime<chrono::Utc>) -> Value {
+    let mut v = serde_json::to_value(silence).expect("silences serialize");
+    v["active"] = json!(silence.active(now));
+    v
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SilenceBody {
+    kind: String,
+    name: String,
+    duration: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn create_silence(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let actor = state.auth.check_api_write(&headers)?;
+    let body: SilenceBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be JSON like {{\"kind\": \"brand\", \"name\": \"度小满\", \"duration\": \"2h\", \"reason\": \"...\"}}: {e}"
+        ))
+    })?;
+    let kind = crate::store::SilenceKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "kind {:?} is not brand, source or topic",
+            body.kind
+        ))
+    })?;
+    if body.name.trim().is_empty() {
+        return Err(ApiError::bad_request("name must not be empty"));
+    }
+    let duration = humantime::parse_duration(body.duration.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "duration {:?} is not a duration like 30m or 2h",
+                body.duration
+            ))
+        })?;
+    let via = if actor.name == "cli" { "cli" } else { "api" };
+    let silence = state.incidents.mute(
+        kind,
+        &body.name,
+        duration,
+        By { actor: &actor, via },
+        &body.reason,
+        (state.clock)(),
+    )?;
+    let now = (state.clock)();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "silence": silence_json(&silence, now) })),
+    )
+        .into_response())
+}
+
+pub async fn expire_silence(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    state.auth.check_api_write(&headers)?;
+    let now = (state.clock)();
+    match state.incidents.unmute(&id, now)? {
+        Some(silence) => {
+            Ok(Json(json!({ "silence": silence_json(&silence, now) })).into_response())
+        }
+        None => Err(ApiError::not_found(format!("no silence {id}"))),
+    }
+}

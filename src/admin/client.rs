@@ -340,6 +340,32 @@ pub fn sources_table(sources: &[Value]) -> String {
     )
 }
 
+pub fn silences_table(silences: &[Value]) -> String {
+    if silences.is_empty() {
+        return "no silences\n".into();
+    }
+    let rows: Vec<Vec<String>> = silences
+        .iter()
+        .map(|s| {
+            vec![
+                field(s, "id"),
+                format!("{} {}", field(s, "kind"), field(s, "name")),
+                short_time(s, "until"),
+                match s["active"].as_bool() {
+                    Some(false) => "expired".into(),
+                    _ => "active".into(),
+                },
+                field(s, "created_by"),
+                field(s, "reason"),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "MATCHES", "UNTIL (UTC)", "STATE", "BY", "REASON"],
+        &rows,
+    )
+}
+
 pub fn daily_table(brand: &str, days: &[Value]) -> String {
     let rows: Vec<Vec<String>> = days
         .iter()

@@ -132,6 +132,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/sources", get(api::list_sources))
         .route("/api/v1/brands/{brand}/daily", get(api::brand_daily))
         .route(
+            "/api/v1/silences",
+            get(api::list_silences).post(api::create_silence),
+        )
+        .route("/api/v1/silences/{id}/expire", post(api::expire_silence))
+        .route(
             "/api/{*rest}",
             get(api::no_such_endpoint).post(api::no_such_endpoint),
         )
