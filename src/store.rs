@@ -248,7 +248,7 @@ impl Silence {
             SilenceKind::Topic => incident
                 .top_posts
                 .iter()
-                .any(|p| p.terms.iter().any(|t| *t == self.name)),
+                .any(|p| p.terms.contains(&self.name)),
         }
     }
 }
@@ -1114,7 +1114,7 @@ impl Store {
                 Err(e) => tracing::error!(error = %e, "skipping an unreadable silence"),
             }
         }
-        out.sort_by(|a: &Silence, b: &Silence| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|s: &Silence| std::cmp::Reverse(s.created_at));
         Ok(out)
     }
 
