@@ -519,6 +519,7 @@ async fn record(
                         judgment.terms(),
                         severity,
                     )
+                    .with_crisis(judgment.crisis.clone())
                 })
                 .collect();
             // The post becomes seen together with its hits, in one transaction.

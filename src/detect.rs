@@ -137,6 +137,7 @@ mod tests {
                 negative,
                 terms: vec![],
                 severity: if negative { -score } else { 0.0 },
+                crisis: vec![],
             })
             .unwrap();
     }

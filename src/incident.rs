@@ -152,10 +152,12 @@ impl Incidents {
             .find(|i| i.brand == brand)
         {
             let top_posts = self.top_posts;
+            let background = self.background(brand, open.opened_at)?;
             self.store.update_incident(open.id, |old| {
                 let mut new = old.clone();
                 new.hit_count += hits.len() as u64;
                 merge_top(&mut new.top_posts, hits, top_posts);
+                add_topics(&mut new, hits, &background);
                 // New complaints: the brand is not calm, whatever the last tick thought.
                 new.calm_since = None;
                 Ok::<_, ()>(new)
@@ -202,6 +204,19 @@ impl Incidents {
         }
         let incident = self.open_because(&signal, &because, now).await?;
         Ok(Some(self.opened_notice(incident)))
+    }
+
+    /// The brand's usual mentions before `before`: its latest hits, one page's worth, against
+    /// which an incident's words are weighed. Bounded, so a loud brand costs the same.
+    fn background(&self, brand: &str, before: DateTime<Utc>) -> Result<Vec<Hit>> {
+        let page = self.store.hits_page(&crate::store::HitQuery {
+            brand: Some(brand.to_string()),
+            since: Some(before - ChronoDuration::days(7)),
+            until: Some(before),
+            limit: crate::store::MAX_PAGE,
+            ..Default::default()
+        })?;
+        Ok(page.hits.into_iter().map(|h| h.hit).collect())
     }
 
     /// The most severe hit at or above `critical_severity`, if that is on.
@@ -295,7 +310,19 @@ impl Incidents {
         let id = self.store.next_incident_id()?;
         let mut top_posts = Vec::new();
         merge_top(&mut top_posts, &signal.top, self.top_posts);
-        let incident = Incident {
+        let window_start = now - to_chrono(signal.window);
+        let window_hits: Vec<Hit> = self
+            .store
+            .hits_between(
+                &signal.brand,
+                window_start,
+                now + ChronoDuration::milliseconds(1),
+            )
+            .into_iter()
+            .filter(|h| h.negative)
+            .collect();
+        let background = self.background(&signal.brand, window_start)?;
+        let mut incident = Incident {
             id,
             brand: signal.brand.clone(),
             state: IncidentState::Triggered,
@@ -322,7 +349,16 @@ impl Incidents {
             opened_because: because.to_string(),
             calm_since: None,
             next_remind_at: None,
+            topic_terms: vec![],
+            categories: Default::default(),
+            term_counts: Default::default(),
         };
+        let opening = if window_hits.is_empty() {
+            &signal.top
+        } else {
+            &window_hits
+        };
+        add_topics(&mut incident, opening, &background);
         self.store.create_incident(&incident)?;
         self.store.flush().await?;
         tracing::warn!(id, brand = %incident.brand, count = signal.window_count, baseline = %format!("{:.2}", signal.baseline), "incident opened");
@@ -759,6 +795,50 @@ fn name_of(actor: &Option<Actor>) -> &str {
     actor.as_ref().map_or("someone", |a| a.name.as_str())
 }
 
+/// How many distinct terms an incident keeps counts for.
+const MAX_TRACKED_TERMS: usize = 300;
+/// How many topic terms an incident shows.
+const TOPIC_TERMS: usize = 6;
+
+/// Counts `hits`' terms and crisis categories into the incident and works out its topic
+/// terms again: each term's count among the incident's posts × a smoothed inverse document
+/// frequency among the brand's usual mentions (`background`), so words the brand always
+/// attracts rank below the ones that are new in this story.
+fn add_topics(incident: &mut Incident, hits: &[Hit], background: &[Hit]) {
+    for hit in hits.iter().filter(|h| h.negative) {
+        let mut seen = std::collections::HashSet::new();
+        for term in hit.terms.iter().filter(|t| seen.insert(t.as_str())) {
+            *incident.term_counts.entry(term.clone()).or_default() += 1;
+        }
+        for category in &hit.crisis {
+            *incident.categories.entry(category.clone()).or_default() += 1;
+        }
+    }
+    if incident.term_counts.len() > MAX_TRACKED_TERMS {
+        let mut counts: Vec<(String, u64)> = std::mem::take(&mut incident.term_counts)
+            .into_iter()
+            .collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        counts.truncate(MAX_TRACKED_TERMS);
+        incident.term_counts = counts.into_iter().collect();
+    }
+    let n = background.len() as f64;
+    let mut scored: Vec<(f64, &String)> = incident
+        .term_counts
+        .iter()
+        .map(|(term, &tf)| {
+            let df = background.iter().filter(|h| h.terms.contains(term)).count() as f64;
+            (tf as f64 * (((n + 1.0) / (df + 1.0)).ln() + 1.0), term)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    incident.topic_terms = scored
+        .into_iter()
+        .take(TOPIC_TERMS)
+        .map(|(_, t)| t.clone())
+        .collect();
+}
+
 /// Keeps the `limit` most severe posts, most severe first, without duplicates.
 fn merge_top(top: &mut Vec<PostSummary>, hits: &[Hit], limit: usize) {
     for h in hits.iter().filter(|h| h.negative) {
@@ -972,6 +1052,7 @@ mod tests {
             negative: true,
             terms: vec!["坑".into()],
             severity: -score,
+            crisis: vec![],
         };
         let first = vec![hit(-1.0, "a")];
         store.insert_hit(&first[0]).unwrap();
@@ -1096,6 +1177,7 @@ mod tests {
             negative: true,
             terms: vec!["诈骗".into()],
             severity,
+            crisis: vec![],
         }
     }
 
@@ -1526,6 +1608,44 @@ mod tests {
             opened_because: String::new(),
             calm_since: None,
             next_remind_at: None,
+            topic_terms: vec![],
+            categories: Default::default(),
+            term_counts: Default::default(),
         }
+    }
+
+    #[test]
+    fn topic_terms_are_what_sets_the_incident_apart_from_usual_mentions() {
+        let hit = |terms: &[&str], crisis: &[&str]| Hit {
+            terms: terms.iter().map(|t| t.to_string()).collect(),
+            crisis: crisis.iter().map(|t| t.to_string()).collect(),
+            ..negative_hit(t0(), 3.0, "x")
+        };
+        // The brand always draws 客服 complaints; 爆通讯录 is new.
+        let background: Vec<Hit> = (0..20).map(|_| hit(&["客服", "态度"], &[])).collect();
+        let mut incident = test_incident();
+        let story = vec![
+            hit(&["客服", "爆通讯录"], &["violent_collection"]),
+            hit(&["客服", "爆通讯录", "骚扰"], &["violent_collection"]),
+            hit(&["客服"], &[]),
+        ];
+        add_topics(&mut incident, &story, &background);
+        assert_eq!(
+            incident.topic_terms[0], "爆通讯录",
+            "{:?}",
+            incident.topic_terms
+        );
+        assert!(
+            incident.topic_terms.iter().position(|t| t == "骚扰")
+                < incident.topic_terms.iter().position(|t| t == "客服"),
+            "{:?}",
+            incident.topic_terms
+        );
+        assert_eq!(incident.categories.get("violent_collection"), Some(&2));
+        assert_eq!(incident.term_counts.get("客服"), Some(&3));
+        // Without a background, the most frequent words lead.
+        let mut fresh = test_incident();
+        add_topics(&mut fresh, &story, &[]);
+        assert_eq!(fresh.topic_terms[0], "客服");
     }
 }

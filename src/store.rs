@@ -89,9 +89,18 @@ pub struct Hit {
     pub terms: Vec<String>,
     /// Harm index of this post (0 for non-negative posts).
     pub severity: f64,
+    /// The crisis categories the post signals (fraud, violent collection…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crisis: Vec<String>,
 }
 
 impl Hit {
+    /// The same hit, with the crisis categories its judgment found.
+    pub fn with_crisis(mut self, crisis: Vec<String>) -> Hit {
+        self.crisis = crisis;
+        self
+    }
+
     /// The record for `post` as judged about `brand`.
     pub fn new(
         post: &crate::post::Post,
@@ -114,6 +123,7 @@ impl Hit {
             negative,
             terms,
             severity,
+            crisis: vec![],
         }
     }
 }
@@ -199,6 +209,17 @@ pub struct Incident {
     /// When the owner of an acknowledged incident is next reminded.
     #[serde(default)]
     pub next_remind_at: Option<DateTime<Utc>>,
+    /// The words that set this incident's posts apart from the brand's usual mentions, most
+    /// distinctive first.
+    #[serde(default)]
+    pub topic_terms: Vec<String>,
+    /// How its negative posts split across the crisis categories.
+    #[serde(default)]
+    pub categories: std::collections::BTreeMap<String, u64>,
+    /// How many of its negative posts carry each term (the most frequent few hundred), from
+    /// which `topic_terms` is worked out.
+    #[serde(default)]
+    pub term_counts: std::collections::BTreeMap<String, u64>,
 }
 
 /// What a silence matches.
@@ -1295,6 +1316,7 @@ mod tests {
             negative,
             terms: vec![],
             severity: 0.0,
+            crisis: vec![],
         }
     }
 
@@ -1417,6 +1439,7 @@ mod tests {
         Hit {
             source: source.into(),
             severity,
+            crisis: vec![],
             ..hit(brand, at, negative)
         }
     }
@@ -1443,6 +1466,9 @@ mod tests {
             opened_because: String::new(),
             calm_since: None,
             next_remind_at: None,
+            topic_terms: vec![],
+            categories: Default::default(),
+            term_counts: Default::default(),
         }
     }
 

@@ -204,6 +204,18 @@ async fn incidents_can_be_listed_acknowledged_resolved_and_reopened_over_the_api
         "{one}"
     );
     assert!(one["top_posts"].as_array().unwrap().len() >= 3, "{one}");
+    assert!(!one["topic_terms"].as_array().unwrap().is_empty(), "{one}");
+    assert!(
+        one["categories"]["violent_collection"].as_u64() >= Some(1),
+        "{one}"
+    );
+    assert!(
+        one["opened_because"]
+            .as_str()
+            .unwrap()
+            .starts_with("spike: "),
+        "{one}"
+    );
 
     let (feeds, data) = d.stop().await;
     drop(feeds);

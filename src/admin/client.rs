@@ -231,6 +231,13 @@ pub fn incident_text(i: &Value) -> String {
             .map_or("-".into(), |b| format!("{b:.1}")),
         field(i, "hit_count"),
     );
+    if let Some(why) = i["opened_because"].as_str().filter(|w| !w.is_empty()) {
+        let _ = writeln!(out, "why: {why}");
+    }
+    if let Some(topic) = i["topic_terms"].as_array().filter(|t| !t.is_empty()) {
+        let words: Vec<&str> = topic.iter().filter_map(Value::as_str).collect();
+        let _ = writeln!(out, "topic: {}", words.join(", "));
+    }
     if let Some(owner) = i["acked_by"]["name"].as_str() {
         let _ = writeln!(out, "owner: {owner}");
     }

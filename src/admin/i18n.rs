@@ -143,6 +143,9 @@ labels! {
     WindowCount => "窗口内负面数", "Negative in window";
     Baseline => "基线", "Baseline";
     TopPosts => "主要帖子", "Top posts";
+    Topic => "话题词", "Topic";
+    Categories => "危机类别", "Crisis categories";
+    WhyOpened => "触发原因", "Why it opened";
     NoTopPosts => "没有记录帖子。", "No posts recorded.";
     Timeline => "时间线", "Timeline";
     NoHistory => "暂无记录。", "No entries yet.";

@@ -258,6 +258,18 @@ pub fn incident(page: &Page, i: &Incident) -> Markup {
             dt { (t(Label::WindowCount)) } dd { (i.window_count) }
             dt { (t(Label::Baseline)) } dd { (one_decimal(i.baseline)) }
             dt { (t(Label::HitCount)) } dd { (i.hit_count) }
+            @if !i.opened_because.is_empty() {
+                dt { (t(Label::WhyOpened)) } dd #why { (i.opened_because) }
+            }
+            @if !i.topic_terms.is_empty() {
+                dt { (t(Label::Topic)) } dd #topic { (i.topic_terms.join("、")) }
+            }
+            @if !i.categories.is_empty() {
+                dt { (t(Label::Categories)) }
+                dd #categories {
+                    @for (category, n) in &i.categories { span.category { (category) " " (n) } " " }
+                }
+            }
         }
         h2 { (t(Label::Actions)) }
         (incident_actions(page, i))
@@ -876,6 +888,9 @@ mod tests {
             opened_because: String::new(),
             calm_since: None,
             next_remind_at: None,
+            topic_terms: vec![],
+            categories: Default::default(),
+            term_counts: Default::default(),
         };
         if state != IncidentState::Triggered {
             i.acked_by = Some(alice());
@@ -973,6 +988,7 @@ mod tests {
                 negative,
                 terms: vec!["骗子".into()],
                 severity: 1.0,
+                crisis: vec![],
             },
         }
     }

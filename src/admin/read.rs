@@ -222,6 +222,7 @@ mod tests {
             negative,
             terms: vec![],
             severity: if negative { 1.5 } else { 0.0 },
+            crisis: vec![],
         }
     }
 

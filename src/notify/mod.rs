@@ -112,6 +112,7 @@ pub fn render(notice: &Notice, how: &HowToAct) -> String {
             if incident.history.len() > 1 {
                 let _ = writeln!(out, "(reopened: it was resolved not long ago)");
             }
+            write_topics(&mut out, incident);
             write_top_posts(&mut out, incident);
             if let Some(t) = tier {
                 write_page(&mut out, "Paging tier 1", t);
@@ -198,6 +199,26 @@ fn write_page(out: &mut String, what: &str, tier: &crate::config::TierConfig) {
         tier.name,
         mentions(&tier.mention),
         crate::config::human_duration(tier.ack_timeout)
+    );
+}
+
+/// "Topic: 爆通讯录, 骚扰 · violent_collection 3, usury_hidden_fees 1"
+fn write_topics(out: &mut String, incident: &Incident) {
+    if incident.topic_terms.is_empty() && incident.categories.is_empty() {
+        return;
+    }
+    let mut categories: Vec<(&String, &u64)> = incident.categories.iter().collect();
+    categories.sort_by(|a, b| b.1.cmp(a.1));
+    let categories: Vec<String> = categories.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    let _ = writeln!(
+        out,
+        "Topic: {}{}",
+        incident.topic_terms.join(", "),
+        if categories.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", categories.join(", "))
+        }
     );
 }
 
