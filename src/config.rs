@@ -193,6 +193,9 @@ pub struct TelegramConfig {
     /// Telegram user ids allowed to /ack and /resolve.
     pub ack_users: Vec<u64>,
     pub tiers: Vec<TierConfig>,
+    /// How many times the whole policy runs again from tier 1 after its last tier went
+    /// unanswered; after that, the last tier is paged again at its interval until someone acks.
+    pub repeat: u32,
     /// How long one getUpdates long poll waits for commands.
     pub poll_timeout: Duration,
 }
@@ -204,6 +207,33 @@ pub struct TierConfig {
     /// Handles written into the page, e.g. `@alice`.
     pub mention: Vec<String>,
     pub ack_timeout: Duration,
+    /// Local hours (in `admin.time_zone`) when this tier is not paged; escalation goes past it.
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// A daily span of local time, e.g. 22:00–08:00 (it may cross midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub from: chrono::NaiveTime,
+    pub to: chrono::NaiveTime,
+}
+
+impl QuietHours {
+    /// "22:00-08:00"
+    pub fn parse(text: &str) -> Option<QuietHours> {
+        let (a, b) = text.trim().split_once('-')?;
+        let time = |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").ok();
+        let (from, to) = (time(a)?, time(b)?);
+        (from != to).then_some(QuietHours { from, to })
+    }
+
+    pub fn contains(&self, at: chrono::NaiveTime) -> bool {
+        if self.from < self.to {
+            self.from <= at && at < self.to
+        } else {
+            at >= self.from || at < self.to
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -494,10 +524,24 @@ impl Config {
                 if ack_timeout.is_some_and(|t| t.0.is_zero()) {
                     problems.at(&at.key("ack_timeout"), "must be longer than 0s");
                 }
+                let quiet_hours = tier
+                    .quiet_hours
+                    .and_then(|q| problems.valid(q, &at.key("quiet_hours")))
+                    .and_then(|text| match QuietHours::parse(&text) {
+                        Some(q) => Some(q),
+                        None => {
+                            problems.at(
+                                &at.key("quiet_hours"),
+                                format!("{text:?} is not a span like \"22:00-08:00\""),
+                            );
+                            None
+                        }
+                    });
                 tiers.push(TierConfig {
                     name: name.unwrap_or_default(),
                     mention: mention.into_iter().flatten().flatten().collect(),
                     ack_timeout: ack_timeout.unwrap_or_default().0,
+                    quiet_hours,
                 });
             }
             TelegramConfig {
@@ -506,6 +550,9 @@ impl Config {
                 chat_id,
                 ack_users: ack_users.into_iter().flatten().flatten().collect(),
                 tiers,
+                repeat: problems
+                    .valid(t.repeat, &at.key("repeat"))
+                    .unwrap_or_default(),
                 poll_timeout: problems
                     .valid(t.poll_timeout, &at.key("poll_timeout"))
                     .unwrap_or_default()
@@ -1545,6 +1592,7 @@ mod raw {
         pub chat_id: Option<Checked<i64>>,
         pub ack_users: Values<u64>,
         pub tiers: Entries<Tier>,
+        pub repeat: Checked<u32>,
         pub poll_timeout: Checked<HumanDuration>,
     }
 
@@ -1557,6 +1605,7 @@ mod raw {
                 chat_id: None,
                 ack_users: Checked::default(),
                 tiers: Checked::default(),
+                repeat: Valid(0),
                 poll_timeout: Valid(HumanDuration(Duration::from_secs(25))),
             }
         }
@@ -1626,6 +1675,7 @@ mod raw {
         #[serde(default)]
         pub mention: Values<String>,
         pub ack_timeout: Option<Checked<HumanDuration>>,
+        pub quiet_hours: Option<Checked<String>>,
     }
 
     #[derive(Deserialize)]
@@ -2052,5 +2102,27 @@ weight = "heavy"
         let err = parse(&text).unwrap_err();
         let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, vec!["silences[0].kind", "silences[0].until"], "{err}");
+    }
+
+    #[test]
+    fn quiet_hours_parse_and_may_cross_midnight() {
+        let q = QuietHours::parse("22:00-08:00").unwrap();
+        let at = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        assert!(q.contains(at(23, 0)) && q.contains(at(7, 59)) && q.contains(at(22, 0)));
+        assert!(!q.contains(at(8, 0)) && !q.contains(at(12, 0)));
+        let day = QuietHours::parse("12:00-13:30").unwrap();
+        assert!(day.contains(at(12, 30)) && !day.contains(at(13, 30)));
+        assert!(QuietHours::parse("late").is_none());
+        assert!(QuietHours::parse("08:00-08:00").is_none());
+        let text = MINIMAL.replace(
+            "[[brands]]",
+            "[telegram]\nchat_id = -1\nrepeat = 2\n[[telegram.tiers]]\nname = \"a\"\nack_timeout = \"5m\"\nquiet_hours = \"23-7\"\n\n[[brands]]",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(
+            err.problems[0].key, "telegram.tiers[0].quiet_hours",
+            "{err}"
+        );
     }
 }

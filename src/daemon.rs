@@ -135,7 +135,8 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         config.telegram.tiers.clone(),
         config.detection.top_posts,
     )
-    .with_lifecycle(config.incidents.clone());
+    .with_lifecycle(config.incidents.clone())
+    .with_repeat(config.telegram.repeat);
     for silence in &config.silences {
         incidents.ensure_silence(silence, Utc::now())?;
     }

@@ -105,6 +105,8 @@ pub struct Incidents {
     tiers: Vec<TierConfig>,
     top_posts: usize,
     lifecycle: IncidentsConfig,
+    /// How many times the policy runs again from tier 1 after its last tier.
+    repeat: u32,
 }
 
 impl Incidents {
@@ -114,7 +116,24 @@ impl Incidents {
             tiers,
             top_posts,
             lifecycle: IncidentsConfig::default(),
+            repeat: 0,
         }
+    }
+
+    /// Runs the escalation policy `repeat` more times from tier 1 after its last tier.
+    pub fn with_repeat(mut self, repeat: u32) -> Incidents {
+        self.repeat = repeat;
+        self
+    }
+
+    /// The first tier from `from` on that is not in its quiet hours at `now`; the last tier is
+    /// paged whatever the hour, so an incident is never left with nobody to page.
+    fn awake_tier(&self, from: usize, now: DateTime<Utc>) -> usize {
+        let local = now.with_timezone(&self.store.time_zone()).time();
+        let last = self.tiers.len().saturating_sub(1);
+        (from..last)
+            .find(|&i| !self.tiers[i].quiet_hours.is_some_and(|q| q.contains(local)))
+            .unwrap_or(last.max(from.min(last)))
     }
 
     /// Critical posts, auto-resolve, reopening, reminders and ack expiry as configured.
@@ -251,14 +270,16 @@ impl Incidents {
         };
         let tiers = &self.tiers;
         let top_posts = self.top_posts;
+        let first = self.awake_tier(0, now);
         let updated = self.store.update_incident(last.id, |old| {
             if old.state != IncidentState::Resolved {
                 return Err(());
             }
             let mut new = old.clone();
             new.state = IncidentState::Triggered;
-            new.tier = 0;
-            new.next_page_at = tiers.first().map(|t| now + to_chrono(t.ack_timeout));
+            new.tier = first;
+            new.policy_round = 0;
+            new.next_page_at = tiers.get(first).map(|t| now + to_chrono(t.ack_timeout));
             new.acked_by = None;
             new.acked_at = None;
             new.resolved_by = None;
@@ -332,8 +353,12 @@ impl Incidents {
             window_secs: signal.window.as_secs(),
             hit_count: signal.window_count,
             top_posts,
-            tier: 0,
-            next_page_at: self.tiers.first().map(|t| now + to_chrono(t.ack_timeout)),
+            tier: self.awake_tier(0, now),
+            policy_round: 0,
+            next_page_at: self
+                .tiers
+                .get(self.awake_tier(0, now))
+                .map(|t| now + to_chrono(t.ack_timeout)),
             alert_delivered: false,
             acked_by: None,
             acked_at: None,
@@ -368,7 +393,7 @@ impl Incidents {
     /// The notice for an opened incident.
     pub fn opened_notice(&self, incident: Incident) -> Notice {
         Notice::Opened {
-            tier: self.tiers.first().cloned(),
+            tier: self.tiers.get(incident.tier).cloned(),
             incident,
         }
     }
@@ -628,6 +653,7 @@ impl Incidents {
             if !cfg.ack_expires.is_zero() {
                 let expires = to_chrono(cfg.ack_expires);
                 let tiers = &self.tiers;
+                let first = self.awake_tier(0, now);
                 let updated = self.store.update_incident(incident.id, |old| {
                     let expired = old.state == IncidentState::Acknowledged
                         && old.acked_at.is_some_and(|at| now - at >= expires);
@@ -636,8 +662,9 @@ impl Incidents {
                     }
                     let mut new = old.clone();
                     new.state = IncidentState::Triggered;
-                    new.tier = 0;
-                    new.next_page_at = tiers.first().map(|t| now + to_chrono(t.ack_timeout));
+                    new.tier = first;
+                    new.policy_round = 0;
+                    new.next_page_at = tiers.get(first).map(|t| now + to_chrono(t.ack_timeout));
                     new.acked_by = None;
                     new.acked_at = None;
                     new.next_remind_at = None;
@@ -658,7 +685,7 @@ impl Incidents {
                     tracing::warn!(id = new.id, "acknowledgement expired");
                     notices.push(Notice::AckExpired {
                         owner: name_of(&incident.acked_by).to_string(),
-                        tier: self.tiers.first().cloned(),
+                        tier: self.tiers.get(new.tier).cloned(),
                         incident: new,
                     });
                     continue;
@@ -709,15 +736,28 @@ impl Incidents {
             }
             let last = self.tiers.len() - 1;
             let tiers = &self.tiers;
+            let (next_tier, next_round) = if incident.tier < last {
+                (
+                    self.awake_tier(incident.tier + 1, now),
+                    incident.policy_round,
+                )
+            } else if incident.policy_round < self.repeat {
+                (self.awake_tier(0, now), incident.policy_round + 1)
+            } else {
+                (last, incident.policy_round)
+            };
             let updated = self.store.update_incident(incident.id, |old| {
-                // Re-check inside the swap: an /ack may have landed since the read.
+                // Re-check inside the swap: an /ack may have landed since the read, and the
+                // tier was worked out from the state read then.
                 if old.state != IncidentState::Triggered
                     || old.next_page_at.is_none_or(|at| at > now)
+                    || (old.tier, old.policy_round) != (incident.tier, incident.policy_round)
                 {
                     return Err(());
                 }
                 let mut new = old.clone();
-                new.tier = (old.tier + 1).min(last);
+                new.tier = next_tier;
+                new.policy_round = next_round;
                 new.next_page_at = Some(now + to_chrono(tiers[new.tier].ack_timeout));
                 new.history.push(Transition {
                     at: now,
@@ -733,7 +773,7 @@ impl Incidents {
                 Ok(new)
             })?;
             if let Some(Ok(new)) = updated {
-                let repeat = incident.tier == last;
+                let repeat = incident.tier == last && new.tier == last;
                 tracing::warn!(
                     id = new.id,
                     tier = new.tier + 1,
@@ -880,11 +920,13 @@ mod tests {
                 name: "first".into(),
                 mention: vec!["@a".into()],
                 ack_timeout: Duration::from_secs(60),
+                quiet_hours: None,
             },
             TierConfig {
                 name: "second".into(),
                 mention: vec!["@b".into()],
                 ack_timeout: Duration::from_secs(120),
+                quiet_hours: None,
             },
         ]
     }
@@ -1598,6 +1640,7 @@ mod tests {
             hit_count: 1,
             top_posts: vec![],
             tier: 0,
+            policy_round: 0,
             next_page_at: None,
             alert_delivered: false,
             acked_by: None,
@@ -1647,5 +1690,68 @@ mod tests {
         let mut fresh = test_incident();
         add_topics(&mut fresh, &story, &[]);
         assert_eq!(fresh.topic_terms[0], "客服");
+    }
+
+    #[tokio::test]
+    async fn the_policy_repeats_then_keeps_paging_the_last_tier() {
+        let inc = Incidents::new(Store::temporary().unwrap(), tiers(), 3).with_repeat(1);
+        inc.open(&signal(5), t0()).await.unwrap();
+        let page = |n: &[Notice]| match n {
+            [Notice::Escalated {
+                tier_number,
+                repeat,
+                ..
+            }] => (*tier_number, *repeat),
+            other => panic!("{other:?}"),
+        };
+        let s = ChronoDuration::seconds;
+        // tier 1 (60 s) → tier 2 (120 s) → tier 1 again (the one repeat) → tier 2 → tier 2 …
+        assert_eq!(
+            page(&inc.escalate_due(t0() + s(60)).await.unwrap()),
+            (2, false)
+        );
+        assert_eq!(
+            page(&inc.escalate_due(t0() + s(180)).await.unwrap()),
+            (1, false)
+        );
+        assert_eq!(
+            page(&inc.escalate_due(t0() + s(240)).await.unwrap()),
+            (2, false)
+        );
+        assert_eq!(
+            page(&inc.escalate_due(t0() + s(360)).await.unwrap()),
+            (2, true)
+        );
+        assert_eq!(
+            page(&inc.escalate_due(t0() + s(480)).await.unwrap()),
+            (2, true)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tier_in_its_quiet_hours_is_passed_over() {
+        use chrono::TimeZone;
+        let mut quiet = tiers();
+        quiet[0].quiet_hours = crate::config::QuietHours::parse("22:00-08:00");
+        let inc = Incidents::new(Store::temporary().unwrap(), quiet, 3);
+        // 23:30 in Shanghai (the store's zone) is 15:30 UTC: tier 1 sleeps, tier 2 is paged.
+        let night = Utc.with_ymd_and_hms(2026, 3, 1, 15, 30, 0).unwrap();
+        let opened = inc.open(&signal(5), night).await.unwrap();
+        assert_eq!(opened.tier, 1);
+        let Notice::Opened { tier, .. } = inc.opened_notice(opened) else {
+            panic!()
+        };
+        assert_eq!(tier.unwrap().name, "second");
+        // By day, tier 1 is paged first.
+        let inc = Incidents::new(
+            Store::temporary().unwrap(),
+            {
+                let mut q = tiers();
+                q[0].quiet_hours = crate::config::QuietHours::parse("22:00-08:00");
+                q
+            },
+            3,
+        );
+        assert_eq!(inc.open(&signal(5), t0()).await.unwrap().tier, 0);
     }
 }

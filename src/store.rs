@@ -190,6 +190,9 @@ pub struct Incident {
     pub top_posts: Vec<PostSummary>,
     /// Index of the escalation tier paged most recently.
     pub tier: usize,
+    /// How many times the escalation policy has started again from its first tier.
+    #[serde(default)]
+    pub policy_round: u32,
     /// When the next tier is paged if still unacknowledged; `None` when not escalating.
     pub next_page_at: Option<DateTime<Utc>>,
     /// Whether the opening alert reached the chat. An incident stored but not yet delivered
@@ -1456,6 +1459,7 @@ mod tests {
             hit_count: 3,
             top_posts: vec![],
             tier: 0,
+            policy_round: 0,
             next_page_at: None,
             alert_delivered: false,
             acked_by: None,

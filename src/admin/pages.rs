@@ -878,6 +878,7 @@ mod tests {
             hit_count: 15,
             top_posts: vec![post("有钱花暴力催收", Some("https://weibo.example/1"))],
             tier: 0,
+            policy_round: 0,
             next_page_at: None,
             alert_delivered: true,
             acked_by: None,
