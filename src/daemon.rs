@@ -47,7 +47,7 @@ use crate::post::Post;
 use crate::report::{PollEnd, Rounds};
 use crate::shutdown::{self, Shutdown};
 use crate::source::Schedule;
-use crate::store::{Hit, PollResult, Store};
+use crate::store::{Hit, PollResult, RecordedPost, Store};
 
 /// How often overdue acknowledgements are looked for.
 const ESCALATION_TICK: Duration = Duration::from_millis(500);
@@ -524,7 +524,15 @@ async fn record(
                 })
                 .collect();
             // The post becomes seen together with its hits, in one transaction.
-            if !store.record_post(&dedupe::keys(post), &hits, Utc::now())? {
+            let kept = RecordedPost {
+                source: post.source.clone(),
+                title: post.title.clone(),
+                text: post.body.clone(),
+                url: post.url.clone(),
+                published: post.event_time(),
+                brands: hits.iter().map(|h| h.brand.clone()).collect(),
+            };
+            if !store.record_post_with(&dedupe::keys(post), &hits, Some(&kept), Utc::now())? {
                 continue; // another source handed the same post over first
             }
             let negative = hits.iter().filter(|h| h.negative).count();

@@ -21,7 +21,7 @@
 //! | admin | [`admin`] | the HTTP API, metrics endpoint, web console and the CLI's client |
 //! | demo | [`demo`] | `yuqing demo`: a scripted crisis served as loopback feeds, and its config |
 //!
-//! [`config`] reads `sources.toml`; [`report`] sums polling up for the log; [`daemon`] wires the stages into tasks joined by bounded
+//! [`replay`] exports kept posts and replays them on a simulated clock; [`config`] reads `sources.toml`; [`report`] sums polling up for the log; [`daemon`] wires the stages into tasks joined by bounded
 //! channels; [`shutdown`] carries the stop signal; [`eval`] measures the scorer.
 
 pub mod admin;
@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod notify;
 pub mod parse;
 pub mod post;
+pub mod replay;
 pub mod report;
 pub mod shutdown;
 pub mod source;

@@ -204,6 +204,30 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write kept posts as NDJSON (the shape `replay` reads). Reads the database, so the
+    /// daemon must not be running on it.
+    Export {
+        /// An age (7d, 24h) or a time (2026-03-01, RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        brand: Option<String>,
+        /// Overrides daemon.data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Where to write (default stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Feed recorded posts through analysis, detection and the incident lifecycle on a
+    /// simulated clock; print what would have happened, one JSON object per line.
+    Replay {
+        /// NDJSON posts: {"source","title","text","url","published"} per line.
+        file: PathBuf,
+        /// Only `max` (as fast as the machine goes) is offered.
+        #[arg(long, default_value = "max")]
+        speed: String,
+    },
     /// Time the whole analysis against bare jieba segmentation, on one core.
     Bench {
         /// A CSV whose text column supplies the documents.
@@ -339,6 +363,59 @@ fn run(cli: Cli) -> Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(run_demo(data_dir.clone(), listen, *exit_after_incident))
+        }
+        Command::Export {
+            since,
+            brand,
+            data_dir,
+            out,
+        } => {
+            let config = load_config(&cli)?;
+            let dir = data_dir.clone().unwrap_or(config.daemon.data_dir.clone());
+            let store = yuqing::store::Store::open_in_zone(&dir, config.admin.time_zone)?;
+            let since = match since {
+                Some(text) => Some(
+                    yuqing::admin::read::parse_when(text, &store, chrono::Utc::now())
+                        .map_err(|e| anyhow::anyhow!("--since: {e}"))?,
+                ),
+                None => None,
+            };
+            let n = match out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    yuqing::replay::export(&store, since, brand.as_deref(), &mut w)?
+                }
+                None => yuqing::replay::export(
+                    &store,
+                    since,
+                    brand.as_deref(),
+                    &mut std::io::stdout().lock(),
+                )?,
+            };
+            eprintln!("exported {n} posts");
+            Ok(())
+        }
+        Command::Replay { file, speed } => {
+            if speed != "max" {
+                anyhow::bail!("--speed {speed:?}: only `max` is offered (the clock is simulated)");
+            }
+            let config = load_config(&cli)?;
+            let analyzer = build_analyzer(&config)?;
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot open {}", file.display()))?,
+            );
+            let posts = yuqing::replay::read_posts(reader, &file.display().to_string())?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let events = runtime.block_on(yuqing::replay::replay(&config, &analyzer, posts))?;
+            for event in events {
+                println!("{}", serde_json::to_string(&event)?);
+            }
+            Ok(())
         }
         Command::Check => {
             let config = load_config(&cli)?;

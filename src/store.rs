@@ -225,6 +225,22 @@ pub struct Incident {
     pub term_counts: std::collections::BTreeMap<String, u64>,
 }
 
+/// A post as it was read, kept for export and replay: the shape of `yuqing export`'s and
+/// `yuqing replay`'s NDJSON lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedPost {
+    pub source: String,
+    pub title: String,
+    pub text: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// When the post counts in detection (its publication time, or when it was fetched).
+    pub published: DateTime<Utc>,
+    /// The brands it was judged about.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brands: Vec<String>,
+}
+
 /// What a silence matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -453,6 +469,7 @@ pub struct Store {
     hits: sled::Tree,
     negative: sled::Tree,
     by_time: sled::Tree,
+    posts: sled::Tree,
     daily: sled::Tree,
     incidents: sled::Tree,
     open: sled::Tree,
@@ -542,6 +559,7 @@ impl Store {
             hits: db.open_tree("hits")?,
             negative: db.open_tree("negative")?,
             by_time: db.open_tree("by_time")?,
+            posts: db.open_tree("posts")?,
             daily: db.open_tree("daily")?,
             incidents: db.open_tree("incidents")?,
             open: db.open_tree("open")?,
@@ -595,6 +613,22 @@ impl Store {
     /// crash can lose neither a post (seen, hits missing) nor count one twice, and the daily
     /// figures always agree with the hits.
     pub fn record_post(&self, keys: &[String], hits: &[Hit], now: DateTime<Utc>) -> Result<bool> {
+        self.record_post_with(keys, hits, None, now)
+    }
+
+    /// [`Store::record_post`], also keeping the post itself when it produced hits, so that
+    /// `yuqing export` can write it out and `yuqing replay` judge it again.
+    pub fn record_post_with(
+        &self,
+        keys: &[String],
+        hits: &[Hit],
+        post: Option<&RecordedPost>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let kept_post = match post.filter(|_| !hits.is_empty()) {
+            Some(p) => Some((p.published, serde_json::to_vec(p)?)),
+            None => None,
+        };
         let stamp = now.timestamp_millis().to_be_bytes();
         let encoded: Vec<(&Hit, Vec<u8>)> = hits
             .iter()
@@ -612,8 +646,9 @@ impl Store {
             &self.negative,
             &self.by_time,
             &self.daily,
+            &self.posts,
         )
-            .transaction(|(seen, hits, negative, by_time, daily)| {
+            .transaction(|(seen, hits, negative, by_time, daily, posts)| {
                 let mut fresh = true;
                 for key in keys {
                     if seen.get(key.as_bytes())?.is_some() {
@@ -634,6 +669,10 @@ impl Store {
                     for (key, figures) in &days {
                         add_daily(daily, key, figures)?;
                     }
+                    if let Some((published, value)) = &kept_post {
+                        let key = time_seq_key(*published, posts.generate_id()?);
+                        posts.insert(&key[..], value.as_slice())?;
+                    }
                 }
                 Ok(fresh)
             })
@@ -643,6 +682,26 @@ impl Store {
             })
             .context("recording a post")?;
         Ok(fresh)
+    }
+
+    /// Kept posts published at or after `since`, oldest first, that mention `brand` (any
+    /// brand when `None`). Unreadable records are logged and skipped.
+    pub fn recorded_posts(
+        &self,
+        since: Option<DateTime<Utc>>,
+        brand: Option<&str>,
+    ) -> Result<Vec<RecordedPost>> {
+        let lo = time_seq_key(since.unwrap_or(DateTime::<Utc>::MIN_UTC), 0);
+        let mut out = Vec::new();
+        for kv in self.posts.range(lo..) {
+            let (_, v) = kv?;
+            match serde_json::from_slice::<RecordedPost>(&v) {
+                Ok(p) if brand.is_none_or(|b| p.brands.iter().any(|x| x == b)) => out.push(p),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable kept post"),
+            }
+        }
+        Ok(out)
     }
 
     pub fn seen_count(&self) -> usize {
@@ -1202,6 +1261,15 @@ fn time_seq(at: DateTime<Utc>, seq: u64) -> [u8; 16] {
 }
 
 /// The time and sequence part of a hit key.
+/// A key that sorts by time, then by a sequence number.
+fn time_seq_key(at: DateTime<Utc>, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16);
+    let millis = (at.timestamp_millis() as i128 - i64::MIN as i128) as u64;
+    key.extend_from_slice(&millis.to_be_bytes());
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
 fn time_seq_of(hit_key: &[u8]) -> &[u8] {
     &hit_key[hit_key.len() - 16..]
 }
