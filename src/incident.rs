@@ -608,6 +608,7 @@ mod tests {
             min_negative: 1,
             spike_ratio: 1.0,
             top_posts: 2,
+            spike: Default::default(),
         });
         let now = Utc::now();
         let hit = |score: f64, title: &str| Hit {
