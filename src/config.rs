@@ -1702,6 +1702,48 @@ interval = "90s"
     }
 
     #[test]
+    fn spike_settings_default_and_read() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(
+            c.detection.spike,
+            crate::detect::spike::SpikeConfig::default()
+        );
+        let text = format!(
+            "{MINIMAL}\n[detection]\nbin = \"10m\"\nwindows = [\"30m\", \"2h\"]\np_value = 1e-4\n\
+             tail = \"poisson\"\n"
+        );
+        let spike = parse(&text).unwrap().detection.spike;
+        assert_eq!(spike.bin, Duration::from_secs(600));
+        assert_eq!(
+            spike.windows,
+            [Duration::from_secs(1800), Duration::from_secs(7200)]
+        );
+        assert_eq!(spike.p_value, 1e-4);
+        assert_eq!(spike.tail, crate::detect::spike::TailModel::Poisson);
+    }
+
+    #[test]
+    fn bad_spike_settings_are_all_named() {
+        let text = format!(
+            "{MINIMAL}\n[detection]\nbin = \"10m\"\nwindows = [\"15m\", \"1h\"]\np_value = 1.5\n\
+             min_ratio = 0.5\ntail = \"gaussian\"\nbaseline_half_life = \"0s\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "detection.windows[0]",
+                "detection.p_value",
+                "detection.min_ratio",
+                "detection.tail",
+                "detection.baseline_half_life"
+            ],
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_duration_names_file_line_and_key() {
         let text = MINIMAL.replace("interval = \"90s\"", "interval = \"ninety seconds\"");
         let err = parse(&text).unwrap_err();

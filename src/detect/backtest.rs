@@ -116,3 +116,76 @@ fn round(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (x * f).round() / f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Five days of 5-minute rows, 10–12 a bin, and 200 at 2026-01-09 06:00.
+    fn fixture() -> String {
+        let start = NaiveDateTime::parse_from_str("2026-01-05 00:00:00", "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc();
+        let mut csv = String::from("timestamp,value\n");
+        for i in 0..5 * 288 {
+            let at = start + chrono::Duration::minutes(5 * i);
+            let value = if i == 4 * 288 + 72 { 200 } else { 10 + i % 3 };
+            csv.push_str(&format!("{},{value}\n", at.format("%Y-%m-%d %H:%M:%S")));
+        }
+        csv
+    }
+
+    #[test]
+    fn the_fixture_gives_one_alarm_line() {
+        let alarms = run(&fixture(), &SpikeConfig::default()).unwrap();
+        let lines: Vec<serde_json::Value> = alarms
+            .iter()
+            .map(|a| alarm_json(a, Some("fixture")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert_eq!(line["at"], "2026-01-09 06:05:00");
+        assert_eq!(line["window"], "15m");
+        assert_eq!(line["series"], "fixture");
+        assert!(line["count"].as_f64().unwrap() >= 200.0);
+        let expected = line["expected"].as_f64().unwrap();
+        assert!((30.0..36.0).contains(&expected), "{expected}");
+        assert!(line["p"].as_f64().unwrap() < 1e-8);
+        let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["at", "count", "expected", "p", "series", "window"]);
+    }
+
+    #[test]
+    fn rows_are_read_with_fractional_seconds_and_blank_lines() {
+        let csv = "timestamp,value\n2015-02-26 21:42:53.000000,104\n\n2015-02-26 21:47:53,2.5\n";
+        let series = read_series(csv).unwrap();
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[1].1, 2.5);
+    }
+
+    fn error(csv: &str) -> RowError {
+        read_series(csv).unwrap_err()
+    }
+
+    #[test]
+    fn malformed_rows_name_their_line() {
+        let head = "timestamp,value\n2026-01-05 00:00:00,1\n";
+        let e = error(&format!("{head}2026-01-05 00:05,2\n"));
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("bad timestamp"), "{e}");
+        let e = error(&format!("{head}2026-01-05 00:05:00,many\n"));
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("bad value"), "{e}");
+        let e = error(&format!("{head}2026-01-05 00:05:00,-1\n"));
+        assert!(e.message.contains("bad value"), "{e}");
+        let e = error(&format!("{head}\n2026-01-05 00:05:00\n"));
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("expected 2 columns"), "{e}");
+        let e = error(&format!("{head}2026-01-04 23:55:00,3\n"));
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("out of time order"), "{e}");
+        assert_eq!(e.to_string().split(':').next(), Some("line 3"));
+        assert_eq!(error("").line, 1);
+        assert_eq!(error("just-one-column\n").line, 1);
+    }
+}

@@ -30,7 +30,10 @@
 //!
 //! A bin is learned from only once it has left the longest window, and not at all if it was part
 //! of a window that was in alarm then: a crisis does not teach the baseline that crises are
-//! normal. A window stays in alarm until its p-value rises to `rearm_p` again.
+//! normal. A window stays in alarm until its p-value rises to `rearm_p` again, and only re-alarms
+//! after that. One alarm per episode: while any window is in alarm, another window that crosses
+//! the threshold goes into alarm silently (its bins stay out of the baseline, but no second
+//! alarm is reported).
 //!
 //! # Overdispersion
 //!
@@ -120,11 +123,11 @@ impl Default for SpikeConfig {
             ],
             min_count: 5.0,
             min_ratio: 2.0,
-            p_value: 1e-6,
-            rearm_p: 0.01,
+            p_value: 1e-8,
+            rearm_p: 0.001,
             warmup: Duration::from_secs(3 * 86_400),
             baseline_half_life: Duration::from_secs(14 * 86_400),
-            slot_prior: Duration::from_secs(2 * 3600),
+            slot_prior: Duration::from_secs(6 * 3600),
             tail: TailModel::NegativeBinomial,
         }
     }
@@ -154,7 +157,7 @@ pub fn detect(series: &[(DateTime<Utc>, f64)], cfg: &SpikeConfig) -> Vec<Alarm> 
 }
 
 /// A residual enters the dispersion estimate clipped at this many standard deviations.
-const CLIP_Z: f64 = 4.0;
+const CLIP_Z: f64 = 8.0;
 /// The dispersion a window starts from, with the weight of this many of its own sums.
 const PRIOR_ALPHA: f64 = 0.05;
 const PRIOR_WEIGHT: f64 = 12.0;
@@ -275,6 +278,9 @@ impl SpikeState {
         let half_life = self.cfg.baseline_half_life.as_secs_f64();
         let decay = 0.5f64.powf(self.cfg.bin.as_secs_f64() / half_life.max(1.0));
         let mut alarms = Vec::new();
+        // One alarm per episode: while any window is in alarm, the others go into alarm
+        // silently (their bins still stay out of the baseline).
+        let mut episode = self.windows.iter().any(|w| w.in_alarm);
         for w in &mut self.windows {
             if self.recent.len() < w.bins {
                 continue;
@@ -295,6 +301,10 @@ impl SpikeState {
             }
             if fires && warm && !w.in_alarm {
                 w.in_alarm = true;
+                if episode {
+                    continue_marking(&mut self.recent, w.bins);
+                    continue;
+                }
                 alarms.push(Alarm {
                     at: end,
                     window: w.length,
@@ -302,12 +312,10 @@ impl SpikeState {
                     expected,
                     p,
                 });
+                episode = true;
             }
             if w.in_alarm {
-                let n = self.recent.len();
-                for b in self.recent.range_mut(n - w.bins..) {
-                    b.alarmed = true;
-                }
+                continue_marking(&mut self.recent, w.bins);
             } else if !fires && expected > 0.0 {
                 // Calm sums teach the dispersion, clipped so one burst cannot swamp it.
                 let sd = (expected + alpha * expected * expected).sqrt();
@@ -317,6 +325,14 @@ impl SpikeState {
             }
         }
         alarms
+    }
+}
+
+/// Marks the last `bins` bins as part of an alarm.
+fn continue_marking(recent: &mut VecDeque<Bin>, bins: usize) {
+    let n = recent.len();
+    for b in recent.range_mut(n - bins..) {
+        b.alarmed = true;
     }
 }
 
@@ -432,5 +448,241 @@ impl Baseline {
         self.level.learn(at, value, self.half_life_secs);
         self.hour_of_day[hod].learn(at, value, self.half_life_secs);
         self.hour_of_week[how].learn(at, value, self.half_life_secs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// splitmix64: a fixed-seed generator, so every test series is the same on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn uniform(&mut self) -> f64 {
+            ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+
+        /// Poisson by counting exponential arrivals (means here stay small).
+        fn poisson(&mut self, mean: f64) -> f64 {
+            let mut n = 0.0;
+            let mut t = -self.uniform().ln();
+            while t < mean {
+                n += 1.0;
+                t -= self.uniform().ln();
+            }
+            n
+        }
+
+        /// Gamma with shape 2 and the given mean: the sum of two exponentials.
+        fn gamma2(&mut self, mean: f64) -> f64 {
+            -(mean / 2.0) * (self.uniform().ln() + self.uniform().ln())
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap()
+    }
+
+    const BIN: i64 = 300;
+    const PER_DAY: usize = 288;
+
+    /// `days` of 5-minute bins, the value of bin i given by `f(i, time)`.
+    fn series(
+        days: usize,
+        mut f: impl FnMut(usize, DateTime<Utc>) -> f64,
+    ) -> Vec<(DateTime<Utc>, f64)> {
+        (0..days * PER_DAY)
+            .map(|i| {
+                let at = t0() + ChronoDuration::seconds(BIN * i as i64);
+                (at, f(i, at))
+            })
+            .collect()
+    }
+
+    fn daily_mean(at: DateTime<Utc>) -> f64 {
+        // Quiet nights, a strong midday peak: 2 per bin at night, 40 at 12:00–14:00.
+        match at.hour() {
+            12..=13 => 40.0,
+            9..=11 | 14..=18 => 15.0,
+            _ => 2.0,
+        }
+    }
+
+    #[test]
+    fn a_learned_daily_peak_does_not_fire_but_a_spike_on_it_does() {
+        let mut rng = Rng(1);
+        let calm = series(21, |_, at| rng.poisson(daily_mean(at)));
+        let alarms = detect(&calm, &SpikeConfig::default());
+        assert!(alarms.is_empty(), "{alarms:?}");
+
+        let spike_at = 20 * PER_DAY + 12 * 12 + 6; // day 20, 12:30, on the peak
+        let mut rng = Rng(1);
+        let spiked = series(21, |i, at| {
+            // Six times the peak's usual count for 15 minutes.
+            let extra = if (spike_at..spike_at + 3).contains(&i) {
+                200.0
+            } else {
+                0.0
+            };
+            rng.poisson(daily_mean(at)) + extra
+        });
+        let alarms = detect(&spiked, &SpikeConfig::default());
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        let start = spiked[spike_at].0;
+        assert!(alarms[0].at > start && alarms[0].at <= start + ChronoDuration::minutes(15));
+    }
+
+    #[test]
+    fn overdispersion_keeps_a_calm_noisy_series_quiet_where_poisson_fires() {
+        // A gamma-Poisson mixture: mean 20, variance 20 + 0.5 × 20² = 220.
+        let mut rng = Rng(7);
+        let noisy = series(21, |_, _| {
+            let mean = rng.gamma2(20.0);
+            rng.poisson(mean)
+        });
+        let nb = detect(&noisy, &SpikeConfig::default());
+        assert!(nb.is_empty(), "{nb:?}");
+        let poisson = SpikeConfig {
+            tail: TailModel::Poisson,
+            ..SpikeConfig::default()
+        };
+        let fired = detect(&noisy, &poisson);
+        assert!(fired.len() >= 5, "{fired:?}");
+    }
+
+    #[test]
+    fn a_slow_swell_is_caught_by_the_long_window_only() {
+        let cfg = SpikeConfig {
+            windows: vec![Duration::from_secs(15 * 60), Duration::from_secs(6 * 3600)],
+            ..SpikeConfig::default()
+        };
+        // 2 per bin, then 2.5 × that for six hours.
+        let swell = 14 * PER_DAY + 3 * 12;
+        let mut rng = Rng(3);
+        let data = series(15, |i, _| {
+            let mean = if (swell..swell + 72).contains(&i) {
+                5.0
+            } else {
+                2.0
+            };
+            rng.poisson(mean)
+        });
+        let alarms = detect(&data, &cfg);
+        assert!(!alarms.is_empty());
+        assert!(
+            alarms
+                .iter()
+                .all(|a| a.window == Duration::from_secs(6 * 3600)),
+            "{alarms:?}"
+        );
+        assert!(alarms[0].at > data[swell].0);
+    }
+
+    #[test]
+    fn a_quiet_brand_does_not_alarm_on_two() {
+        // One hit every 15 bins: 0.2 expected per 15 minutes; then 2 at once.
+        let at = 10 * PER_DAY + 7;
+        let data = series(11, |i, _| {
+            if i == at {
+                2.0
+            } else if i % 15 == 0 {
+                1.0
+            } else {
+                0.0
+            }
+        });
+        // A loose p-value, so that only min_count stands in the way.
+        let loose = SpikeConfig {
+            p_value: 0.05,
+            ..SpikeConfig::default()
+        };
+        assert!(detect(&data, &loose).is_empty());
+        let no_floor = SpikeConfig {
+            min_count: 1.0,
+            ..loose
+        };
+        let fired = detect(&data, &no_floor);
+        assert!(!fired.is_empty(), "without min_count it would have fired");
+        assert!(fired[0].expected < 0.5, "{fired:?}");
+    }
+
+    #[test]
+    fn alarmed_bins_stay_out_of_the_baseline() {
+        let spike = |start: usize| start..start + 12; // an hour of +100 per bin
+        let first = 14 * PER_DAY + 2 * 12;
+        let second = first + 12 * 12; // twelve hours later
+        let make = |with_spikes: bool| {
+            let mut rng = Rng(11);
+            series(16, |i, _| {
+                let extra =
+                    if with_spikes && (spike(first).contains(&i) || spike(second).contains(&i)) {
+                        100.0
+                    } else {
+                        0.0
+                    };
+                rng.poisson(10.0) + extra
+            })
+        };
+        let cfg = SpikeConfig::default();
+        let alarms = detect(&make(true), &cfg);
+        assert_eq!(alarms.len(), 2, "{alarms:?}");
+        assert!(
+            alarms[1].expected < 1.1 * alarms[0].expected,
+            "{} then {}",
+            alarms[0].expected,
+            alarms[1].expected
+        );
+
+        // Learned from, the spikes would have lifted the level by about 4%.
+        let level = |data: &[(DateTime<Utc>, f64)]| {
+            let mut state = SpikeState::new(cfg.clone());
+            for &(at, v) in data {
+                state.push(at, v);
+            }
+            state.baseline.level.mean()
+        };
+        let (with, without) = (level(&make(true)), level(&make(false)));
+        assert!((with / without - 1.0).abs() < 0.005, "{with} vs {without}");
+    }
+
+    #[test]
+    fn incremental_pushes_give_the_same_alarms_as_detect() {
+        let mut rng = Rng(5);
+        let data = series(8, |i, _| {
+            rng.poisson(4.0) + if i == 6 * PER_DAY { 80.0 } else { 0.0 }
+        });
+        let cfg = SpikeConfig::default();
+        let mut state = SpikeState::new(cfg.clone());
+        let mut pushed = Vec::new();
+        for &(at, v) in &data {
+            pushed.extend(state.push(at, v));
+        }
+        pushed.extend(state.flush());
+        assert_eq!(pushed, detect(&data, &cfg));
+        assert_eq!(pushed.len(), 1);
+    }
+
+    #[test]
+    fn no_alarm_during_warm_up() {
+        let data = series(2, |i, _| if i == PER_DAY { 500.0 } else { 1.0 });
+        assert!(detect(&data, &SpikeConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn huge_counts_give_finite_p_values() {
+        let data = series(5, |i, _| if i == 4 * PER_DAY { 1e6 } else { 5000.0 });
+        let alarms = detect(&data, &SpikeConfig::default());
+        assert!(!alarms.is_empty());
+        assert!(alarms.iter().all(|a| a.p.is_finite() && a.p >= 0.0));
     }
 }
