@@ -127,6 +127,11 @@ pub struct DetectionConfig {
     pub spike_ratio: f64,
     /// How many posts an alert shows.
     pub top_posts: usize,
+    /// The seasonal, overdispersed, multi-window spike test (`detect::spike`), as used by
+    /// `yuqing backtest`; read from the same section's `bin`, `windows`, `min_count`,
+    /// `min_ratio`, `p_value`, `rearm_p`, `warmup`, `baseline_half_life`, `slot_prior` and
+    /// `tail` keys.
+    pub spike: crate::detect::spike::SpikeConfig,
 }
 
 /// How incidents live: what opens one at once, when they end by themselves, and how an owner is
@@ -471,6 +476,22 @@ impl Config {
                 top_posts: problems
                     .valid(d.top_posts, &at.key("top_posts"))
                     .unwrap_or_default(),
+                spike: spike_config(
+                    raw::Spike {
+                        bin: d.bin,
+                        windows: d.windows,
+                        min_count: d.min_count,
+                        min_ratio: d.min_ratio,
+                        p_value: d.p_value,
+                        rearm_p: d.rearm_p,
+                        warmup: d.warmup,
+                        baseline_half_life: d.baseline_half_life,
+                        slot_prior: d.slot_prior,
+                        tail: d.tail,
+                    },
+                    &at,
+                    &mut problems,
+                ),
             }
         };
 
@@ -1369,6 +1390,113 @@ impl<'d> Node<'d> {
     }
 }
 
+/// The spike test's keys of `[detection]`, checked; placeholders (the defaults) stand in for
+/// unusable values, as everywhere in `from_raw`.
+fn spike_config(
+    d: raw::Spike,
+    at: &KeyPath,
+    problems: &mut Problems,
+) -> crate::detect::spike::SpikeConfig {
+    use crate::detect::spike::{SpikeConfig, TailModel};
+    let defaults = SpikeConfig::default();
+    let positive = |d: &HumanDuration| !d.0.is_zero();
+    let probability = |p: &f64| p.is_finite() && *p > 0.0 && *p < 1.0;
+    let bin = problems
+        .valid_if(d.bin, &at.key("bin"), positive, "must be longer than 0s")
+        .map(|b| b.0)
+        .filter(|b| !b.is_zero());
+    let windows: Vec<Duration> = problems
+        .valid_items(d.windows, &at.key("windows"))
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let w = w?.0;
+            let path = at.key("windows").index(i);
+            match bin {
+                Some(bin) if w < bin || w.as_millis() % bin.as_millis() != 0 => {
+                    problems.at(
+                        &path,
+                        "must be a multiple of detection.bin (and at least one bin)",
+                    );
+                    None
+                }
+                _ => Some(w),
+            }
+        })
+        .collect();
+    if windows.is_empty() {
+        problems.at(
+            &at.key("windows"),
+            "must list at least one window, e.g. [\"15m\"]",
+        );
+    }
+    let tail =
+        problems
+            .valid(d.tail, &at.key("tail"))
+            .and_then(|t| match TailModel::from_name(&t) {
+                Some(tail) => Some(tail),
+                None => {
+                    problems.at(
+                        &at.key("tail"),
+                        format!("unknown tail {t:?}: write \"negative_binomial\" or \"poisson\""),
+                    );
+                    None
+                }
+            });
+    SpikeConfig {
+        bin: bin.unwrap_or(defaults.bin),
+        windows,
+        min_count: problems
+            .valid_if(
+                d.min_count,
+                &at.key("min_count"),
+                |&n| n.is_finite() && n >= 0.0,
+                "must be a number >= 0",
+            )
+            .unwrap_or(defaults.min_count),
+        min_ratio: problems
+            .valid_if(
+                d.min_ratio,
+                &at.key("min_ratio"),
+                |&r| r.is_finite() && r >= 1.0,
+                "must be a number >= 1.0",
+            )
+            .unwrap_or(defaults.min_ratio),
+        p_value: problems
+            .valid_if(
+                d.p_value,
+                &at.key("p_value"),
+                probability,
+                "must be a probability between 0 and 1 (exclusive)",
+            )
+            .unwrap_or(defaults.p_value),
+        rearm_p: problems
+            .valid_if(
+                d.rearm_p,
+                &at.key("rearm_p"),
+                probability,
+                "must be a probability between 0 and 1 (exclusive)",
+            )
+            .unwrap_or(defaults.rearm_p),
+        warmup: problems
+            .valid(d.warmup, &at.key("warmup"))
+            .map_or(defaults.warmup, |w| w.0),
+        baseline_half_life: problems
+            .valid_if(
+                d.baseline_half_life,
+                &at.key("baseline_half_life"),
+                positive,
+                "must be longer than 0s",
+            )
+            .map_or(defaults.baseline_half_life, |h| h.0),
+        slot_prior: problems
+            .valid(d.slot_prior, &at.key("slot_prior"))
+            .map_or(defaults.slot_prior, |s| s.0),
+        tail: tail.unwrap_or(defaults.tail),
+    }
+}
+
 /// A duration the human way: "90s", "15m", "1h 30m".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
@@ -1568,18 +1696,60 @@ mod raw {
         pub min_negative: Checked<u64>,
         pub spike_ratio: Checked<f64>,
         pub top_posts: Checked<usize>,
+        pub bin: Checked<HumanDuration>,
+        pub windows: Values<HumanDuration>,
+        pub min_count: Checked<f64>,
+        pub min_ratio: Checked<f64>,
+        pub p_value: Checked<f64>,
+        pub rearm_p: Checked<f64>,
+        pub warmup: Checked<HumanDuration>,
+        pub baseline_half_life: Checked<HumanDuration>,
+        pub slot_prior: Checked<HumanDuration>,
+        pub tail: Checked<String>,
     }
 
     impl Default for Detection {
         fn default() -> Self {
+            // The spike test's defaults are written once, in `SpikeConfig::default()`.
+            let spike = crate::detect::spike::SpikeConfig::default();
             Detection {
                 window: Valid(HumanDuration(Duration::from_secs(15 * 60))),
                 baseline_window: Valid(HumanDuration(Duration::from_secs(24 * 3600))),
                 min_negative: Valid(5),
                 spike_ratio: Valid(3.0),
                 top_posts: Valid(3),
+                bin: Valid(HumanDuration(spike.bin)),
+                windows: Valid(List(
+                    spike
+                        .windows
+                        .iter()
+                        .map(|&w| Valid(HumanDuration(w)))
+                        .collect(),
+                )),
+                min_count: Valid(spike.min_count),
+                min_ratio: Valid(spike.min_ratio),
+                p_value: Valid(spike.p_value),
+                rearm_p: Valid(spike.rearm_p),
+                warmup: Valid(HumanDuration(spike.warmup)),
+                baseline_half_life: Valid(HumanDuration(spike.baseline_half_life)),
+                slot_prior: Valid(HumanDuration(spike.slot_prior)),
+                tail: Valid(spike.tail.name().to_string()),
             }
         }
+    }
+
+    /// The spike test's keys of `Detection`, handed to `spike_config` together.
+    pub struct Spike {
+        pub bin: Checked<HumanDuration>,
+        pub windows: Values<HumanDuration>,
+        pub min_count: Checked<f64>,
+        pub min_ratio: Checked<f64>,
+        pub p_value: Checked<f64>,
+        pub rearm_p: Checked<f64>,
+        pub warmup: Checked<HumanDuration>,
+        pub baseline_half_life: Checked<HumanDuration>,
+        pub slot_prior: Checked<HumanDuration>,
+        pub tail: Checked<String>,
     }
 
     #[derive(Deserialize)]
@@ -1734,6 +1904,48 @@ interval = "90s"
         let c = Config::parse(EMBEDDED_SOURCES_TOML, Origin::Embedded).unwrap();
         assert!(c.brands.iter().any(|b| b.name == "度小满"));
         assert!(c.sources.len() >= 5);
+    }
+
+    #[test]
+    fn spike_settings_default_and_read() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(
+            c.detection.spike,
+            crate::detect::spike::SpikeConfig::default()
+        );
+        let text = format!(
+            "{MINIMAL}\n[detection]\nbin = \"10m\"\nwindows = [\"30m\", \"2h\"]\np_value = 1e-4\n\
+             tail = \"poisson\"\n"
+        );
+        let spike = parse(&text).unwrap().detection.spike;
+        assert_eq!(spike.bin, Duration::from_secs(600));
+        assert_eq!(
+            spike.windows,
+            [Duration::from_secs(1800), Duration::from_secs(7200)]
+        );
+        assert_eq!(spike.p_value, 1e-4);
+        assert_eq!(spike.tail, crate::detect::spike::TailModel::Poisson);
+    }
+
+    #[test]
+    fn bad_spike_settings_are_all_named() {
+        let text = format!(
+            "{MINIMAL}\n[detection]\nbin = \"10m\"\nwindows = [\"15m\", \"1h\"]\np_value = 1.5\n\
+             min_ratio = 0.5\ntail = \"gaussian\"\nbaseline_half_life = \"0s\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "detection.windows[0]",
+                "detection.p_value",
+                "detection.min_ratio",
+                "detection.tail",
+                "detection.baseline_half_life"
+            ],
+            "{err}"
+        );
     }
 
     #[test]

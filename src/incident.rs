@@ -1080,6 +1080,7 @@ mod tests {
             min_negative: 1,
             spike_ratio: 1.0,
             top_posts: 2,
+            spike: Default::default(),
         });
         let now = Utc::now();
         let hit = |score: f64, title: &str| Hit {
@@ -1203,6 +1204,7 @@ mod tests {
             min_negative,
             spike_ratio: 3.0,
             top_posts: 3,
+            spike: Default::default(),
         })
     }
 

@@ -14,7 +14,7 @@
 //! | dedupe | [`dedupe`] | seen GUIDs and URLs |
 //! | analyze | [`analyze`] | jieba, brand mentions, target-aware sentiment (CPU only) |
 //! | store | [`store`] | sled: the only module that touches it |
-//! | detect | [`detect`] | per-brand windows against the baseline → `Signal` |
+//! | detect | [`detect`] | per-brand windows against the baseline → `Signal`; the spike test over count series (`spike`, `backtest`) |
 //! | incident | [`incident`] | Triggered → Acknowledged → Resolved, escalation |
 //! | notify | [`notify`] | console and Telegram delivery, chat commands |
 //! | metrics | [`metrics`] | counters and gauges for /metrics |

@@ -228,6 +228,21 @@ enum Command {
         #[arg(long, default_value = "max")]
         speed: String,
     },
+    /// Run the spike test over a `timestamp,value` CSV (header required, UTC timestamps
+    /// `YYYY-MM-DD HH:MM:SS`, rows in time order) with the config's [detection] settings; one
+    /// JSON object per alarm per line.
+    Backtest {
+        file: PathBuf,
+        /// Bin length (overrides detection.bin), e.g. 5m.
+        #[arg(long)]
+        bin: Option<String>,
+        /// Add "series": NAME to every line.
+        #[arg(long)]
+        series: Option<String>,
+        /// Tail model (overrides detection.tail): negative_binomial or poisson.
+        #[arg(long)]
+        tail: Option<String>,
+    },
     /// Time the whole analysis against bare jieba segmentation, on one core.
     Bench {
         /// A CSV whose text column supplies the documents.
@@ -414,6 +429,26 @@ fn run(cli: Cli) -> Result<()> {
             let events = runtime.block_on(yuqing::replay::replay(&config, &analyzer, posts))?;
             for event in events {
                 println!("{}", serde_json::to_string(&event)?);
+            }
+            Ok(())
+        }
+        Command::Backtest {
+            file,
+            bin,
+            series,
+            tail,
+        } => {
+            let config = load_config(&cli)?;
+            let spike = backtest_config(config.detection.spike, bin.as_deref(), tail.as_deref())?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let alarms = yuqing::detect::backtest::run(&text, &spike)
+                .with_context(|| format!("in {}", file.display()))?;
+            for alarm in &alarms {
+                println!(
+                    "{}",
+                    yuqing::detect::backtest::alarm_json(alarm, series.as_deref())
+                );
             }
             Ok(())
         }
@@ -779,6 +814,31 @@ async fn run_demo(
     server.stop().await;
     drop(temporary);
     Ok(())
+}
+
+/// The config's spike settings with `yuqing backtest`'s overrides applied and checked.
+fn backtest_config(
+    mut spike: yuqing::detect::spike::SpikeConfig,
+    bin: Option<&str>,
+    tail: Option<&str>,
+) -> Result<yuqing::detect::spike::SpikeConfig> {
+    if let Some(bin) = bin {
+        spike.bin = humantime::parse_duration(bin)
+            .with_context(|| format!("--bin {bin:?}: write it like 5m or 1h"))?;
+        anyhow::ensure!(!spike.bin.is_zero(), "--bin must be longer than 0s");
+        for w in &spike.windows {
+            anyhow::ensure!(
+                *w >= spike.bin && w.as_millis() % spike.bin.as_millis() == 0,
+                "detection window {} is not a multiple of --bin {bin}",
+                humantime::format_duration(*w)
+            );
+        }
+    }
+    if let Some(tail) = tail {
+        spike.tail = yuqing::detect::spike::TailModel::from_name(tail)
+            .with_context(|| format!("--tail {tail:?}: write negative_binomial or poisson"))?;
+    }
+    Ok(spike)
 }
 
 fn as_array(v: &serde_json::Value) -> &[serde_json::Value] {

@@ -1,5 +1,13 @@
 //! Spike detection: per brand, negative hits in the current window against the baseline rate.
 //! Reads the store only; turning a signal into an incident is incident.rs's job.
+//!
+//! [`spike`] is the successor test: a pure function over a count series with a seasonal
+//! baseline, overdispersion and several windows at once, run by `yuqing backtest`
+//! ([`backtest`]); the daemon still uses [`Detector::check`] until it is switched over.
+
+pub mod backtest;
+pub mod spike;
+mod tail;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
@@ -120,6 +128,7 @@ mod tests {
             min_negative: 3,
             spike_ratio: 3.0,
             top_posts: 2,
+            spike: Default::default(),
         }
     }
 
