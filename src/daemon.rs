@@ -37,6 +37,7 @@ use crate::admin::{self, auth::TokenSource, Readiness};
 use crate::analyze::{Analyzer, Judgment};
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::dedupe;
+use crate::detect::watch::SpikeWatch;
 use crate::detect::Detector;
 use crate::fetch::{self, FetchError, Fetched, Fetcher, Validators};
 use crate::incident::{Incidents, Notice};
@@ -70,6 +71,14 @@ impl Secrets {
             telegram_token: token,
         }
     }
+}
+
+/// The two spike tests, shared by the recorder and the timer: the simple threshold, which
+/// guards a brand while the seasonal spike test warms up, and the spike test itself.
+#[derive(Clone)]
+struct Detection {
+    threshold: Detector,
+    watch: Arc<std::sync::Mutex<SpikeWatch>>,
 }
 
 /// Posts of one poll that were new, each with its judgments.
@@ -141,6 +150,14 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         incidents.ensure_silence(silence, Utc::now())?;
     }
     let detector = Detector::new(config.detection.clone());
+    let brand_names: Vec<String> = config.brands.iter().map(|b| b.name.clone()).collect();
+    let detection = Detection {
+        threshold: detector,
+        watch: Arc::new(std::sync::Mutex::new(SpikeWatch::new(
+            config.detection.spike.clone(),
+            &brand_names,
+        ))),
+    };
 
     let bot = match (&secrets.telegram_token, config.telegram.chat_id) {
         (Some(token), Some(_)) => Some(telegram::bot(&config.telegram, token, client.clone())?),
@@ -225,7 +242,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             batch_rx,
             store.clone(),
             incidents.clone(),
-            detector.clone(),
+            detection.clone(),
             notice_tx.clone(),
             rounds,
             metrics.clone(),
@@ -235,7 +252,8 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     tasks.spawn(
         escalate(
             incidents.clone(),
-            detector.clone(),
+            store.clone(),
+            detection,
             notice_tx,
             stop.subscribe(),
         )
@@ -500,7 +518,7 @@ async fn record(
     mut batches: mpsc::Receiver<AnalyzedBatch>,
     store: Store,
     incidents: Incidents,
-    detector: Detector,
+    detection: Detection,
     notices: mpsc::Sender<Notice>,
     rounds: Rounds,
     metrics: Metrics,
@@ -546,8 +564,14 @@ async fn record(
             }
         }
         for (brand, hits) in negatives {
+            let now = Utc::now();
+            let use_threshold = !detection
+                .watch
+                .lock()
+                .expect("spike watch lock")
+                .is_warm(&brand, now);
             if let Some(notice) = incidents
-                .on_negative_hits(&brand, &hits, &detector, Utc::now())
+                .on_negative_hits(&brand, &hits, &detection.threshold, use_threshold, now)
                 .await?
             {
                 // Only fails when the deliverer is gone, i.e. while stopping; the incident is
@@ -562,7 +586,8 @@ async fn record(
 /// Re-sends alerts stored but never delivered, then pages the next tier when acks are overdue.
 async fn escalate(
     incidents: Incidents,
-    detector: Detector,
+    store: Store,
+    detection: Detection,
     notices: mpsc::Sender<Notice>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
@@ -585,7 +610,25 @@ async fn escalate(
             _ = tokio::time::sleep(ESCALATION_TICK) => {}
         }
         let now = Utc::now();
-        let mut due = incidents.tick(&detector, now).await?;
+        // The spike test reads the store bin by bin (all of a brand's history on the first
+        // tick), so it runs on the blocking pool.
+        let alarms = {
+            let (watch, store) = (detection.watch.clone(), store.clone());
+            tokio::task::spawn_blocking(move || {
+                watch.lock().expect("spike watch lock").advance(&store, now)
+            })
+            .await?
+        };
+        let mut due = Vec::new();
+        for (brand, alarm) in alarms {
+            tracing::info!(%brand, count = alarm.count, expected = %format!("{:.2}", alarm.expected), p = %format!("{:.1e}", alarm.p), "spike test alarm");
+            due.extend(
+                incidents
+                    .on_spike(&brand, &alarm, &detection.threshold, now)
+                    .await?,
+            );
+        }
+        due.extend(incidents.tick(&detection.threshold, now).await?);
         due.extend(incidents.escalate_due(now).await?);
         for notice in due {
             if notices.send(notice).await.is_err() {

@@ -157,11 +157,16 @@ impl Incidents {
     /// Handles new negative hits about `brand`: attaches them to its open incident, or, on a
     /// spike or a critical post, reopens its recently resolved incident or opens a new one.
     /// Returns the notice to send, if any.
+    ///
+    /// `use_threshold` says whether the simple threshold (`min_negative`, `spike_ratio`) may
+    /// open one: true while the brand's spike test is still warming up; after that, spikes come
+    /// from [`Incidents::on_spike`] and only critical posts open incidents here.
     pub async fn on_negative_hits(
         &self,
         brand: &str,
         hits: &[Hit],
         detector: &Detector,
+        use_threshold: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<Notice>> {
         if let Some(open) = self
@@ -185,7 +190,11 @@ impl Incidents {
             return Ok(None);
         }
         let critical = self.critical_post(hits);
-        let signal = match detector.check(&self.store, brand, now) {
+        let spike = match use_threshold {
+            true => detector.check(&self.store, brand, now),
+            false => None,
+        };
+        let signal = match spike {
             Some(signal) => signal,
             None => match critical {
                 // One post bad enough to page for on its own.
@@ -218,11 +227,55 @@ impl Incidents {
                 signal.baseline
             ),
         };
-        if let Some(reopened) = self.reopen_recent(&signal, &because, now).await? {
-            return Ok(Some(self.opened_notice(reopened)));
+        Ok(Some(self.open_or_reopen(&signal, &because, now).await?))
+    }
+
+    /// An alarm of the brand's spike test: opens (or reopens) an incident unless one is open,
+    /// in which case the hits that made the spike are already attached to it.
+    pub async fn on_spike(
+        &self,
+        brand: &str,
+        alarm: &crate::detect::spike::Alarm,
+        detector: &Detector,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Notice>> {
+        if self
+            .store
+            .open_incidents()?
+            .iter()
+            .any(|i| i.brand == brand)
+        {
+            return Ok(None);
         }
-        let incident = self.open_because(&signal, &because, now).await?;
-        Ok(Some(self.opened_notice(incident)))
+        let window = to_chrono(alarm.window);
+        let signal = Signal {
+            brand: brand.to_string(),
+            window_count: alarm.count.round() as u64,
+            baseline: alarm.expected,
+            window: alarm.window,
+            top: detector.top_hits(&self.store, brand, alarm.at - window, alarm.at),
+        };
+        let because = format!(
+            "spike: {} negative posts in {} against {:.1} expected for the hour and weekday (p = {:.1e})",
+            signal.window_count,
+            crate::config::human_duration(alarm.window),
+            alarm.expected,
+            alarm.p
+        );
+        Ok(Some(self.open_or_reopen(&signal, &because, now).await?))
+    }
+
+    async fn open_or_reopen(
+        &self,
+        signal: &Signal,
+        because: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Notice> {
+        if let Some(reopened) = self.reopen_recent(signal, because, now).await? {
+            return Ok(self.opened_notice(reopened));
+        }
+        let incident = self.open_because(signal, because, now).await?;
+        Ok(self.opened_notice(incident))
     }
 
     /// The brand's usual mentions before `before`: its latest hits, one page's worth, against
@@ -1100,13 +1153,13 @@ mod tests {
         let first = vec![hit(-1.0, "a")];
         store.insert_hit(&first[0]).unwrap();
         let opened = inc
-            .on_negative_hits("度小满", &first, &detector, now)
+            .on_negative_hits("度小满", &first, &detector, true, now)
             .await
             .unwrap();
         assert!(opened.is_some());
         let more = vec![hit(-5.0, "b"), hit(-0.7, "c")];
         let opened_again = inc
-            .on_negative_hits("度小满", &more, &detector, now)
+            .on_negative_hits("度小满", &more, &detector, true, now)
             .await
             .unwrap();
         assert!(
@@ -1243,14 +1296,14 @@ mod tests {
         let mild = negative_hit(t0(), 2.0, "mild");
         store.insert_hit(&mild).unwrap();
         assert!(inc
-            .on_negative_hits("度小满", &[mild], &d, t0())
+            .on_negative_hits("度小满", &[mild], &d, true, t0())
             .await
             .unwrap()
             .is_none());
         let fraud = negative_hit(t0(), 9.0, "fraud");
         store.insert_hit(&fraud).unwrap();
         let Some(Notice::Opened { incident, .. }) = inc
-            .on_negative_hits("度小满", &[fraud], &d, t0())
+            .on_negative_hits("度小满", &[fraud], &d, true, t0())
             .await
             .unwrap()
         else {
@@ -1273,7 +1326,7 @@ mod tests {
         );
         let fraud = negative_hit(t0(), 50.0, "fraud");
         assert!(off
-            .on_negative_hits("度小满", &[fraud], &d, t0())
+            .on_negative_hits("度小满", &[fraud], &d, true, t0())
             .await
             .unwrap()
             .is_none());
@@ -1291,7 +1344,7 @@ mod tests {
             store.insert_hit(h).unwrap();
         }
         assert!(inc
-            .on_negative_hits("度小满", &burst, &d, t0())
+            .on_negative_hits("度小满", &burst, &d, true, t0())
             .await
             .unwrap()
             .is_some());
@@ -1329,7 +1382,7 @@ mod tests {
             store.insert_hit(h).unwrap();
         }
         let Some(Notice::Opened { incident, .. }) = inc
-            .on_negative_hits("度小满", &again, &d, later)
+            .on_negative_hits("度小满", &again, &d, true, later)
             .await
             .unwrap()
         else {
@@ -1354,7 +1407,7 @@ mod tests {
             store.insert_hit(h).unwrap();
         }
         let Some(Notice::Opened { incident, .. }) = inc
-            .on_negative_hits("度小满", &third, &d, much_later)
+            .on_negative_hits("度小满", &third, &d, true, much_later)
             .await
             .unwrap()
         else {

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::analyze::Analyzer;
 use crate::config::Config;
+use crate::detect::watch::SpikeWatch;
 use crate::detect::Detector;
 use crate::incident::{Incidents, Notice};
 use crate::post::Post;
@@ -111,6 +112,8 @@ pub async fn replay(
     .with_lifecycle(config.incidents.clone())
     .with_repeat(config.telegram.repeat);
     let detector = Detector::new(config.detection.clone());
+    let brand_names: Vec<String> = config.brands.iter().map(|b| b.name.clone()).collect();
+    let mut watch = SpikeWatch::new(config.detection.spike.clone(), &brand_names);
     let mut posts = posts;
     // Stable: posts published at the same moment keep their order in the file.
     posts.sort_by_key(|p| p.published);
@@ -140,7 +143,7 @@ pub async fn replay(
         let now = batch.last().expect("batches are never empty").published;
         if let Some(previous) = clock {
             for at in ticks(previous, now) {
-                for notice in timed(&incidents, &detector, at).await? {
+                for notice in timed(&incidents, &store, &detector, &mut watch, at).await? {
                     events.push(Event::from_notice(&notice, at));
                 }
             }
@@ -185,8 +188,9 @@ pub async fn replay(
             }
         }
         for (brand, hits) in negatives {
+            let use_threshold = !watch.is_warm(&brand, now);
             if let Some(notice) = incidents
-                .on_negative_hits(&brand, &hits, &detector, now)
+                .on_negative_hits(&brand, &hits, &detector, use_threshold, now)
                 .await?
             {
                 events.push(Event::from_notice(&notice, now));
@@ -202,7 +206,7 @@ pub async fn replay(
             + config.detection.window;
         let end = last + ChronoDuration::from_std(tail).unwrap_or(ChronoDuration::days(2));
         for at in ticks(last, end) {
-            for notice in timed(&incidents, &detector, at).await? {
+            for notice in timed(&incidents, &store, &detector, &mut watch, at).await? {
                 events.push(Event::from_notice(&notice, at));
             }
             if store.open_incidents()?.is_empty() {
@@ -213,12 +217,19 @@ pub async fn replay(
     Ok(events)
 }
 
+/// What the daemon's timer does: the spike test on closed bins, then the timed lifecycle.
 async fn timed(
     incidents: &Incidents,
+    store: &Store,
     detector: &Detector,
+    watch: &mut SpikeWatch,
     at: DateTime<Utc>,
 ) -> Result<Vec<Notice>> {
-    let mut notices = incidents.tick(detector, at).await?;
+    let mut notices = Vec::new();
+    for (brand, alarm) in watch.advance(store, at) {
+        notices.extend(incidents.on_spike(&brand, &alarm, detector, at).await?);
+    }
+    notices.extend(incidents.tick(detector, at).await?);
     notices.extend(incidents.escalate_due(at).await?);
     Ok(notices)
 }
@@ -274,5 +285,53 @@ mod tests {
             kinds.contains(&("auto_resolved", 1)),
             "the story ends on the simulated clock: {events:#?}"
         );
+    }
+
+    #[tokio::test]
+    async fn after_warm_up_the_spike_test_opens_the_incident() {
+        use chrono::TimeZone;
+        let config = Config::parse(
+            "[detection]\nmin_negative = 3\nwarmup = \"2days\"\n[incidents]\nresolve_after = \"0s\"\n[[brands]]\nname = \"度小满\"\n[[sources]]\nname = \"weibo\"\nkind = \"feed\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"1m\"\n",
+            crate::config::Origin::Embedded,
+        )
+        .unwrap();
+        let analyzer = Analyzer::from_config(&config.analysis, &config.brands).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let complaint = "度小满客服态度极差，投诉无门";
+        let mut posts = Vec::new();
+        // Three days of one complaint every two hours: the usual grumbling.
+        for h in (0..72).step_by(2) {
+            posts.push(RecordedPost {
+                source: "weibo".into(),
+                title: String::new(),
+                text: format!("{complaint} {h}"),
+                url: Some(format!("https://w.example/calm-{h}")),
+                published: t0 + ChronoDuration::hours(h) + ChronoDuration::minutes(13),
+                brands: vec![],
+            });
+        }
+        // Then 30 complaints in ten minutes.
+        let burst = t0 + ChronoDuration::hours(74);
+        for i in 0..30 {
+            posts.push(RecordedPost {
+                source: "weibo".into(),
+                title: String::new(),
+                text: format!("度小满有钱花暴力催收，天天打电话骚扰我家人，太恶心了 {i}"),
+                url: Some(format!("https://w.example/burst-{i}")),
+                published: burst + ChronoDuration::seconds(i * 20),
+                brands: vec![],
+            });
+        }
+        let events = replay(&config, &analyzer, posts).await.unwrap();
+        let opened: Vec<&Event> = events.iter().filter(|e| e.event == "opened").collect();
+        assert_eq!(opened.len(), 1, "{events:#?}");
+        assert!(
+            opened[0]
+                .because
+                .contains("expected for the hour and weekday"),
+            "the spike test, not the warm-up threshold, opened it: {:?}",
+            opened[0]
+        );
+        assert!(opened[0].at >= burst, "{:?}", opened[0]);
     }
 }

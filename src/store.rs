@@ -717,6 +717,14 @@ impl Store {
         Ok(())
     }
 
+    /// When `brand`'s oldest stored hit happened.
+    pub fn first_hit_at(&self, brand: &str) -> Option<DateTime<Utc>> {
+        let lo = hit_key(brand, DateTime::<Utc>::MIN_UTC, 0);
+        let hi = hit_key(brand, DateTime::<Utc>::MAX_UTC, u64::MAX);
+        let (_, v) = self.hits.range(lo..hi).next()?.ok()?;
+        serde_json::from_slice::<Hit>(&v).ok().map(|h| h.at)
+    }
+
     /// Negative hits about `brand` with `from <= at < to`.
     pub fn count_negative(&self, brand: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
         let (lo, hi) = (hit_key(brand, from, 0), hit_key(brand, to, 0));

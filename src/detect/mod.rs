@@ -8,6 +8,7 @@
 pub mod backtest;
 pub mod spike;
 mod tail;
+pub mod watch;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 

@@ -248,6 +248,13 @@ impl SpikeState {
         alarms
     }
 
+    /// Whether `warmup` has passed since the first value by `now`: from then on the test may
+    /// alarm.
+    pub fn is_warm(&self, now: DateTime<Utc>) -> bool {
+        self.origin
+            .is_some_and(|origin| (now - origin).to_std().unwrap_or_default() >= self.cfg.warmup)
+    }
+
     /// Closes the open bin (at the end of a backtest, or when the daemon knows the bin is over).
     pub fn flush(&mut self) -> Vec<Alarm> {
         match self.open.take() {
