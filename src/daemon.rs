@@ -240,7 +240,6 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     tasks.spawn(
         record(
             batch_rx,
-            store.clone(),
             incidents.clone(),
             detection.clone(),
             notice_tx.clone(),
@@ -516,7 +515,6 @@ enum PollOutcome {
 /// Stores hits, then lets detection and incidents react to the new negatives.
 async fn record(
     mut batches: mpsc::Receiver<AnalyzedBatch>,
-    store: Store,
     incidents: Incidents,
     detection: Detection,
     notices: mpsc::Sender<Notice>,
@@ -550,7 +548,8 @@ async fn record(
                 published: post.event_time(),
                 brands: hits.iter().map(|h| h.brand.clone()).collect(),
             };
-            if !store.record_post_with(&dedupe::keys(post), &hits, Some(&kept), Utc::now())? {
+            let recorded = incidents.record(&dedupe::keys(post), &hits, Some(&kept), Utc::now())?;
+            if !recorded.fresh {
                 continue; // another source handed the same post over first
             }
             let negative = hits.iter().filter(|h| h.negative).count();
@@ -560,7 +559,10 @@ async fn record(
             }
             for hit in hits.into_iter().filter(|h| h.negative) {
                 tracing::info!(brand = %hit.brand, source = %post.source, score = %format!("{:.2}", hit.score), title = %post.title, "negative hit");
-                negatives.entry(hit.brand.clone()).or_default().push(hit);
+                // Hits already attached to an open incident need no detection.
+                if !recorded.attached.contains(&hit.brand) {
+                    negatives.entry(hit.brand.clone()).or_default().push(hit);
+                }
             }
         }
         for (brand, hits) in negatives {

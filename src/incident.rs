@@ -23,7 +23,8 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use crate::config::{IncidentsConfig, TierConfig};
 use crate::detect::{Detector, Signal};
 use crate::store::{
-    Actor, Hit, Incident, IncidentState, PostSummary, Silence, SilenceKind, Store, Transition,
+    Actor, Hit, Incident, IncidentState, PostSummary, Recorded, RecordedPost, Silence, SilenceKind,
+    Store, Transition,
 };
 
 /// Something people must be told.
@@ -152,6 +153,54 @@ impl Incidents {
 
     pub fn open_incidents(&self) -> Result<Vec<Incident>> {
         self.store.open_incidents()
+    }
+
+    /// Stores a post and its hits, and in the same transaction attaches its negative hits to
+    /// their brands' open incidents (more count, better top posts, topic terms), so a crash
+    /// cannot leave an incident under-counted. Brands in [`Recorded::attached`] need no
+    /// detection; the others go to [`Incidents::on_negative_hits`].
+    pub fn record(
+        &self,
+        keys: &[String],
+        hits: &[Hit],
+        post: Option<&RecordedPost>,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded> {
+        let open: Vec<Incident> = match hits.iter().any(|h| h.negative) {
+            true => self
+                .store
+                .open_incidents()?
+                .into_iter()
+                .filter(|i| hits.iter().any(|h| h.negative && h.brand == i.brand))
+                .collect(),
+            false => Vec::new(),
+        };
+        let mut backgrounds = std::collections::HashMap::new();
+        for incident in &open {
+            backgrounds.insert(
+                incident.brand.clone(),
+                self.background(&incident.brand, incident.opened_at)?,
+            );
+        }
+        let targets: Vec<(String, u64)> = open.iter().map(|i| (i.brand.clone(), i.id)).collect();
+        let top_posts = self.top_posts;
+        self.store.record_post_attaching(
+            keys,
+            hits,
+            post,
+            &targets,
+            |incident, new_hits| {
+                incident.hit_count += new_hits.len() as u64;
+                merge_top(&mut incident.top_posts, new_hits, top_posts);
+                let background = backgrounds
+                    .get(&incident.brand)
+                    .map_or(&[][..], Vec::as_slice);
+                add_topics(incident, new_hits, background);
+                // New complaints: the brand is not calm, whatever the last tick thought.
+                incident.calm_since = None;
+            },
+            now,
+        )
     }
 
     /// Handles new negative hits about `brand`: attaches them to its open incident, or, on a
@@ -1808,5 +1857,41 @@ mod tests {
             3,
         );
         assert_eq!(inc.open(&signal(5), t0()).await.unwrap().tier, 0);
+    }
+
+    #[tokio::test]
+    async fn a_post_and_its_incident_count_are_stored_together() {
+        let store = Store::temporary().unwrap();
+        let inc = with_lifecycle(&store);
+        inc.open(&signal(5), t0()).await.unwrap();
+        let hits = vec![
+            negative_hit(t0(), 3.0, "a"),
+            Hit {
+                brand: "招联".into(),
+                ..negative_hit(t0(), 3.0, "b")
+            },
+        ];
+        let keys = vec!["g:1".to_string()];
+        let recorded = inc.record(&keys, &hits, None, t0()).unwrap();
+        assert!(recorded.fresh);
+        assert_eq!(recorded.attached, vec!["度小满".to_string()]);
+        let stored = store.incident(1).unwrap().unwrap();
+        assert_eq!(stored.hit_count, 6);
+        assert!(stored.top_posts.iter().any(|p| p.title == "a"));
+        assert_eq!(
+            store
+                .hits_between("度小满", t0(), t0() + ChronoDuration::seconds(1))
+                .len(),
+            1
+        );
+        // The same post again: neither stored nor counted twice.
+        let again = inc.record(&keys, &hits, None, t0()).unwrap();
+        assert!(!again.fresh && again.attached.is_empty());
+        assert_eq!(store.incident(1).unwrap().unwrap().hit_count, 6);
+        // A resolved incident takes nothing.
+        inc.resolve(1, chat(&alice()), None, t0()).await.unwrap();
+        let later = inc.record(&["g:2".to_string()], &hits, None, t0()).unwrap();
+        assert!(later.fresh && later.attached.is_empty());
+        assert_eq!(store.incident(1).unwrap().unwrap().hit_count, 6);
     }
 }

@@ -180,11 +180,14 @@ pub async fn replay(
                     .with_crisis(judgment.crisis.clone())
                 })
                 .collect();
-            if !store.record_post(&crate::dedupe::keys(&post), &hits, now)? {
+            let recorded = incidents.record(&crate::dedupe::keys(&post), &hits, None, now)?;
+            if !recorded.fresh {
                 continue;
             }
             for hit in hits.into_iter().filter(|h| h.negative) {
-                negatives.entry(hit.brand.clone()).or_default().push(hit);
+                if !recorded.attached.contains(&hit.brand) {
+                    negatives.entry(hit.brand.clone()).or_default().push(hit);
+                }
             }
         }
         for (brand, hits) in negatives {

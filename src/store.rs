@@ -225,6 +225,15 @@ pub struct Incident {
     pub term_counts: std::collections::BTreeMap<String, u64>,
 }
 
+/// What [`Store::record_post_attaching`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// None of the post's keys had been seen: it and its hits were stored.
+    pub fresh: bool,
+    /// Brands whose open incident took the post's negative hits.
+    pub attached: Vec<String>,
+}
+
 /// A post as it was read, kept for export and replay: the shape of `yuqing export`'s and
 /// `yuqing replay`'s NDJSON lines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -625,6 +634,29 @@ impl Store {
         post: Option<&RecordedPost>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        Ok(self
+            .record_post_attaching(keys, hits, post, &[], |_, _| {}, now)?
+            .fresh)
+    }
+
+    /// [`Store::record_post_with`], and in the same transaction the post's negative hits are
+    /// attached to open incidents: `open` names, per brand, the incident that was open when
+    /// the caller looked, and `attach` adds hits to it (it must be pure: the transaction may
+    /// run it more than once). An incident that is no longer open, or not that brand's, is
+    /// left alone and its brand is not in [`Recorded::attached`]. So a crash can never leave a
+    /// post stored but uncounted in its incident, nor counted twice.
+    pub fn record_post_attaching<F>(
+        &self,
+        keys: &[String],
+        hits: &[Hit],
+        post: Option<&RecordedPost>,
+        open: &[(String, u64)],
+        attach: F,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded>
+    where
+        F: Fn(&mut Incident, &[Hit]),
+    {
         let kept_post = match post.filter(|_| !hits.is_empty()) {
             Some(p) => Some((p.published, serde_json::to_vec(p)?)),
             None => None,
@@ -640,48 +672,81 @@ impl Store {
                 .or_default()
                 .add_hit(hit);
         }
-        let fresh = (
+        let negatives_of = |brand: &str| -> Vec<Hit> {
+            hits.iter()
+                .filter(|h| h.negative && h.brand == brand)
+                .cloned()
+                .collect()
+        };
+        let recorded = (
             &self.seen,
             &self.hits,
             &self.negative,
             &self.by_time,
             &self.daily,
             &self.posts,
+            &self.incidents,
         )
-            .transaction(|(seen, hits, negative, by_time, daily, posts)| {
-                let mut fresh = true;
-                for key in keys {
-                    if seen.get(key.as_bytes())?.is_some() {
-                        fresh = false;
-                    } else {
-                        seen.insert(key.as_bytes(), &stamp[..])?;
-                    }
-                }
-                if fresh {
-                    for (hit, value) in &encoded {
-                        let key = hit_key(&hit.brand, hit.at, seen.generate_id()?);
-                        hits.insert(&key[..], value.as_slice())?;
-                        by_time.insert(time_seq_of(&key), &key[..])?;
-                        if hit.negative {
-                            negative.insert(&key[..], &[][..])?;
+            .transaction(
+                |(seen, hits_tree, negative, by_time, daily, posts, incidents)| {
+                    let hits = hits_tree;
+                    let mut fresh = true;
+                    let mut attached = Vec::new();
+                    for key in keys {
+                        if seen.get(key.as_bytes())?.is_some() {
+                            fresh = false;
+                        } else {
+                            seen.insert(key.as_bytes(), &stamp[..])?;
                         }
                     }
-                    for (key, figures) in &days {
-                        add_daily(daily, key, figures)?;
+                    if fresh {
+                        for (hit, value) in &encoded {
+                            let key = hit_key(&hit.brand, hit.at, seen.generate_id()?);
+                            hits.insert(&key[..], value.as_slice())?;
+                            by_time.insert(time_seq_of(&key), &key[..])?;
+                            if hit.negative {
+                                negative.insert(&key[..], &[][..])?;
+                            }
+                        }
+                        for (key, figures) in &days {
+                            add_daily(daily, key, figures)?;
+                        }
+                        if let Some((published, value)) = &kept_post {
+                            let key = time_seq_key(*published, posts.generate_id()?);
+                            posts.insert(&key[..], value.as_slice())?;
+                        }
+                        for (brand, id) in open {
+                            let new_hits = negatives_of(brand);
+                            if new_hits.is_empty() {
+                                continue;
+                            }
+                            let key = id.to_be_bytes();
+                            let Some(bytes) = incidents.get(key)? else {
+                                continue;
+                            };
+                            let Ok(mut incident) = serde_json::from_slice::<Incident>(&bytes)
+                            else {
+                                continue;
+                            };
+                            if !incident.state.is_open() || incident.brand != *brand {
+                                continue;
+                            }
+                            attach(&mut incident, &new_hits);
+                            let value = serde_json::to_vec(&incident)
+                                .map_err(|_| ConflictableTransactionError::Abort(()))?;
+                            incidents.insert(&key[..], value)?;
+                            attached.push(brand.clone());
+                        }
                     }
-                    if let Some((published, value)) = &kept_post {
-                        let key = time_seq_key(*published, posts.generate_id()?);
-                        posts.insert(&key[..], value.as_slice())?;
-                    }
-                }
-                Ok(fresh)
-            })
+                    Ok(Recorded { fresh, attached })
+                },
+            )
             .map_err(|e: TransactionError<()>| match e {
                 TransactionError::Storage(e) => anyhow::Error::new(e),
                 TransactionError::Abort(()) => anyhow::anyhow!("recording a post was aborted"),
             })
             .context("recording a post")?;
-        Ok(fresh)
+        Ok(recorded)
     }
 
     /// Kept posts published at or after `since`, oldest first, that mention `brand` (any
