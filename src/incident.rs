@@ -934,7 +934,8 @@ fn moved(
 }
 
 fn name_of(actor: &Option<Actor>) -> &str {
-    actor.as_ref().map_or("someone", |a| a.name.as_str())
+    // Only yuqing itself changes an incident without a person: auto-resolve, expiry.
+    actor.as_ref().map_or("yuqing", |a| a.name.as_str())
 }
 
 /// How many distinct terms an incident keeps counts for.
