@@ -151,12 +151,22 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     }
     let detector = Detector::new(config.detection.clone());
     let brand_names: Vec<String> = config.brands.iter().map(|b| b.name.clone()).collect();
+    // The spike test learns each brand's stored history before anything runs, so the timer
+    // only ever feeds it a bin at a time and the recorder never waits on that lock for long.
+    // Alarms in that history were the previous run's to act on.
+    let watch = {
+        let (store, spike) = (store.clone(), config.detection.spike.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut watch = SpikeWatch::new(spike, &brand_names);
+            let _history = watch.advance(&store, Utc::now());
+            watch
+        })
+        .await
+        .context("learning the brands' history")?
+    };
     let detection = Detection {
         threshold: detector,
-        watch: Arc::new(std::sync::Mutex::new(SpikeWatch::new(
-            config.detection.spike.clone(),
-            &brand_names,
-        ))),
+        watch: Arc::new(std::sync::Mutex::new(watch)),
     };
 
     let bot = match (&secrets.telegram_token, config.telegram.chat_id) {
