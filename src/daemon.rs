@@ -463,8 +463,14 @@ impl Poller {
                 })
             }
             Fetched::Body {
-                bytes, validators, ..
-            } => (bytes, validators),
+                bytes,
+                validators,
+                content_type,
+            } => {
+                let (utf8, charset, from) = fetch::to_utf8(&bytes, content_type.as_deref());
+                tracing::debug!(source = %self.source.name, charset = charset.name(), from = ?from, "decoded");
+                (utf8, validators)
+            }
         };
         let now = Utc::now();
         let name = self.source.name.clone();

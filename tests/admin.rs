@@ -570,3 +570,43 @@ async fn a_muted_brand_still_records_its_incident_but_is_not_announced() {
     assert!(out.contains("expired"), "{out}");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gbk_feed_named_only_by_its_http_header_is_read() {
+    let d = TestDaemon::start().await;
+    // The document itself claims UTF-8; only the header tells the truth.
+    let text = common::feeds::rss(
+        "weibo",
+        &[common::daemon::calm_items(), common::daemon::burst_items()].concat(),
+    );
+    let (gbk, _, lossy) = encoding_rs::GBK.encode(&text);
+    assert!(!lossy);
+    d.feeds.set(
+        "/weibo",
+        "application/rss+xml; charset=GBK",
+        gbk.into_owned(),
+    );
+    let deadline = tokio::time::Instant::now() + common::daemon::WAIT;
+    loop {
+        let list = d.get_json("/api/v1/incidents").await;
+        if let Some(first) = list["incidents"].as_array().and_then(|l| l.first()) {
+            assert_eq!(first["brand"], "度小满");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the GBK burst was never read"
+        );
+        d.polls(1).await;
+    }
+    let hits = d.get_json("/api/v1/hits?negative=true").await;
+    assert!(
+        hits["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["title"] == "有钱花暴力催收"),
+        "{hits}"
+    );
+    d.stop().await;
+}

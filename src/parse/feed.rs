@@ -39,8 +39,11 @@ pub fn parse_feed(
             .first()
             .map(|l| l.href.trim().to_string())
             .filter(|h| !h.is_empty());
-        // feed-rs invents an id (a hash) when the feed has none; it is still stable per item.
-        let guid = Some(entry.id.trim().to_string()).filter(|g| !g.is_empty());
+        // feed-rs invents an id (a random UUID) for an item that has none, which would make the
+        // same item new on every poll. An id the document never wrote is not the item's: then
+        // its link, or its text, identifies it (see dedupe::keys).
+        let guid =
+            Some(entry.id.trim().to_string()).filter(|g| !g.is_empty() && written_in(bytes, g));
         if title.is_empty() && body.is_empty() && url.is_none() {
             continue;
         }
@@ -55,6 +58,16 @@ pub fn parse_feed(
         });
     }
     Ok(posts)
+}
+
+/// Whether `id` occurs in the document, as written or XML-escaped.
+fn written_in(document: &[u8], id: &str) -> bool {
+    let escaped = id
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    memchr::memmem::find(document, id.as_bytes()).is_some()
+        || memchr::memmem::find(document, escaped.as_bytes()).is_some()
 }
 
 #[cfg(test)]
@@ -112,5 +125,25 @@ mod tests {
         assert!(err.to_string().contains("broken-feed"), "{err}");
         let err = parse_feed("trunc", &RSS.as_bytes()[..120], Utc::now()).unwrap_err();
         assert!(err.to_string().contains("trunc"), "{err}");
+    }
+
+    #[test]
+    fn an_item_without_guid_or_link_keeps_one_identity_across_polls() {
+        let rss = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>t</title>
+<item><title>度小满暴力催收</title><description>骚扰家人</description></item>
+</channel></rss>"#;
+        let first = parse_feed("forum", rss.as_bytes(), Utc::now()).unwrap();
+        let second = parse_feed("forum", rss.as_bytes(), Utc::now()).unwrap();
+        assert_eq!(first[0].guid, None, "an invented id is not kept");
+        assert_eq!(
+            crate::dedupe::keys(&first[0]),
+            crate::dedupe::keys(&second[0]),
+            "the same item is the same post on the next poll"
+        );
+        // A real guid, even one that needs escaping, is kept.
+        let escaped = RSS.replace("<guid>a1</guid>", "<guid>a&amp;1</guid>");
+        let posts = parse_feed("news", escaped.as_bytes(), Utc::now()).unwrap();
+        assert_eq!(posts[0].guid.as_deref(), Some("a&1"));
     }
 }
