@@ -377,7 +377,14 @@ struct Poller {
 impl Poller {
     async fn run(self, mut shutdown: Shutdown) -> Result<()> {
         let mut schedule = Schedule::new(&self.source);
-        let mut delay = schedule.first_delay();
+        let stored = self
+            .store
+            .next_poll_at(&self.source.name)
+            .unwrap_or_else(|e| {
+                tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "cannot read the stored schedule");
+                None
+            });
+        let mut delay = schedule.resume_delay(stored, Utc::now());
         loop {
             tokio::select! {
                 _ = shutdown.wait() => return Ok(()),
@@ -435,6 +442,10 @@ impl Poller {
                 }
             };
             delay = next;
+            let due = Utc::now() + chrono::Duration::from_std(next).unwrap_or_default();
+            if let Err(e) = self.store.schedule_next_poll(&self.source.name, due) {
+                tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "could not store the schedule");
+            }
             for report in self
                 .rounds
                 .polled(&self.source.name, end, tokio::time::Instant::now())

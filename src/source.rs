@@ -38,6 +38,21 @@ impl Schedule {
         self.jitter(self.interval.min(Duration::from_secs(5)), 1)
     }
 
+    /// The first delay after a restart: a stored next check (a backoff or a server's
+    /// Retry-After) still in the future is honoured, so a restart does not hammer a source
+    /// that asked to be left alone.
+    pub fn resume_delay(
+        &self,
+        stored_next: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Duration {
+        let first = self.first_delay();
+        match stored_next.and_then(|at| (at - now).to_std().ok()) {
+            Some(wait) => wait.max(first),
+            None => first,
+        }
+    }
+
     pub fn failures(&self) -> u32 {
         self.failures
     }
@@ -130,5 +145,32 @@ mod tests {
         assert_eq!(s.validators, v);
         s.succeeded(None);
         assert_eq!(s.validators, v, "a 304 keeps the old validators");
+    }
+
+    #[test]
+    fn a_stored_next_check_survives_a_restart() {
+        use chrono::TimeZone;
+        let source = crate::config::SourceConfig {
+            name: "s".into(),
+            kind: crate::config::SourceKind::Feed,
+            url: "http://127.0.0.1:9/".into(),
+            interval: Duration::from_secs(60),
+            weight: 1.0,
+        };
+        let schedule = Schedule::new(&source);
+        let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
+        let first = schedule.first_delay();
+        assert_eq!(schedule.resume_delay(None, now), first);
+        // A server said Retry-After: 120 just before the restart.
+        let later = now + chrono::Duration::seconds(119);
+        assert_eq!(
+            schedule.resume_delay(Some(later), now),
+            Duration::from_secs(119).max(first)
+        );
+        // A time already past: the usual first delay.
+        assert_eq!(
+            schedule.resume_delay(Some(now - chrono::Duration::seconds(5)), now),
+            first
+        );
     }
 }

@@ -437,6 +437,10 @@ pub struct SourceHealth {
     pub polls: u64,
     pub errors: u64,
     pub not_modified: u64,
+    /// When the source is due next (interval, backoff or Retry-After), kept so a restart
+    /// honours it.
+    #[serde(default)]
+    pub next_poll_at: Option<DateTime<Utc>>,
 }
 
 impl SourceHealth {
@@ -1200,6 +1204,33 @@ impl Store {
         at: DateTime<Utc>,
         outcome: PollResult,
     ) -> Result<SourceHealth> {
+        self.update_health(source, |current| current.after(at, &outcome))
+    }
+
+    /// Records when `source` is due next.
+    pub fn schedule_next_poll(&self, source: &str, at: DateTime<Utc>) -> Result<()> {
+        self.update_health(source, |current| SourceHealth {
+            next_poll_at: Some(at),
+            ..current.clone()
+        })?;
+        Ok(())
+    }
+
+    /// When `source` was last scheduled to be polled next, if ever.
+    pub fn next_poll_at(&self, source: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(match self.source_health.get(source.as_bytes())? {
+            Some(v) => serde_json::from_slice::<SourceHealth>(&v)
+                .ok()
+                .and_then(|h| h.next_poll_at),
+            None => None,
+        })
+    }
+
+    fn update_health(
+        &self,
+        source: &str,
+        change: impl Fn(&SourceHealth) -> SourceHealth,
+    ) -> Result<SourceHealth> {
         let key = source.as_bytes();
         loop {
             let old = self.source_health.get(key)?;
@@ -1210,7 +1241,7 @@ impl Store {
                     SourceHealth::default()
                 }),
             };
-            let new = current.after(at, &outcome);
+            let new = change(&current);
             let bytes = serde_json::to_vec(&new)?;
             if self
                 .source_health

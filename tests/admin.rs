@@ -283,6 +283,10 @@ async fn hits_page_newest_first_and_daily_figures_equal_a_recount_across_a_resta
     assert_eq!(weibo["failing"], false);
     assert!(weibo["polls"].as_u64().unwrap() >= 2, "{weibo}");
     assert!(weibo["total_new_items"].as_u64().unwrap() >= 5, "{weibo}");
+    assert!(
+        weibo["next_poll_at"].is_string(),
+        "the schedule is stored: {weibo}"
+    );
 
     let daily = d.get_json("/api/v1/brands/度小满/daily?days=3").await;
     let days = daily["days"].as_array().unwrap();
