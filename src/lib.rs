@@ -7,22 +7,24 @@
 //!
 //! | stage | module | owns |
 //! |---|---|---|
-//! | source | [`source`] | when each source is polled: interval, backoff, validators |
-//! | fetch | [`fetch`] | HTTP: one client, timeouts, body cap, conditional GET |
+//! | source | [`source`] | when each source is polled: interval, backoff, validators, the stored next check |
+//! | fetch | [`fetch`] | HTTP: one client, timeouts, body cap, conditional GET, charset → UTF-8 |
 //! | parse | [`parse`] | bytes → [`post::Post`]s, one parser per format |
 //! | post | [`post`] | the `Post` type and text clean-up |
 //! | dedupe | [`dedupe`] | seen GUIDs and URLs |
 //! | analyze | [`analyze`] | jieba, brand mentions, target-aware sentiment (CPU only) |
 //! | store | [`store`] | sled: the only module that touches it |
-//! | detect | [`detect`] | per-brand windows against the baseline → `Signal`; the spike test over count series (`spike`, `backtest`) |
-//! | incident | [`incident`] | Triggered → Acknowledged → Resolved, escalation |
+//! | detect | [`detect`] | the seasonal spike test over count series (`spike`, fed per brand by `watch`, and by `backtest`); the warm-up threshold → `Signal` |
+//! | incident | [`incident`] | Triggered → Acknowledged → Resolved: escalation, critical posts, auto-resolve, reopen, reminders, silences, topic terms |
 //! | notify | [`notify`] | console and Telegram delivery, chat commands |
 //! | metrics | [`metrics`] | counters and gauges for /metrics |
 //! | admin | [`admin`] | the HTTP API, metrics endpoint, web console and the CLI's client |
 //! | demo | [`demo`] | `yuqing demo`: a scripted crisis served as loopback feeds, and its config |
 //!
-//! [`replay`] exports kept posts and replays them on a simulated clock; [`config`] reads `sources.toml`; [`report`] sums polling up for the log; [`daemon`] wires the stages into tasks joined by bounded
-//! channels; [`shutdown`] carries the stop signal; [`eval`] measures the scorer.
+//! [`config`] reads `sources.toml`; [`daemon`] wires the stages into tasks joined by bounded
+//! channels; [`shutdown`] carries the stop signal; [`report`] sums polling up for the log;
+//! [`replay`] exports kept posts and replays them on a simulated clock; [`eval`] measures the
+//! scorer.
 
 pub mod admin;
 pub mod analyze;
