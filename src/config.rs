@@ -700,13 +700,7 @@ impl Config {
             let name = problems
                 .required(b.name, &at.key("name"))
                 .map(|name| name.trim().to_string());
-            if let Some(name) = &name {
-                if name.is_empty() {
-                    problems.at(&at.key("name"), "must not be empty");
-                } else if !brand_names.insert(name.clone()) {
-                    problems.at(&at.key("name"), format!("brand {name:?} is defined twice"));
-                }
-            }
+            problems.unique_name(name.as_deref(), &at, &mut brand_names, "brand");
             let aliases = problems.valid_items(b.aliases, &at.key("aliases"));
             for (j, alias) in aliases.iter().flatten().enumerate() {
                 if alias.as_ref().is_some_and(|a| a.trim().is_empty()) {
@@ -840,13 +834,7 @@ impl Config {
             let name = problems
                 .required(s.name, &at.key("name"))
                 .map(|name| name.trim().to_string());
-            if let Some(name) = &name {
-                if name.is_empty() {
-                    problems.at(&at.key("name"), "must not be empty");
-                } else if !source_names.insert(name.clone()) {
-                    problems.at(&at.key("name"), format!("source {name:?} is defined twice"));
-                }
-            }
+            problems.unique_name(name.as_deref(), &at, &mut source_names, "source");
             let kind = match problems.required(s.kind, &at.key("kind")).as_deref() {
                 Some("feed" | "rss" | "atom" | "rsshub") | None => SourceKind::Feed,
                 Some(other) => {
@@ -1171,6 +1159,24 @@ impl Problems<'_> {
 
     /// The value written at `path` if it has the right type; otherwise None, and the reason is
     /// recorded.
+    /// A `[[brands]]` or `[[sources]]` name must be there and be new.
+    fn unique_name(
+        &mut self,
+        name: Option<&str>,
+        entry: &KeyPath,
+        seen: &mut HashSet<String>,
+        what: &str,
+    ) {
+        match name {
+            Some("") => self.at(&entry.key("name"), "must not be empty"),
+            Some(name) if !seen.insert(name.to_string()) => self.at(
+                &entry.key("name"),
+                format!("{what} {name:?} is defined twice"),
+            ),
+            _ => {}
+        }
+    }
+
     fn valid<T>(&mut self, value: raw::Checked<T>, path: &KeyPath) -> Option<T> {
         match value {
             raw::Checked::Valid(value) => Some(value),

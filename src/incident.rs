@@ -17,6 +17,9 @@
 //!
 //! This module decides; it writes no message text (notify does).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use anyhow::Result;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
@@ -108,7 +111,16 @@ pub struct Incidents {
     lifecycle: IncidentsConfig,
     /// How many times the policy runs again from tier 1 after its last tier.
     repeat: u32,
+    /// Each open incident's background for its topic terms. It never changes for an incident,
+    /// and is read for every post attached to it, so it is worked out once.
+    backgrounds: Arc<Mutex<Backgrounds>>,
 }
+
+/// Backgrounds by brand and the time they end before.
+type Backgrounds = HashMap<(String, DateTime<Utc>), Arc<Vec<Hit>>>;
+
+/// How many backgrounds are kept; more are dropped and worked out again when needed.
+const MAX_BACKGROUNDS: usize = 64;
 
 impl Incidents {
     pub fn new(store: Store, tiers: Vec<TierConfig>, top_posts: usize) -> Incidents {
@@ -118,6 +130,7 @@ impl Incidents {
             top_posts,
             lifecycle: IncidentsConfig::default(),
             repeat: 0,
+            backgrounds: Arc::default(),
         }
     }
 
@@ -175,12 +188,9 @@ impl Incidents {
                 .collect(),
             false => Vec::new(),
         };
-        let mut backgrounds = std::collections::HashMap::new();
+        let mut backgrounds = HashMap::new();
         for incident in &open {
-            backgrounds.insert(
-                incident.brand.clone(),
-                self.background(&incident.brand, incident.opened_at)?,
-            );
+            backgrounds.insert(incident.brand.clone(), self.background_of(incident)?);
         }
         let targets: Vec<(String, u64)> = open.iter().map(|i| (i.brand.clone(), i.id)).collect();
         let top_posts = self.top_posts;
@@ -190,14 +200,10 @@ impl Incidents {
             post,
             &targets,
             |incident, new_hits| {
-                incident.hit_count += new_hits.len() as u64;
-                merge_top(&mut incident.top_posts, new_hits, top_posts);
                 let background = backgrounds
                     .get(&incident.brand)
-                    .map_or(&[][..], Vec::as_slice);
-                add_topics(incident, new_hits, background);
-                // New complaints: the brand is not calm, whatever the last tick thought.
-                incident.calm_since = None;
+                    .map_or(&[][..], |b| b.as_slice());
+                attach(incident, new_hits, background, top_posts);
             },
             now,
         )
@@ -225,14 +231,10 @@ impl Incidents {
             .find(|i| i.brand == brand)
         {
             let top_posts = self.top_posts;
-            let background = self.background(brand, open.opened_at)?;
+            let background = self.background_of(&open)?;
             self.store.update_incident(open.id, |old| {
                 let mut new = old.clone();
-                new.hit_count += hits.len() as u64;
-                merge_top(&mut new.top_posts, hits, top_posts);
-                add_topics(&mut new, hits, &background);
-                // New complaints: the brand is not calm, whatever the last tick thought.
-                new.calm_since = None;
+                attach(&mut new, hits, &background, top_posts);
                 Ok::<_, ()>(new)
             })?;
             self.store.flush().await?;
@@ -329,7 +331,11 @@ impl Incidents {
 
     /// The brand's usual mentions before `before`: its latest hits, one page's worth, against
     /// which an incident's words are weighed. Bounded, so a loud brand costs the same.
-    fn background(&self, brand: &str, before: DateTime<Utc>) -> Result<Vec<Hit>> {
+    fn background(&self, brand: &str, before: DateTime<Utc>) -> Result<Arc<Vec<Hit>>> {
+        let key = (brand.to_string(), before);
+        if let Some(known) = self.backgrounds.lock().expect("backgrounds lock").get(&key) {
+            return Ok(known.clone());
+        }
         let page = self.store.hits_page(&crate::store::HitQuery {
             brand: Some(brand.to_string()),
             since: Some(before - ChronoDuration::days(7)),
@@ -337,7 +343,20 @@ impl Incidents {
             limit: crate::store::MAX_PAGE,
             ..Default::default()
         })?;
-        Ok(page.hits.into_iter().map(|h| h.hit).collect())
+        let background: Arc<Vec<Hit>> = Arc::new(page.hits.into_iter().map(|h| h.hit).collect());
+        let mut cache = self.backgrounds.lock().expect("backgrounds lock");
+        if cache.len() >= MAX_BACKGROUNDS {
+            cache.clear();
+        }
+        cache.insert(key, background.clone());
+        Ok(background)
+    }
+
+    /// An incident's background: the week before its opening window, so the spike's own posts
+    /// do not count as usual.
+    fn background_of(&self, incident: &Incident) -> Result<Arc<Vec<Hit>>> {
+        let window = ChronoDuration::seconds(i64::try_from(incident.window_secs).unwrap_or(0));
+        self.background(&incident.brand, incident.opened_at - window)
     }
 
     /// The most severe hit at or above `critical_severity`, if that is on.
@@ -936,6 +955,15 @@ fn moved(
 fn name_of(actor: &Option<Actor>) -> &str {
     // Only yuqing itself changes an incident without a person: auto-resolve, expiry.
     actor.as_ref().map_or("yuqing", |a| a.name.as_str())
+}
+
+/// Adds a post's negative hits to an open incident: the count, the top posts, the topic.
+fn attach(incident: &mut Incident, hits: &[Hit], background: &[Hit], top_posts: usize) {
+    incident.hit_count += hits.len() as u64;
+    merge_top(&mut incident.top_posts, hits, top_posts);
+    add_topics(incident, hits, background);
+    // New complaints: the brand is not calm, whatever the last tick thought.
+    incident.calm_since = None;
 }
 
 /// How many distinct terms an incident keeps counts for.
@@ -1734,32 +1762,7 @@ mod tests {
     }
 
     fn test_incident() -> Incident {
-        Incident {
-            id: 1,
-            brand: "度小满".into(),
-            state: IncidentState::Triggered,
-            opened_at: t0(),
-            window_count: 1,
-            baseline: 0.0,
-            window_secs: 900,
-            hit_count: 1,
-            top_posts: vec![],
-            tier: 0,
-            policy_round: 0,
-            next_page_at: None,
-            alert_delivered: false,
-            acked_by: None,
-            acked_at: None,
-            resolved_by: None,
-            resolved_at: None,
-            history: vec![],
-            opened_because: String::new(),
-            calm_since: None,
-            next_remind_at: None,
-            topic_terms: vec![],
-            categories: Default::default(),
-            term_counts: Default::default(),
-        }
+        Incident::sample(1, "度小满", t0())
     }
 
     #[test]

@@ -302,6 +302,39 @@ impl Silence {
     }
 }
 
+/// A triggered incident with nothing in it yet, for tests across modules.
+#[cfg(test)]
+impl Incident {
+    pub(crate) fn sample(id: u64, brand: &str, opened_at: DateTime<Utc>) -> Incident {
+        Incident {
+            id,
+            brand: brand.into(),
+            state: IncidentState::Triggered,
+            opened_at,
+            window_count: 3,
+            baseline: 0.5,
+            window_secs: 900,
+            hit_count: 3,
+            top_posts: vec![],
+            tier: 0,
+            policy_round: 0,
+            next_page_at: None,
+            alert_delivered: false,
+            acked_by: None,
+            acked_at: None,
+            resolved_by: None,
+            resolved_at: None,
+            history: vec![],
+            opened_because: String::new(),
+            calm_since: None,
+            next_remind_at: None,
+            topic_terms: vec![],
+            categories: Default::default(),
+            term_counts: Default::default(),
+        }
+    }
+}
+
 /// A person's verdict on one hit: was it really negative about the brand?
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Feedback {
@@ -1620,32 +1653,7 @@ mod tests {
     }
 
     fn incident(id: u64, brand: &str, opened_at: DateTime<Utc>) -> Incident {
-        Incident {
-            id,
-            brand: brand.into(),
-            state: IncidentState::Triggered,
-            opened_at,
-            window_count: 3,
-            baseline: 0.5,
-            window_secs: 900,
-            hit_count: 3,
-            top_posts: vec![],
-            tier: 0,
-            policy_round: 0,
-            next_page_at: None,
-            alert_delivered: false,
-            acked_by: None,
-            acked_at: None,
-            resolved_by: None,
-            resolved_at: None,
-            history: vec![],
-            opened_because: String::new(),
-            calm_since: None,
-            next_remind_at: None,
-            topic_terms: vec![],
-            categories: Default::default(),
-            term_counts: Default::default(),
-        }
+        Incident::sample(id, brand, opened_at)
     }
 
     fn close(a: f64, b: f64) -> bool {

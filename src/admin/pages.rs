@@ -868,30 +868,14 @@ mod tests {
             via: None,
         }];
         let mut i = Incident {
-            id: 7,
-            brand: "度小满".into(),
-            state,
-            opened_at: at(30, 0),
             window_count: 12,
             baseline: 1.5,
             window_secs: 3600,
             hit_count: 15,
             top_posts: vec![post("有钱花暴力催收", Some("https://weibo.example/1"))],
-            tier: 0,
-            policy_round: 0,
-            next_page_at: None,
             alert_delivered: true,
-            acked_by: None,
-            acked_at: None,
-            resolved_by: None,
-            resolved_at: None,
-            history: Vec::new(),
-            opened_because: String::new(),
-            calm_since: None,
-            next_remind_at: None,
-            topic_terms: vec![],
-            categories: Default::default(),
-            term_counts: Default::default(),
+            state,
+            ..Incident::sample(7, "度小满", at(30, 0))
         };
         if state != IncidentState::Triggered {
             i.acked_by = Some(alice());
