@@ -214,6 +214,9 @@ pub struct TierConfig {
     pub ack_timeout: Duration,
     /// Local hours (in `admin.time_zone`) when this tier is not paged; escalation goes past it.
     pub quiet_hours: Option<QuietHours>,
+    /// Who is @-mentioned on each channel, by channel name: Feishu user ids, DingTalk mobiles,
+    /// WeCom user ids (`mentioned_list`). Telegram uses `mention`.
+    pub targets: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A daily span of local time, e.g. 22:00–08:00 (it may cross midnight).
@@ -558,11 +561,16 @@ impl Config {
                             None
                         }
                     });
+                let targets = tier
+                    .targets
+                    .and_then(|t| problems.valid(t, &at.key("targets")))
+                    .unwrap_or_default();
                 tiers.push(TierConfig {
                     name: name.unwrap_or_default(),
                     mention: mention.into_iter().flatten().flatten().collect(),
                     ack_timeout: ack_timeout.unwrap_or_default().0,
                     quiet_hours,
+                    targets,
                 });
             }
             TelegramConfig {
@@ -1852,6 +1860,7 @@ mod raw {
         pub mention: Values<String>,
         pub ack_timeout: Option<Checked<HumanDuration>>,
         pub quiet_hours: Option<Checked<String>>,
+        pub targets: Option<Checked<std::collections::BTreeMap<String, Vec<String>>>>,
     }
 
     #[derive(Deserialize)]

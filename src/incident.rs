@@ -1052,12 +1052,14 @@ mod tests {
                 mention: vec!["@a".into()],
                 ack_timeout: Duration::from_secs(60),
                 quiet_hours: None,
+                targets: Default::default(),
             },
             TierConfig {
                 name: "second".into(),
                 mention: vec!["@b".into()],
                 ack_timeout: Duration::from_secs(120),
                 quiet_hours: None,
+                targets: Default::default(),
             },
         ]
     }

@@ -3,6 +3,7 @@
 //! Delivery never writes the store; chat commands change incidents only through
 //! [`crate::incident::Incidents`].
 
+pub mod channel;
 pub mod console;
 pub mod telegram;
 
