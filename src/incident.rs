@@ -57,6 +57,15 @@ pub enum Notice {
         owner: String,
         tier: Option<TierConfig>,
     },
+    /// A person moved the incident (acknowledged, resolved, reopened) from any surface; it is
+    /// announced in every channel of record, and chat alerts are edited to show it.
+    Changed {
+        incident: Incident,
+        from: IncidentState,
+        /// Who, by display name, and through which surface ("telegram", "console", "cli"…).
+        by: String,
+        via: String,
+    },
 }
 
 impl Notice {
@@ -67,7 +76,8 @@ impl Notice {
             | Notice::Escalated { incident, .. }
             | Notice::AutoResolved { incident }
             | Notice::Reminder { incident }
-            | Notice::AckExpired { incident, .. } => incident,
+            | Notice::AckExpired { incident, .. }
+            | Notice::Changed { incident, .. } => incident,
         }
     }
 }

@@ -78,6 +78,11 @@ impl Event {
             Notice::AutoResolved { .. } => "auto_resolved",
             Notice::Reminder { .. } => "reminder",
             Notice::AckExpired { .. } => "ack_expired",
+            Notice::Changed { incident, .. } => match incident.state {
+                crate::store::IncidentState::Acknowledged => "acknowledged",
+                crate::store::IncidentState::Resolved => "resolved",
+                crate::store::IncidentState::Triggered => "reopened",
+            },
         };
         Event {
             event,

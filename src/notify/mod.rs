@@ -12,7 +12,7 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use crate::incident::Notice;
-use crate::store::Incident;
+use crate::store::{Incident, IncidentState};
 
 /// Where notices go.
 pub enum Sink {
@@ -187,6 +187,27 @@ pub fn render(notice: &Notice, how: &HowToAct) -> String {
             }
             write_top_posts(&mut out, incident);
             how.write(&mut out, incident.id, true);
+        }
+        Notice::Changed {
+            incident, by, via, ..
+        } => {
+            let what = match incident.state {
+                IncidentState::Acknowledged => "acknowledged",
+                IncidentState::Resolved => "resolved",
+                IncidentState::Triggered => "reopened",
+            };
+            let _ = write!(
+                out,
+                "ℹ️ yuqing incident #{} — {} {what} by {by} (via {via}).",
+                incident.id, incident.brand
+            );
+            if incident.state == IncidentState::Resolved {
+                if let Some(note) = incident.history.last().map(|t| t.note.trim()) {
+                    if !note.is_empty() {
+                        let _ = write!(out, "\nNote: {note}");
+                    }
+                }
+            }
         }
     }
     out
