@@ -85,6 +85,7 @@ pub struct Config {
     pub telegram: TelegramConfig,
     pub admin: AdminConfig,
     pub incidents: IncidentsConfig,
+    pub delivery: DeliveryConfig,
     /// Silences written in the file (`[[silences]]`), put in place at start.
     pub silences: Vec<crate::store::Silence>,
     pub brands: Vec<BrandConfig>,
@@ -160,6 +161,27 @@ impl Default for IncidentsConfig {
             reopen_within: Duration::from_secs(6 * 3600),
             remind_every: Duration::from_secs(4 * 3600),
             ack_expires: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// How the outbox retries a failing channel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeliveryConfig {
+    /// The wait after a channel's first failure; it doubles with each further one…
+    pub retry_first: Duration,
+    /// …up to this.
+    pub retry_max: Duration,
+    /// After failing this long, a message's full text also goes to the console and the log.
+    pub fallback_after: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retry_first: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            fallback_after: Duration::from_secs(120),
         }
     }
 }
@@ -617,6 +639,40 @@ impl Config {
             }
         };
 
+        let delivery = {
+            let at = root.key("delivery");
+            let raw::Table(d) = problems.valid(raw.delivery, &at).unwrap_or_default();
+            let defaults = DeliveryConfig::default();
+            let mut positive = |value, key: &str, default: Duration| {
+                let value = problems
+                    .valid(value, &at.key(key))
+                    .map_or(default, |d: HumanDuration| d.0);
+                if value.is_zero() {
+                    problems.at(&at.key(key), "must be longer than 0s");
+                }
+                value
+            };
+            let retry_first = positive(d.retry_first, "retry_first", defaults.retry_first);
+            let retry_max = positive(d.retry_max, "retry_max", defaults.retry_max);
+            let fallback_after =
+                positive(d.fallback_after, "fallback_after", defaults.fallback_after);
+            if retry_max < retry_first {
+                problems.at(
+                    &at.key("retry_max"),
+                    format!(
+                        "{} is shorter than retry_first ({})",
+                        human_duration(retry_max),
+                        human_duration(retry_first)
+                    ),
+                );
+            }
+            DeliveryConfig {
+                retry_first,
+                retry_max,
+                fallback_after,
+            }
+        };
+
         let admin = {
             let at = root.key("admin");
             let raw::Table(a) = problems.valid(raw.admin, &at).unwrap_or_default();
@@ -901,6 +957,7 @@ impl Config {
             telegram,
             admin,
             incidents,
+            delivery,
             silences,
             brands,
             sources,
@@ -1654,6 +1711,7 @@ mod raw {
         pub telegram: Section<Telegram>,
         pub admin: Section<Admin>,
         pub incidents: Section<Incidents>,
+        pub delivery: Section<Delivery>,
         pub silences: Entries<SilenceEntry>,
         pub brands: Entries<Brand>,
         pub sources: Entries<Source>,
@@ -1814,6 +1872,25 @@ mod raw {
                 reopen_within: Valid(HumanDuration(d.reopen_within)),
                 remind_every: Valid(HumanDuration(d.remind_every)),
                 ack_expires: Valid(HumanDuration(d.ack_expires)),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(default)]
+    pub struct Delivery {
+        pub retry_first: Checked<HumanDuration>,
+        pub retry_max: Checked<HumanDuration>,
+        pub fallback_after: Checked<HumanDuration>,
+    }
+
+    impl Default for Delivery {
+        fn default() -> Self {
+            let d = super::DeliveryConfig::default();
+            Delivery {
+                retry_first: Valid(HumanDuration(d.retry_first)),
+                retry_max: Valid(HumanDuration(d.retry_max)),
+                fallback_after: Valid(HumanDuration(d.fallback_after)),
             }
         }
     }

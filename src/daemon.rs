@@ -7,22 +7,24 @@
 //!     │  mpsc<AnalyzedBatch>(32)
 //!     ▼
 //! recorder: store post as seen + its hits (one transaction) → detect → incident (open / attach)
-//!     │  mpsc<Notice>(64)            ▲
-//!     ▼                              │
-//! deliverer: console or Telegram     escalator: overdue acks → next tier
+//!                                    ▲
+//! escalator (timer): spike test, auto-resolve, reminders, overdue acks → incident
+//!
+//! incident decisions and people's transitions → outbox (sled) → one worker per channel:
+//!     console, Telegram, Feishu, DingTalk, WeCom, Slack, webhooks
 //!
 //! commands (Telegram getUpdates): /ack /resolve /incidents → incident
 //! ```
 //!
 //! Shutdown (SIGTERM, SIGINT, or any task failing): pollers stop between polls and drop their
-//! senders; the recorder drains what was already analyzed, then drops its notice sender; the
-//! deliverer sends what is queued; then the store is flushed. A post becomes seen only when the
+//! senders; the recorder drains what was already analyzed; each outbox worker finishes the
+//! request it has under way (what is still queued stays in the store for the next start);
+//! then the store is flushed. A post becomes seen only when the
 //! recorder stores it, so one that was polled but never recorded (a crash, or a stop before the
 //! recorder got it) is polled and analyzed again on the next start. Bounded channels mean a slow chat
 //! slows polling instead of growing memory.
 
 use std::collections::BTreeMap;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,9 +42,12 @@ use crate::dedupe;
 use crate::detect::watch::SpikeWatch;
 use crate::detect::Detector;
 use crate::fetch::{self, FetchError, Fetched, Fetcher, Validators};
-use crate::incident::{Incidents, Notice};
+use crate::incident::Incidents;
 use crate::metrics::{Metrics, PollOutcomeKind};
-use crate::notify::{telegram, Notifier, Sink};
+use crate::notify::channel::Channel;
+use crate::notify::console::ConsoleChannel;
+use crate::notify::{telegram, PlainTelegram};
+use crate::outbox::{Outbox, RetryPolicy, Worker};
 use crate::parse;
 use crate::post::Post;
 use crate::report::{PollEnd, Rounds};
@@ -52,8 +57,6 @@ use crate::store::{Hit, PollResult, RecordedPost, Store};
 
 /// How often overdue acknowledgements are looked for.
 const ESCALATION_TICK: Duration = Duration::from_millis(500);
-/// How long an undelivered notice waits before another attempt.
-const REDELIVERY_WAIT: Duration = Duration::from_secs(15);
 
 /// Secrets that never come from the config file.
 #[derive(Clone, Default)]
@@ -179,17 +182,35 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         }
         (None, _) => None,
     };
-    let notifier = match (&bot, config.telegram.chat_id) {
-        (Some(bot), Some(chat)) => Sink::Telegram(telegram::TelegramSender::new(bot.clone(), chat)),
-        _ => Sink::Console,
-    };
-    let notifier = Notifier {
-        sink: notifier,
-        console_url: config
-            .admin
-            .enabled
-            .then(|| config.admin.public_url.clone()),
-    };
+    let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
+    if let (Some(bot), Some(chat)) = (&bot, config.telegram.chat_id) {
+        channels.push(Arc::new(PlainTelegram(telegram::TelegramSender::new(
+            bot.clone(),
+            chat,
+        ))));
+    }
+    if channels.is_empty() {
+        channels.push(Arc::new(ConsoleChannel));
+    }
+    let outbox = Outbox::new(
+        store.clone(),
+        channels.iter().map(|c| c.name().to_string()).collect(),
+    );
+    let in_doubt = outbox.recover()?;
+    let waiting = store.outbox_waiting()?.len();
+    if waiting > 0 {
+        tracing::info!(
+            waiting,
+            in_doubt,
+            "messages from before the last stop are still to be sent"
+        );
+    }
+    let incidents = incidents.with_announcer(Arc::new(outbox.clone()));
+    let alerts = channels
+        .iter()
+        .map(|c| format!("{} ({})", c.name(), c.kind()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let data_dir = std::path::absolute(&config.daemon.data_dir)
         .unwrap_or_else(|_| config.daemon.data_dir.clone());
     tracing::info!(
@@ -197,7 +218,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         brands = config.brands.len(),
         data_dir = %data_dir.display(),
         stored_hits = store.hit_count(),
-        alerts = %notifier.describe(),
+        alerts = %alerts,
         "yuqing running: {} sources, {} brands, data in {}",
         config.sources.len(),
         config.brands.len(),
@@ -229,7 +250,6 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     }
 
     let (batch_tx, batch_rx) = mpsc::channel::<AnalyzedBatch>(32);
-    let (notice_tx, notice_rx) = mpsc::channel::<Notice>(64);
 
     for source in config.sources.clone() {
         let poller = Poller {
@@ -252,7 +272,6 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             batch_rx,
             incidents.clone(),
             detection.clone(),
-            notice_tx.clone(),
             rounds,
             metrics.clone(),
         )
@@ -263,12 +282,30 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             incidents.clone(),
             store.clone(),
             detection,
-            notice_tx,
             stop.subscribe(),
         )
         .map_named("escalator"),
     );
-    tasks.spawn(deliver(notice_rx, notifier, incidents.clone()).map_named("deliverer"));
+    let policy = RetryPolicy {
+        first: config.delivery.retry_first,
+        max: config.delivery.retry_max,
+        fallback_after: config.delivery.fallback_after,
+    };
+    let console_url = config
+        .admin
+        .enabled
+        .then(|| config.admin.public_url.clone());
+    for channel in channels {
+        let worker = Worker {
+            channel,
+            outbox: outbox.clone(),
+            incidents: incidents.clone(),
+            console_url: console_url.clone(),
+            policy,
+            chart: None,
+        };
+        tasks.spawn(worker.run(stop.subscribe()).map_named("outbox worker"));
+    }
     if let (Some(bot), Some(chat)) = (bot, config.telegram.chat_id) {
         let ctx = telegram::CommandContext {
             incidents: incidents.clone(),
@@ -544,7 +581,6 @@ async fn record(
     mut batches: mpsc::Receiver<AnalyzedBatch>,
     incidents: Incidents,
     detection: Detection,
-    notices: mpsc::Sender<Notice>,
     rounds: Rounds,
     metrics: Metrics,
 ) -> Result<()> {
@@ -599,40 +635,23 @@ async fn record(
                 .lock()
                 .expect("spike watch lock")
                 .is_warm(&brand, now);
-            if let Some(notice) = incidents
+            // What it decides goes to the outbox with the decision.
+            incidents
                 .on_negative_hits(&brand, &hits, &detection.threshold, use_threshold, now)
-                .await?
-            {
-                // Only fails when the deliverer is gone, i.e. while stopping; the incident is
-                // stored undelivered and will be alerted on the next start.
-                let _ = notices.send(notice).await;
-            }
+                .await?;
         }
     }
     Ok(())
 }
 
-/// Re-sends alerts stored but never delivered, then pages the next tier when acks are overdue.
+/// The timed part of detection and the lifecycle: the spike test, auto-resolve, reminders,
+/// ack expiry and overdue acks. What it decides goes to the outbox with the decision.
 async fn escalate(
     incidents: Incidents,
     store: Store,
     detection: Detection,
-    notices: mpsc::Sender<Notice>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
-    for incident in incidents.undelivered()? {
-        tracing::info!(
-            id = incident.id,
-            "re-sending an alert that was not delivered before the last stop"
-        );
-        if notices
-            .send(incidents.opened_notice(incident))
-            .await
-            .is_err()
-        {
-            return Ok(());
-        }
-    }
     loop {
         tokio::select! {
             _ = shutdown.wait() => return Ok(()),
@@ -648,77 +667,14 @@ async fn escalate(
             })
             .await?
         };
-        let mut due = Vec::new();
         for (brand, alarm) in alarms {
             tracing::info!(%brand, count = alarm.count, expected = %format!("{:.2}", alarm.expected), p = %format!("{:.1e}", alarm.p), "spike test alarm");
-            due.extend(
-                incidents
-                    .on_spike(&brand, &alarm, &detection.threshold, now)
-                    .await?,
-            );
+            incidents
+                .on_spike(&brand, &alarm, &detection.threshold, now)
+                .await?;
         }
-        due.extend(incidents.tick(&detection.threshold, now).await?);
-        due.extend(incidents.escalate_due(now).await?);
-        for notice in due {
-            if notices.send(notice).await.is_err() {
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// Delivers notices in order; failed ones are retried until delivered or the daemon stops (an
-/// undelivered opening alert is sent again on the next start).
-async fn deliver(
-    mut notices: mpsc::Receiver<Notice>,
-    notifier: Notifier,
-    incidents: Incidents,
-) -> Result<()> {
-    let mut pending: VecDeque<Notice> = VecDeque::new();
-    loop {
-        let notice = if pending.is_empty() {
-            match notices.recv().await {
-                Some(n) => n,
-                None => return Ok(()),
-            }
-        } else {
-            tokio::select! {
-                n = notices.recv() => match n {
-                    Some(n) => n,
-                    None => {
-                        tracing::warn!(pending = pending.len(), "stopping with undelivered notices");
-                        return Ok(());
-                    }
-                },
-                _ = tokio::time::sleep(REDELIVERY_WAIT) => pending.pop_front().expect("not empty"),
-            }
-        };
-        match incidents.silenced(&notice, Utc::now()) {
-            Ok(Some(silence)) => {
-                tracing::info!(
-                    id = notice.incident().id,
-                    silence = %silence.id,
-                    "not sent: silenced ({:?} {}) until {}",
-                    silence.kind,
-                    silence.name,
-                    silence.until
-                );
-                continue;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not read silences; sending"),
-        }
-        match notifier.deliver(&notice).await {
-            Ok(()) => {
-                if let Notice::Opened { incident, .. } = &notice {
-                    incidents.mark_delivered(incident.id).await?;
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "alert not delivered; will retry");
-                pending.push_back(notice);
-            }
-        }
+        incidents.tick(&detection.threshold, now).await?;
+        incidents.escalate_due(now).await?;
     }
 }
 

@@ -99,6 +99,12 @@ pub enum Outcome {
     NotFound(u64),
 }
 
+/// Where decided notices go to be delivered: the outbox. Called after the decision is stored
+/// and before the store is flushed, so a decision and its messages reach the disk together.
+pub trait Announce: Send + Sync {
+    fn announce(&self, notices: &[Notice], now: DateTime<Utc>) -> Result<()>;
+}
+
 /// Why a transition did not happen.
 enum Refusal {
     Already(String),
@@ -124,6 +130,8 @@ pub struct Incidents {
     /// Each open incident's background for its topic terms. It never changes for an incident,
     /// and is read for every post attached to it, so it is worked out once.
     backgrounds: Arc<Mutex<Backgrounds>>,
+    /// Without one (replay, tests) notices are only returned.
+    announcer: Option<Arc<dyn Announce>>,
 }
 
 /// Backgrounds by brand and the time they end before.
@@ -141,6 +149,20 @@ impl Incidents {
             lifecycle: IncidentsConfig::default(),
             repeat: 0,
             backgrounds: Arc::default(),
+            announcer: None,
+        }
+    }
+
+    /// Every decided notice (and every person's transition) is handed to `announcer`.
+    pub fn with_announcer(mut self, announcer: Arc<dyn Announce>) -> Incidents {
+        self.announcer = Some(announcer);
+        self
+    }
+
+    fn announce(&self, notices: &[Notice], now: DateTime<Utc>) -> Result<()> {
+        match &self.announcer {
+            Some(a) if !notices.is_empty() => a.announce(notices, now),
+            _ => Ok(()),
         }
     }
 
@@ -332,11 +354,16 @@ impl Incidents {
         because: &str,
         now: DateTime<Utc>,
     ) -> Result<Notice> {
-        if let Some(reopened) = self.reopen_recent(signal, because, now).await? {
-            return Ok(self.opened_notice(reopened));
+        let incident = match self.reopen_recent(signal, because, now).await? {
+            Some(reopened) => reopened,
+            None => self.open_because(signal, because, now).await?,
+        };
+        let notice = self.opened_notice(incident);
+        if self.announcer.is_some() {
+            self.announce(std::slice::from_ref(&notice), now)?;
+            self.store.flush().await?;
         }
-        let incident = self.open_because(signal, because, now).await?;
-        Ok(self.opened_notice(incident))
+        Ok(notice)
     }
 
     /// The brand's usual mentions before `before`: its latest hits, one page's worth, against
@@ -538,19 +565,9 @@ impl Incidents {
         self.store.flush().await
     }
 
-    /// Open incidents whose opening alert never reached anyone.
-    pub fn undelivered(&self) -> Result<Vec<Incident>> {
-        Ok(self
-            .store
-            .open_incidents()?
-            .into_iter()
-            .filter(|i| !i.alert_delivered)
-            .collect())
-    }
-
     /// Takes ownership: stops escalation.
     pub async fn acknowledge(&self, id: u64, by: By<'_>, now: DateTime<Utc>) -> Result<Outcome> {
-        self.transition(id, |old| match old.state {
+        self.transition(id, by, now, |old| match old.state {
             IncidentState::Triggered => Ok(moved(old, IncidentState::Acknowledged, by, None, now)),
             IncidentState::Acknowledged => Err(Refusal::Already(format!(
                 "already acknowledged by {}",
@@ -572,7 +589,7 @@ impl Incidents {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Outcome> {
-        self.transition(id, |old| match old.state {
+        self.transition(id, by, now, |old| match old.state {
             IncidentState::Triggered | IncidentState::Acknowledged => {
                 let mut new = moved(old, IncidentState::Resolved, by, note, now);
                 new.resolved_by = Some(by.actor.clone());
@@ -614,7 +631,7 @@ impl Incidents {
                 incident: current,
             });
         }
-        self.transition(id, |old| match old.state {
+        self.transition(id, by, now, |old| match old.state {
             IncidentState::Resolved => {
                 let mut new = moved(old, IncidentState::Acknowledged, by, note, now);
                 new.acked_by = Some(by.actor.clone());
@@ -633,13 +650,37 @@ impl Incidents {
         .await
     }
 
-    async fn transition<F>(&self, id: u64, change: F) -> Result<Outcome>
+    async fn transition<F>(
+        &self,
+        id: u64,
+        by: By<'_>,
+        now: DateTime<Utc>,
+        change: F,
+    ) -> Result<Outcome>
     where
         F: Fn(&Incident) -> Result<Incident, Refusal>,
     {
-        let outcome = match self.store.update_incident(id, change)? {
+        let before = std::sync::Mutex::new(None);
+        let outcome = match self.store.update_incident(id, |old| {
+            *before.lock().expect("not poisoned") = Some(old.state);
+            change(old)
+        })? {
             None => return Ok(Outcome::NotFound(id)),
-            Some(Ok(new)) => Outcome::Changed(new),
+            Some(Ok(new)) => {
+                // The state the winning swap started from (the closure may have run more than
+                // once under contention; the last run is the one that was stored).
+                let from = before.lock().expect("not poisoned").unwrap_or(new.state);
+                self.announce(
+                    &[Notice::Changed {
+                        incident: new.clone(),
+                        from,
+                        by: by.actor.name.clone(),
+                        via: by.via.to_string(),
+                    }],
+                    now,
+                )?;
+                Outcome::Changed(new)
+            }
             Some(Err(refusal)) => {
                 return Ok(match self.store.incident(id)? {
                     Some(incident) => match refusal {
@@ -719,7 +760,9 @@ impl Incidents {
     /// believing it is still burning (alertmanager#226).
     pub fn silenced(&self, notice: &Notice, now: DateTime<Utc>) -> Result<Option<Silence>> {
         let incident = notice.incident();
-        if matches!(notice, Notice::AutoResolved { .. }) && incident.alert_delivered {
+        if matches!(notice, Notice::AutoResolved { .. } | Notice::Changed { .. })
+            && incident.alert_delivered
+        {
             return Ok(None);
         }
         Ok(self
@@ -847,6 +890,7 @@ impl Incidents {
         // Only decisions people are told about must be on disk first; a lost calm_since just
         // restarts the count.
         if !notices.is_empty() {
+            self.announce(&notices, now)?;
             self.store.flush().await?;
         }
         Ok(notices)
@@ -920,6 +964,7 @@ impl Incidents {
             }
         }
         if !notices.is_empty() {
+            self.announce(&notices, now)?;
             self.store.flush().await?;
         }
         Ok(notices)

@@ -38,6 +38,7 @@ pub mod fetch;
 pub mod incident;
 pub mod metrics;
 pub mod notify;
+pub mod outbox;
 pub mod parse;
 pub mod post;
 pub mod replay;

@@ -13,7 +13,7 @@
 //! | `yuqing_harm_total` | `brand` | the harm index (用户伤害程度), the sum of hit severities |
 //! | `yuqing_analysis_seconds` | | CPU per post: jieba and scoring (a histogram) |
 //! | `yuqing_incidents` | `state` | incidents in the store by state; a triggered one has no owner yet |
-//! | `yuqing_undelivered_notices` | | notices that no channel has taken: paging is broken |
+//! | `yuqing_undelivered_notices` | | messages waiting in the outbox on any channel: paging is broken or slow |
 //! | `yuqing_store_size_bytes` | | the sled store on disk |
 //! | `yuqing_build_info` | `version` | which build is running |
 //!

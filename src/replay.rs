@@ -78,11 +78,9 @@ impl Event {
             Notice::AutoResolved { .. } => "auto_resolved",
             Notice::Reminder { .. } => "reminder",
             Notice::AckExpired { .. } => "ack_expired",
-            Notice::Changed { incident, .. } => match incident.state {
-                crate::store::IncidentState::Acknowledged => "acknowledged",
-                crate::store::IncidentState::Resolved => "resolved",
-                crate::store::IncidentState::Triggered => "reopened",
-            },
+            Notice::Changed { incident, from, .. } => {
+                crate::notify::changed_verb(*from, incident.state)
+            }
         };
         Event {
             event,

@@ -36,6 +36,9 @@
 //! rebuilt (a full scan, once). Incident updates go through [`Store::update_incident`], a
 //! compare-and-swap loop whose closure must be pure because it may run more than once.
 
+mod outbox;
+pub use outbox::{DeliveryStatus, MessageKind, OutboxEntry};
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
@@ -522,6 +525,8 @@ pub struct Store {
     feedback: sled::Tree,
     silences: sled::Tree,
     source_health: sled::Tree,
+    outbox: sled::Tree,
+    outbox_waiting: sled::Tree,
     /// The zone whose calendar days `daily` counts.
     tz: Tz,
 }
@@ -612,6 +617,8 @@ impl Store {
             feedback: db.open_tree("feedback")?,
             silences: db.open_tree("silences")?,
             source_health: db.open_tree("source_health")?,
+            outbox: db.open_tree("outbox")?,
+            outbox_waiting: db.open_tree("outbox_waiting")?,
             db,
             tz,
         })

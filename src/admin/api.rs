@@ -90,10 +90,8 @@ pub async fn metrics(State(state): State<AdminState>, headers: HeaderMap) -> Api
         count(IncidentState::Acknowledged),
         count(IncidentState::Resolved),
     );
-    let undelivered = incidents
-        .iter()
-        .filter(|i| i.state.is_open() && !i.alert_delivered)
-        .count();
+    // Every message still waiting in the outbox, on any channel: pages, reminders, digests.
+    let undelivered = state.store.outbox_waiting()?.len();
     state.metrics.set_undelivered_notices(undelivered as u64);
     state.metrics.set_store_bytes(state.store.size_on_disk()?);
     Ok((

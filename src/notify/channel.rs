@@ -59,6 +59,19 @@ impl Message {
         }
     }
 
+    /// The message as plain text: what the console prints, and the fallback of every channel.
+    pub fn plain_text(&self) -> String {
+        let text = match &self.content {
+            Content::Incident(notice) => super::render(notice, &self.how),
+            Content::Text { title, body, .. } => format!("{title}\n{body}"),
+        };
+        if self.possible_repeat {
+            format!("(possible repeat: yuqing stopped while sending this)\n{text}")
+        } else {
+            text
+        }
+    }
+
     /// Who to @-mention on `channel` for the paged tier: the tier's `targets` for that channel
     /// name (Feishu user ids, DingTalk mobiles, WeCom user ids, Telegram handles).
     pub fn targets(&self, channel: &str) -> &[String] {

@@ -16,3 +16,23 @@ pub fn print(text: &str) {
         tracing::warn!(target: "yuqing::alert", error = %e, "stdout unavailable; alert: {}", text.replace('\n', " | "));
     }
 }
+
+/// Alerts on stdout: the channel of a daemon with no chat configured.
+pub struct ConsoleChannel;
+
+impl super::channel::Channel for ConsoleChannel {
+    fn name(&self) -> &str {
+        "console"
+    }
+
+    fn kind(&self) -> &'static str {
+        "console"
+    }
+
+    fn send<'a>(&'a self, message: &'a super::channel::Message) -> super::channel::SendFuture<'a> {
+        Box::pin(async move {
+            print(&message.plain_text());
+            Ok(super::channel::Delivered::default())
+        })
+    }
+}

@@ -9,46 +9,31 @@ pub mod telegram;
 
 use std::fmt::Write;
 
-use anyhow::Result;
-
 use crate::incident::Notice;
 use crate::store::{Incident, IncidentState};
 
-/// Where notices go.
-pub enum Sink {
-    /// No bot token or chat configured: stdout.
-    Console,
-    Telegram(telegram::TelegramSender),
-}
+/// The crisis chat as a [`channel::Channel`], sending the plain-text rendering. One attempt
+/// per send apart from the sender's own short retry.
+pub struct PlainTelegram(pub telegram::TelegramSender);
 
-/// Delivers notices to one sink, with links to the web console when it runs.
-pub struct Notifier {
-    pub sink: Sink,
-    /// The console's public URL, for a link to each incident.
-    pub console_url: Option<String>,
-}
-
-impl Notifier {
-    pub async fn deliver(&self, notice: &Notice) -> Result<()> {
-        let how = HowToAct {
-            console_url: self.console_url.clone(),
-            chat_commands: matches!(self.sink, Sink::Telegram(_)),
-        };
-        let text = render(notice, &how);
-        match &self.sink {
-            Sink::Console => {
-                console::print(&text);
-                Ok(())
-            }
-            Sink::Telegram(sender) => sender.send_to_crisis_chat(&text).await,
-        }
+impl channel::Channel for PlainTelegram {
+    fn name(&self) -> &str {
+        "telegram"
     }
 
-    pub fn describe(&self) -> String {
-        match &self.sink {
-            Sink::Console => "console".to_string(),
-            Sink::Telegram(s) => format!("telegram chat {}", s.chat_id()),
-        }
+    fn kind(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn send<'a>(&'a self, message: &'a channel::Message) -> channel::SendFuture<'a> {
+        Box::pin(async move {
+            let text = message.plain_text();
+            self.0
+                .send_to_crisis_chat(&text)
+                .await
+                .map(|()| channel::Delivered::default())
+                .map_err(|e| channel::SendError::transient(format!("{e:#}")))
+        })
     }
 }
 
@@ -189,13 +174,12 @@ pub fn render(notice: &Notice, how: &HowToAct) -> String {
             how.write(&mut out, incident.id, true);
         }
         Notice::Changed {
-            incident, by, via, ..
+            incident,
+            from,
+            by,
+            via,
         } => {
-            let what = match incident.state {
-                IncidentState::Acknowledged => "acknowledged",
-                IncidentState::Resolved => "resolved",
-                IncidentState::Triggered => "reopened",
-            };
+            let what = changed_verb(*from, incident.state);
             let _ = write!(
                 out,
                 "ℹ️ yuqing incident #{} — {} {what} by {by} (via {via}).",
@@ -211,6 +195,16 @@ pub fn render(notice: &Notice, how: &HowToAct) -> String {
         }
     }
     out
+}
+
+/// What a person did to an incident, from the state it left and the one it reached.
+pub fn changed_verb(from: IncidentState, to: IncidentState) -> &'static str {
+    match (from, to) {
+        (IncidentState::Resolved, _) => "reopened",
+        (_, IncidentState::Acknowledged) => "acknowledged",
+        (_, IncidentState::Resolved) => "resolved",
+        (_, IncidentState::Triggered) => "reopened",
+    }
 }
 
 /// "Paging tier 1, on-call responder (@a @b): acknowledge within 10m."

@@ -1,0 +1,549 @@
+//! The outbox: every message is stored before anyone tries to send it, and one worker per
+//! channel delivers that channel's queue in order.
+//!
+//! What is promised (the README says the same):
+//! - **Stored first.** [`Outbox::announce`] writes a decision's messages (one per channel) in
+//!   one transaction, called by [`crate::incident::Incidents`] right after the decision and
+//!   before the store is flushed.
+//! - **In order, per channel.** A worker only ever works on its channel's oldest waiting
+//!   message; a newer one never overtakes it or resets its backoff. Workers are independent, so
+//!   a failing Feishu never delays Telegram.
+//! - **Re-checked before sending.** A page or reminder whose incident a person has acknowledged
+//!   or resolved since it was decided is dropped and recorded as superseded; one held back by a
+//!   silence is recorded as silenced.
+//! - **At least once, with the smallest duplicate window.** "sending" is stored (and flushed)
+//!   before the request and "delivered" after it. A message found "sending" at start-up was in
+//!   flight when the daemon stopped: it is sent once more, marked as a possible repeat. Nothing
+//!   else is sent twice.
+//! - **Nothing disappears.** After `fallback_after` of failures the full text also goes to the
+//!   console and the log, with the reason; waiting messages survive restarts and are listed by
+//!   `yuqing notices` and `/api/v1/notices`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use tokio::sync::Notify;
+
+use crate::incident::{Announce, Incidents, Notice};
+use crate::notify::channel::{Channel, Content, Message};
+use crate::notify::{console, HowToAct};
+use crate::shutdown::Shutdown;
+use crate::store::{DeliveryStatus, Incident, IncidentState, MessageKind, OutboxEntry, Store};
+
+/// How a worker waits between failed attempts, and when it gives up waiting quietly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// The wait after the first failure; it doubles with each further failure…
+    pub first: Duration,
+    /// …up to this.
+    pub max: Duration,
+    /// After failing this long, the message's full text also goes to the console and the log.
+    pub fallback_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            fallback_after: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after the `attempts`-th failure in a row: capped exponential, with jitter in
+    /// [50%, 100%] so channels that failed together do not retry in lockstep.
+    pub fn backoff(&self, attempts: u32, jitter: f64) -> Duration {
+        let doubled = self
+            .first
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(30)));
+        doubled
+            .min(self.max)
+            .mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// A PNG for an incident's messages (the negative-volume chart), when one can be drawn.
+pub type ChartFn = Arc<dyn Fn(&Incident) -> Option<Vec<u8>> + Send + Sync>;
+
+/// Stores messages for every channel, and wakes their workers.
+#[derive(Clone)]
+pub struct Outbox {
+    store: Store,
+    channels: Vec<String>,
+    wake: Arc<HashMap<String, Arc<Notify>>>,
+}
+
+impl Outbox {
+    pub fn new(store: Store, channels: Vec<String>) -> Outbox {
+        let wake = channels
+            .iter()
+            .map(|c| (c.clone(), Arc::new(Notify::new())))
+            .collect();
+        Outbox {
+            store,
+            channels,
+            wake: Arc::new(wake),
+        }
+    }
+
+    pub fn channels(&self) -> &[String] {
+        &self.channels
+    }
+
+    /// Marks messages that were being sent when the daemon stopped as possible repeats and
+    /// puts them back in their queues. Run once, before the workers start.
+    pub fn recover(&self) -> Result<usize> {
+        let mut recovered = 0;
+        for mut entry in self.store.outbox_waiting()? {
+            if entry.status == DeliveryStatus::Sending {
+                entry.status = DeliveryStatus::Pending;
+                entry.possible_repeat = true;
+                self.store.update_outbox(&entry)?;
+                recovered += 1;
+                tracing::warn!(
+                    channel = %entry.channel,
+                    seq = entry.seq,
+                    kind = entry.kind.name(),
+                    "a message was in flight when yuqing stopped; sending it again as a possible repeat"
+                );
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Queues already-written text (a digest, a report, a source-health notice) for
+    /// `channels`, or for every channel when empty.
+    pub fn enqueue_text(
+        &self,
+        channels: &[String],
+        title: &str,
+        body: &str,
+        markdown: bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let kind = MessageKind::Text {
+            title: title.to_string(),
+            body: body.to_string(),
+            markdown,
+        };
+        let targets: Vec<&String> = if channels.is_empty() {
+            self.channels.iter().collect()
+        } else {
+            self.channels
+                .iter()
+                .filter(|c| channels.contains(c))
+                .collect()
+        };
+        let mut entries = Vec::new();
+        for channel in targets {
+            entries.push(self.entry(channel, None, kind.clone(), None, 0, now)?);
+        }
+        self.store.enqueue_outbox(&entries)?;
+        self.wake_all();
+        Ok(())
+    }
+
+    fn entry(
+        &self,
+        channel: &str,
+        incident: Option<u64>,
+        kind: MessageKind,
+        decided_state: Option<IncidentState>,
+        decided_changes: usize,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxEntry> {
+        Ok(OutboxEntry {
+            channel: channel.to_string(),
+            seq: self.store.next_outbox_seq()?,
+            incident,
+            kind,
+            decided_state,
+            decided_changes,
+            created_at: now,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            first_failure_at: None,
+            last_error: None,
+            fell_back: false,
+            possible_repeat: false,
+            done_at: None,
+            reference: None,
+        })
+    }
+
+    fn wake_all(&self) {
+        for notify in self.wake.values() {
+            notify.notify_one();
+        }
+    }
+
+    fn waker(&self, channel: &str) -> Arc<Notify> {
+        self.wake
+            .get(channel)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Notify::new()))
+    }
+}
+
+impl Announce for Outbox {
+    fn announce(&self, notices: &[Notice], now: DateTime<Utc>) -> Result<()> {
+        let mut entries = Vec::new();
+        for notice in notices {
+            let incident = notice.incident();
+            let kind = kind_of(notice);
+            for channel in &self.channels {
+                entries.push(self.entry(
+                    channel,
+                    Some(incident.id),
+                    kind.clone(),
+                    Some(incident.state),
+                    incident.history.len(),
+                    now,
+                )?);
+            }
+        }
+        self.store.enqueue_outbox(&entries)?;
+        self.wake_all();
+        Ok(())
+    }
+}
+
+/// What must be kept of a notice to send it later: the rest is rebuilt from the incident.
+fn kind_of(notice: &Notice) -> MessageKind {
+    match notice {
+        Notice::Opened { incident, tier } => MessageKind::Opened {
+            tier: tier.as_ref().map(|_| incident.tier),
+        },
+        Notice::Escalated {
+            incident, repeat, ..
+        } => MessageKind::Escalated {
+            tier: incident.tier,
+            repeat: *repeat,
+        },
+        Notice::AutoResolved { .. } => MessageKind::AutoResolved,
+        Notice::Reminder { .. } => MessageKind::Reminder,
+        Notice::AckExpired {
+            incident,
+            owner,
+            tier,
+        } => MessageKind::AckExpired {
+            owner: owner.clone(),
+            tier: tier.as_ref().map(|_| incident.tier),
+        },
+        Notice::Changed {
+            incident,
+            from,
+            by,
+            via,
+        } => MessageKind::Changed {
+            from: *from,
+            to: incident.state,
+            by: by.clone(),
+            via: via.clone(),
+        },
+    }
+}
+
+/// Delivers one channel's queue.
+pub struct Worker {
+    pub channel: Arc<dyn Channel>,
+    pub outbox: Outbox,
+    pub incidents: Incidents,
+    /// The web console's public URL, for links.
+    pub console_url: Option<String>,
+    pub policy: RetryPolicy,
+    pub chart: Option<ChartFn>,
+}
+
+/// What to do with the head of the queue.
+enum Prepared {
+    Send(Box<Message>),
+    Drop(DeliveryStatus, String),
+}
+
+impl Worker {
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<()> {
+        let name = self.channel.name().to_string();
+        let wake = self.outbox.waker(&name);
+        let store = self.outbox.store.clone();
+        loop {
+            if shutdown.is_triggered() {
+                return Ok(());
+            }
+            let Some(mut entry) = store.outbox_head(&name)? else {
+                tokio::select! {
+                    _ = shutdown.wait() => return Ok(()),
+                    _ = wake.notified() => continue,
+                }
+            };
+            let now = Utc::now();
+            if entry.next_attempt_at > now {
+                let wait = (entry.next_attempt_at - now).to_std().unwrap_or_default();
+                tokio::select! {
+                    _ = shutdown.wait() => return Ok(()),
+                    _ = tokio::time::sleep(wait) => continue,
+                }
+            }
+            let message = match self.prepare(&entry, now)? {
+                Prepared::Drop(status, why) => {
+                    tracing::info!(channel = %name, seq = entry.seq, kind = entry.kind.name(), incident = ?entry.incident, "not sent: {why}");
+                    entry.status = status;
+                    entry.last_error = Some(why);
+                    entry.done_at = Some(now);
+                    store.update_outbox(&entry)?;
+                    continue;
+                }
+                Prepared::Send(message) => message,
+            };
+            entry.status = DeliveryStatus::Sending;
+            store.update_outbox(&entry)?;
+            store.flush().await?;
+            let sent = {
+                let send = self.channel.send(&message);
+                tokio::pin!(send);
+                tokio::select! {
+                    r = &mut send => Some(r),
+                    // A request under way is given a moment to finish, so a clean stop does not
+                    // leave it in doubt; after that it stays "sending" and is repeated on start.
+                    _ = shutdown.wait() => tokio::time::timeout(Duration::from_secs(5), send).await.ok(),
+                }
+            };
+            let Some(sent) = sent else {
+                return Ok(());
+            };
+            let now = Utc::now();
+            match sent {
+                Ok(delivered) => {
+                    entry.status = DeliveryStatus::Delivered;
+                    entry.reference = delivered.reference;
+                    entry.done_at = Some(now);
+                    entry.last_error = None;
+                    store.update_outbox(&entry)?;
+                    if let (MessageKind::Opened { .. }, Some(id)) = (&entry.kind, entry.incident) {
+                        self.incidents.mark_delivered(id).await?;
+                    }
+                    store.flush().await?;
+                    tracing::info!(channel = %name, seq = entry.seq, kind = entry.kind.name(), incident = ?entry.incident, attempts = entry.attempts + 1, "delivered");
+                }
+                Err(e) if e.permanent => {
+                    tracing::error!(channel = %name, seq = entry.seq, kind = entry.kind.name(), error = %e, "the channel refused the message for good; moving on");
+                    if !entry.fell_back {
+                        fall_back(&name, &message, &e.reason);
+                    }
+                    entry.status = DeliveryStatus::Failed;
+                    entry.attempts += 1;
+                    entry.last_error = Some(e.reason);
+                    entry.done_at = Some(now);
+                    store.update_outbox(&entry)?;
+                    store.flush().await?;
+                }
+                Err(e) => {
+                    entry.attempts += 1;
+                    let since = *entry.first_failure_at.get_or_insert(now);
+                    let mut wait = self.policy.backoff(entry.attempts, jitter());
+                    if let Some(asked) = e.retry_after {
+                        wait = wait.max(asked);
+                    }
+                    entry.status = DeliveryStatus::Pending;
+                    entry.next_attempt_at =
+                        now + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::zero());
+                    entry.last_error = Some(e.reason.clone());
+                    let failing_for = (now - since).to_std().unwrap_or_default();
+                    if !entry.fell_back && failing_for >= self.policy.fallback_after {
+                        fall_back(
+                            &name,
+                            &message,
+                            &format!(
+                                "{} has failed for {}: {}",
+                                name,
+                                crate::config::human_duration(failing_for),
+                                e.reason
+                            ),
+                        );
+                        entry.fell_back = true;
+                    }
+                    store.update_outbox(&entry)?;
+                    tracing::warn!(channel = %name, seq = entry.seq, kind = entry.kind.name(), attempts = entry.attempts, error = %e, "not delivered; retrying in {}", crate::config::human_duration(wait));
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the message from the incident as it is now, or decides not to send it.
+    fn prepare(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<Prepared> {
+        let how = HowToAct {
+            console_url: self.console_url.clone(),
+            chat_commands: self.channel.kind() == "telegram",
+        };
+        let message = |content: Content, earlier: Vec<String>, image: Option<Vec<u8>>| {
+            Prepared::Send(Box::new(Message {
+                content,
+                how: how.clone(),
+                possible_repeat: entry.possible_repeat,
+                earlier,
+                image,
+            }))
+        };
+        if let MessageKind::Text {
+            title,
+            body,
+            markdown,
+        } = &entry.kind
+        {
+            let content = Content::Text {
+                title: title.clone(),
+                body: body.clone(),
+                markdown: *markdown,
+            };
+            return Ok(message(content, Vec::new(), None));
+        }
+        let Some(id) = entry.incident else {
+            return Ok(Prepared::Drop(
+                DeliveryStatus::Failed,
+                "an incident message without an incident".into(),
+            ));
+        };
+        let Some(incident) = self.incidents.get(id)? else {
+            return Ok(Prepared::Drop(
+                DeliveryStatus::Superseded,
+                format!("incident #{id} no longer exists"),
+            ));
+        };
+        if let Some(why) = superseded(entry, &incident) {
+            return Ok(Prepared::Drop(DeliveryStatus::Superseded, why));
+        }
+        let notice = self.notice(&entry.kind, incident);
+        if let Some(silence) = self.incidents.silenced(&notice, now)? {
+            return Ok(Prepared::Drop(
+                DeliveryStatus::Silenced,
+                format!(
+                    "silenced by {} {} until {} ({})",
+                    format!("{:?}", silence.kind).to_lowercase(),
+                    silence.name,
+                    silence.until.format("%Y-%m-%d %H:%M UTC"),
+                    silence.id
+                ),
+            ));
+        }
+        let earlier = self
+            .outbox
+            .store
+            .outbox_references(self.channel.name(), id)?;
+        let image = match (&entry.kind, &self.chart) {
+            (MessageKind::Opened { .. } | MessageKind::Escalated { .. }, Some(chart)) => {
+                chart(notice.incident())
+            }
+            _ => None,
+        };
+        Ok(message(Content::Incident(Box::new(notice)), earlier, image))
+    }
+
+    fn notice(&self, kind: &MessageKind, incident: Incident) -> Notice {
+        let tier = |t: &Option<usize>| t.and_then(|t| self.incidents.tiers().get(t).cloned());
+        match kind {
+            MessageKind::Opened { tier: t } => Notice::Opened {
+                tier: tier(t),
+                incident,
+            },
+            MessageKind::Escalated { tier: t, repeat } => match tier(&Some(*t)) {
+                Some(config) => Notice::Escalated {
+                    tier: config,
+                    tier_number: t + 1,
+                    repeat: *repeat,
+                    incident,
+                },
+                // The tier was removed from the config since: page as an opening alert.
+                None => Notice::Opened {
+                    tier: None,
+                    incident,
+                },
+            },
+            MessageKind::AutoResolved => Notice::AutoResolved { incident },
+            MessageKind::Reminder => Notice::Reminder { incident },
+            MessageKind::AckExpired { owner, tier: t } => Notice::AckExpired {
+                owner: owner.clone(),
+                tier: tier(t),
+                incident,
+            },
+            MessageKind::Changed { from, by, via, .. } => Notice::Changed {
+                incident,
+                from: *from,
+                by: by.clone(),
+                via: via.clone(),
+            },
+            MessageKind::Text { .. } => unreachable!("text messages are sent as they are"),
+        }
+    }
+}
+
+/// Why a page or reminder should no longer be sent: a person changed the incident after it
+/// was decided. Announcements of changes and of auto-resolves are always sent.
+fn superseded(entry: &OutboxEntry, incident: &Incident) -> Option<String> {
+    let pages = matches!(
+        entry.kind,
+        MessageKind::Opened { .. } | MessageKind::Escalated { .. } | MessageKind::AckExpired { .. }
+    );
+    let reminds = matches!(entry.kind, MessageKind::Reminder);
+    if !pages && !reminds {
+        return None;
+    }
+    let since = incident.history.iter().skip(entry.decided_changes);
+    for t in since {
+        let by = t.by.as_ref().map(|a| a.name.as_str());
+        match (t.to, by) {
+            (IncidentState::Acknowledged, Some(by)) if pages => {
+                return Some(format!("acknowledged by {by} before it could be sent"));
+            }
+            (IncidentState::Resolved, by) => {
+                return Some(format!(
+                    "resolved{} before it could be sent",
+                    by.map(|b| format!(" by {b}")).unwrap_or_default()
+                ));
+            }
+            (_, Some(by)) if reminds => {
+                return Some(format!("changed by {by} after the reminder was decided"));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The message's whole text to the console and the log, with why.
+fn fall_back(channel: &str, message: &Message, reason: &str) {
+    let text = message.plain_text();
+    tracing::error!(%channel, reason = %reason, "not delivered to {channel}; the message follows on stdout");
+    console::print(&format!("[not delivered to {channel}: {reason}]\n{text}"));
+}
+
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    match getrandom::getrandom(&mut bytes) {
+        Ok(()) => u32::from_le_bytes(bytes) as f64 / u32::MAX as f64,
+        Err(_) => 0.5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_with_jitter_below_the_full_wait() {
+        let p = RetryPolicy {
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            fallback_after: Duration::from_secs(120),
+        };
+        assert_eq!(p.backoff(1, 1.0), Duration::from_secs(1));
+        assert_eq!(p.backoff(3, 1.0), Duration::from_secs(4));
+        assert_eq!(p.backoff(40, 1.0), Duration::from_secs(60));
+        assert_eq!(p.backoff(3, 0.0), Duration::from_secs(2));
+    }
+}
