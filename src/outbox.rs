@@ -533,6 +533,369 @@ fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TierConfig;
+    use crate::detect::Signal;
+    use crate::incident::By;
+    use crate::notify::channel::{Delivered, SendError, SendFuture};
+    use crate::store::{Actor, SilenceKind};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+
+    /// A channel that fails its next `failures` attempts (for good when `permanent`), and
+    /// records what it delivered.
+    struct Scripted {
+        name: String,
+        failures: AtomicU32,
+        permanent: bool,
+        delivered: Mutex<Vec<String>>,
+        attempts: AtomicU32,
+    }
+
+    impl Scripted {
+        fn new(name: &str, failures: u32, permanent: bool) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                name: name.into(),
+                failures: AtomicU32::new(failures),
+                permanent,
+                delivered: Mutex::default(),
+                attempts: AtomicU32::new(0),
+            })
+        }
+
+        fn delivered(&self) -> Vec<String> {
+            self.delivered.lock().unwrap().clone()
+        }
+    }
+
+    impl Channel for Scripted {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn kind(&self) -> &'static str {
+            "scripted"
+        }
+        fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a> {
+            Box::pin(async move {
+                self.attempts.fetch_add(1, Ordering::SeqCst);
+                let failing = self
+                    .failures
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if failing {
+                    return Err(match self.permanent {
+                        true => SendError::permanent("400 bad request"),
+                        false => SendError::transient("502 bad gateway"),
+                    });
+                }
+                let first_line = message
+                    .plain_text()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                self.delivered.lock().unwrap().push(first_line);
+                Ok(Delivered {
+                    reference: Some(format!("m{}", self.delivered.lock().unwrap().len())),
+                })
+            })
+        }
+    }
+
+    fn tiers() -> Vec<TierConfig> {
+        vec![TierConfig {
+            name: "on-call".into(),
+            mention: vec!["@a".into()],
+            ack_timeout: Duration::from_secs(60),
+            quiet_hours: None,
+            targets: Default::default(),
+        }]
+    }
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            first: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+            fallback_after: Duration::from_millis(1),
+        }
+    }
+
+    struct Rig {
+        store: Store,
+        outbox: Outbox,
+        incidents: Incidents,
+        stop: crate::shutdown::Trigger,
+        stopped: Shutdown,
+        workers: Vec<tokio::task::JoinHandle<Result<()>>>,
+    }
+
+    impl Rig {
+        fn new(store: Store, channels: &[&str]) -> Rig {
+            let outbox = Outbox::new(
+                store.clone(),
+                channels.iter().map(|c| c.to_string()).collect(),
+            );
+            let incidents =
+                Incidents::new(store.clone(), tiers(), 3).with_announcer(Arc::new(outbox.clone()));
+            let (stop, stopped) = crate::shutdown::channel();
+            Rig {
+                store,
+                outbox,
+                incidents,
+                stop,
+                stopped,
+                workers: Vec::new(),
+            }
+        }
+
+        fn start(&mut self, channel: Arc<Scripted>) {
+            let worker = Worker {
+                channel,
+                outbox: self.outbox.clone(),
+                incidents: self.incidents.clone(),
+                console_url: None,
+                policy: fast(),
+                chart: None,
+            };
+            self.workers
+                .push(tokio::spawn(worker.run(self.stopped.clone())));
+        }
+
+        async fn open(&self, now: DateTime<Utc>) -> Incident {
+            let signal = Signal {
+                brand: "度小满".into(),
+                window_count: 5,
+                baseline: 0.5,
+                window: Duration::from_secs(900),
+                top: vec![],
+            };
+            let incident = self.incidents.open(&signal, now).await.unwrap();
+            self.outbox
+                .announce(&[self.incidents.opened_notice(incident.clone())], now)
+                .unwrap();
+            incident
+        }
+
+        async fn stop(self) -> Store {
+            self.stop.trigger();
+            for w in self.workers {
+                w.await.unwrap().unwrap();
+            }
+            self.store
+        }
+    }
+
+    /// Waits (bounded) until `done` holds for the store's outbox.
+    async fn until(store: &Store, what: &str, done: impl Fn(&[OutboxEntry]) -> bool) {
+        for _ in 0..1000 {
+            let all = store.outbox_recent(1000).unwrap();
+            if done(&all) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "timed out waiting for {what}: {:#?}",
+            store.outbox_recent(1000).unwrap()
+        );
+    }
+
+    fn status_of(all: &[OutboxEntry], kind: &str) -> Vec<DeliveryStatus> {
+        let mut v: Vec<&OutboxEntry> = all.iter().filter(|e| e.kind.name() == kind).collect();
+        v.sort_by_key(|e| e.seq);
+        v.iter().map(|e| e.status).collect()
+    }
+
+    fn alice() -> Actor {
+        Actor {
+            id: 7,
+            name: "@alice".into(),
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-02T02:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[tokio::test]
+    async fn pages_decided_before_an_ack_are_superseded_and_the_ack_is_announced_in_order() {
+        let mut rig = Rig::new(Store::temporary().unwrap(), &["chat"]);
+        // The chat is down while the incident opens and escalates, and while it is acked.
+        let incident = rig.open(t0()).await;
+        rig.incidents
+            .escalate_due(t0() + chrono::Duration::minutes(2))
+            .await
+            .unwrap();
+        let by = By {
+            actor: &alice(),
+            via: "console",
+        };
+        rig.incidents
+            .acknowledge(incident.id, by, t0() + chrono::Duration::minutes(3))
+            .await
+            .unwrap();
+        let chat = Scripted::new("chat", 0, false);
+        rig.start(chat.clone());
+        until(&rig.store, "the queue to empty", |all| {
+            all.iter().all(|e| !e.status.is_waiting())
+        })
+        .await;
+        let all = rig.store.outbox_recent(100).unwrap();
+        assert_eq!(status_of(&all, "opened"), [DeliveryStatus::Superseded]);
+        assert_eq!(status_of(&all, "escalated"), [DeliveryStatus::Superseded]);
+        assert_eq!(status_of(&all, "changed"), [DeliveryStatus::Delivered]);
+        let sent = chat.delivered();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(
+            sent[0].contains("acknowledged by @alice (via console)"),
+            "{sent:?}"
+        );
+        let reason = all
+            .iter()
+            .find(|e| e.kind.name() == "escalated")
+            .and_then(|e| e.last_error.clone())
+            .unwrap();
+        assert!(reason.contains("acknowledged by @alice"), "{reason}");
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_failing_channel_keeps_its_order_and_does_not_delay_another() {
+        let mut rig = Rig::new(Store::temporary().unwrap(), &["down", "up"]);
+        let down = Scripted::new("down", 8, false);
+        let up = Scripted::new("up", 0, false);
+        rig.start(down.clone());
+        rig.start(up.clone());
+        let incident = rig.open(t0()).await;
+        rig.incidents
+            .escalate_due(t0() + chrono::Duration::minutes(2))
+            .await
+            .unwrap();
+        until(&rig.store, "the healthy channel to deliver both", |all| {
+            all.iter()
+                .filter(|e| e.channel == "up")
+                .all(|e| e.status == DeliveryStatus::Delivered)
+        })
+        .await;
+        let waiting = rig.store.outbox_waiting().unwrap();
+        assert!(
+            waiting.iter().any(|e| e.channel == "down"),
+            "the failing channel still has its messages: {waiting:#?}"
+        );
+        until(&rig.store, "the failing channel to recover", |all| {
+            all.iter().all(|e| e.status == DeliveryStatus::Delivered)
+        })
+        .await;
+        // Opened before Escalated on both, whatever the failures in between.
+        for chat in [&down, &up] {
+            let sent = chat.delivered();
+            assert_eq!(sent.len(), 2, "{sent:?}");
+            assert!(sent[0].contains("🚨"), "{sent:?}");
+            assert!(sent[1].contains("⏰"), "{sent:?}");
+        }
+        assert_eq!(down.attempts.load(Ordering::SeqCst), 10);
+        let opened = rig
+            .store
+            .outbox_recent(100)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.channel == "down" && e.kind.name() == "opened")
+            .unwrap();
+        assert_eq!(opened.attempts, 8, "failed attempts are counted");
+        assert!(
+            opened.fell_back,
+            "its text went to the console after fallback_after"
+        );
+        assert!(
+            rig.incidents
+                .get(incident.id)
+                .unwrap()
+                .unwrap()
+                .alert_delivered
+        );
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_message_refused_for_good_does_not_block_the_queue() {
+        let mut rig = Rig::new(Store::temporary().unwrap(), &["chat"]);
+        let chat = Scripted::new("chat", 1, true);
+        rig.open(t0()).await;
+        rig.outbox
+            .enqueue_text(&[], "digest", "all quiet", false, t0())
+            .unwrap();
+        rig.start(chat.clone());
+        until(&rig.store, "the queue to empty", |all| {
+            all.iter().all(|e| !e.status.is_waiting())
+        })
+        .await;
+        let all = rig.store.outbox_recent(100).unwrap();
+        assert_eq!(status_of(&all, "opened"), [DeliveryStatus::Failed]);
+        assert_eq!(status_of(&all, "text"), [DeliveryStatus::Delivered]);
+        assert_eq!(chat.delivered(), ["digest"]);
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn silenced_messages_are_recorded_not_sent() {
+        let mut rig = Rig::new(Store::temporary().unwrap(), &["chat"]);
+        let by = By {
+            actor: &alice(),
+            via: "cli",
+        };
+        rig.incidents
+            .mute(
+                SilenceKind::Brand,
+                "度小满",
+                Duration::from_secs(3600 * 24 * 365 * 100),
+                by,
+                "maintenance",
+                Utc::now(),
+            )
+            .unwrap();
+        rig.open(t0()).await;
+        let chat = Scripted::new("chat", 0, false);
+        rig.start(chat.clone());
+        until(&rig.store, "the queue to empty", |all| {
+            all.iter().all(|e| !e.status.is_waiting())
+        })
+        .await;
+        let all = rig.store.outbox_recent(100).unwrap();
+        assert_eq!(status_of(&all, "opened"), [DeliveryStatus::Silenced]);
+        assert!(chat.delivered().is_empty());
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_message_in_flight_at_a_stop_is_sent_once_more_as_a_possible_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let rig = Rig::new(Store::open(dir.path()).unwrap(), &["chat"]);
+            rig.open(t0()).await;
+            rig.outbox
+                .enqueue_text(&[], "digest", "all quiet", false, t0())
+                .unwrap();
+            // What a worker stores just before its request; then the process dies.
+            let mut head = rig.store.outbox_head("chat").unwrap().unwrap();
+            head.status = DeliveryStatus::Sending;
+            rig.store.update_outbox(&head).unwrap();
+            rig.store.flush().await.unwrap();
+        }
+        let mut rig = Rig::new(Store::open(dir.path()).unwrap(), &["chat"]);
+        assert_eq!(rig.outbox.recover().unwrap(), 1);
+        let chat = Scripted::new("chat", 0, false);
+        rig.start(chat.clone());
+        until(&rig.store, "the queue to empty", |all| {
+            all.iter().all(|e| !e.status.is_waiting())
+        })
+        .await;
+        let sent = chat.delivered();
+        assert_eq!(sent.len(), 2, "each message once: {sent:?}");
+        assert!(sent[0].starts_with("(possible repeat"), "{sent:?}");
+        assert_eq!(sent[1], "digest", "only the one in doubt is marked");
+        rig.stop().await;
+    }
 
     #[test]
     fn backoff_doubles_to_its_cap_with_jitter_below_the_full_wait() {
