@@ -151,6 +151,12 @@ enum Command {
     Unmute { id: String },
     /// List silences, active and expired.
     Silences,
+    /// Messages waiting in the outbox (pages, reminders, digests not yet delivered).
+    Notices {
+        /// Every recent message, delivered or not, with why it was or was not sent.
+        #[arg(long)]
+        all: bool,
+    },
     /// The daily complaint rate (客诉率) and harm index (用户伤害程度) per brand.
     Stats {
         #[arg(long)]
@@ -356,6 +362,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Mute { .. }
         | Command::Unmute { .. }
         | Command::Silences
+        | Command::Notices { .. }
         | Command::Stats { .. } => run_client(&cli),
         Command::BenchApi {
             data_dir,
@@ -724,6 +731,16 @@ fn run_client(cli: &Cli) -> Result<()> {
             Command::Silences => {
                 let list = client.get("/api/v1/silences").await?;
                 print_items(as_array(&list["silences"]), &client::silences_table);
+            }
+            Command::Notices { all } => {
+                let list = client
+                    .get(if *all {
+                        "/api/v1/notices?all=true"
+                    } else {
+                        "/api/v1/notices"
+                    })
+                    .await?;
+                print_items(as_array(&list["notices"]), &client::notices_table);
             }
             Command::Stats { brand, days } => {
                 let brands: Vec<String> = match brand {

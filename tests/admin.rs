@@ -567,6 +567,32 @@ async fn a_muted_brand_still_records_its_incident_but_is_not_announced() {
     d.polls(2).await;
     let stored = d.get_json("/api/v1/incidents/1").await;
     assert_eq!(stored["alert_delivered"], false, "{incident}");
+    // The outbox records why: the opening alert was held back by the silence.
+    let mut held = Value::Null;
+    for _ in 0..500 {
+        let all = d.get_json("/api/v1/notices?all=true").await;
+        if let Some(n) = all["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["kind"] == "opened" && n["status"] != "pending")
+        {
+            held = n.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(held["status"], "silenced", "{held}");
+    assert_eq!(held["channel"], "console", "{held}");
+    let (code, out, err) = cli(&d, &["notices"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("no messages waiting"), "{out}");
+    let (_, out, _) = cli(&d, &["notices", "--all"], &[]).await;
+    assert!(
+        out.contains("opened") && out.contains("silenced by brand 度小满"),
+        "{out}"
+    );
+    assert_eq!(get(&d, "/api/v1/notices?all=maybe").await.0, 400);
     let silences = d.get_json("/api/v1/silences").await;
     let id = silences["silences"][0]["id"].as_str().unwrap().to_string();
     let (code, out, err) = cli(&d, &["unmute", &id], &[]).await;

@@ -354,6 +354,44 @@ pub async fn brand_daily(
     .into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticesQuery {
+    /// Every recent message, delivered or not, instead of only those still waiting.
+    #[serde(default)]
+    all: bool,
+    limit: Option<usize>,
+}
+
+/// The outbox: messages still waiting on any channel (or every recent one with `all=true`).
+pub async fn list_notices(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<NoticesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    state.auth.check_read(&headers)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = match query.all {
+        true => state.store.outbox_recent(limit)?,
+        false => {
+            let mut waiting = state.store.outbox_waiting()?;
+            waiting.truncate(limit);
+            waiting
+        }
+    };
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).expect("outbox entries serialize");
+            v["message"] = v["kind"].take();
+            v["kind"] = json!(e.kind.name());
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "notices": list })).into_response())
+}
+
 pub async fn list_silences(State(state): State<AdminState>, headers: HeaderMap) -> ApiResult {
     state.auth.check_read(&headers)?;
     let now = (state.clock)();

@@ -347,6 +347,46 @@ pub fn sources_table(sources: &[Value]) -> String {
     )
 }
 
+pub fn notices_table(notices: &[Value]) -> String {
+    if notices.is_empty() {
+        return "no messages waiting: every channel is up to date\n".into();
+    }
+    let rows: Vec<Vec<String>> = notices
+        .iter()
+        .map(|n| {
+            vec![
+                field(n, "seq"),
+                field(n, "channel"),
+                field(n, "kind"),
+                match n["incident"].as_u64() {
+                    Some(id) => format!("#{id}"),
+                    None => "-".into(),
+                },
+                field(n, "status"),
+                field(n, "attempts"),
+                short_time(n, "created_at"),
+                n["last_error"]
+                    .as_str()
+                    .map(|e| e.chars().take(80).collect())
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "SEQ",
+            "CHANNEL",
+            "KIND",
+            "INCIDENT",
+            "STATUS",
+            "ATTEMPTS",
+            "DECIDED (UTC)",
+            "LAST ERROR / WHY",
+        ],
+        &rows,
+    )
+}
+
 pub fn silences_table(silences: &[Value]) -> String {
     if silences.is_empty() {
         return "no silences\n".into();
