@@ -303,6 +303,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             console_url: console_url.clone(),
             policy,
             chart: None,
+            report: None,
         };
         tasks.spawn(worker.run(stop.subscribe()).map_named("outbox worker"));
     }

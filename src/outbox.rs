@@ -70,12 +70,17 @@ impl RetryPolicy {
 /// A PNG for an incident's messages (the negative-volume chart), when one can be drawn.
 pub type ChartFn = Arc<dyn Fn(&Incident) -> Option<Vec<u8>> + Send + Sync>;
 
+/// The incident report (问题诊断报告) as a title and Markdown, written from the store.
+pub type ReportFn = Arc<dyn Fn(&Incident) -> Result<(String, String)> + Send + Sync>;
+
 /// Stores messages for every channel, and wakes their workers.
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
     channels: Vec<String>,
     wake: Arc<HashMap<String, Arc<Notify>>>,
+    /// Whether a resolve is followed by the incident report.
+    reports: bool,
 }
 
 impl Outbox {
@@ -88,7 +93,14 @@ impl Outbox {
             store,
             channels,
             wake: Arc::new(wake),
+            reports: false,
         }
+    }
+
+    /// Follows every resolve (by a person or by itself) with the incident report.
+    pub fn with_reports(mut self) -> Outbox {
+        self.reports = true;
+        self
     }
 
     pub fn channels(&self) -> &[String] {
@@ -196,16 +208,26 @@ impl Announce for Outbox {
         let mut entries = Vec::new();
         for notice in notices {
             let incident = notice.incident();
-            let kind = kind_of(notice);
-            for channel in &self.channels {
-                entries.push(self.entry(
-                    channel,
-                    Some(incident.id),
-                    kind.clone(),
-                    Some(incident.state),
-                    incident.history.len(),
-                    now,
-                )?);
+            let mut kinds = vec![kind_of(notice)];
+            let resolved = match notice {
+                Notice::AutoResolved { .. } => true,
+                Notice::Changed { incident, .. } => incident.state == IncidentState::Resolved,
+                _ => false,
+            };
+            if resolved && self.reports {
+                kinds.push(MessageKind::Report);
+            }
+            for kind in kinds {
+                for channel in &self.channels {
+                    entries.push(self.entry(
+                        channel,
+                        Some(incident.id),
+                        kind.clone(),
+                        Some(incident.state),
+                        incident.history.len(),
+                        now,
+                    )?);
+                }
             }
         }
         self.store.enqueue_outbox(&entries)?;
@@ -259,6 +281,7 @@ pub struct Worker {
     pub console_url: Option<String>,
     pub policy: RetryPolicy,
     pub chart: Option<ChartFn>,
+    pub report: Option<ReportFn>,
 }
 
 /// What to do with the head of the queue.
@@ -415,6 +438,21 @@ impl Worker {
                 format!("incident #{id} no longer exists"),
             ));
         };
+        if entry.kind == MessageKind::Report {
+            let Some(report) = &self.report else {
+                return Ok(Prepared::Drop(
+                    DeliveryStatus::Failed,
+                    "no incident report writer is configured".into(),
+                ));
+            };
+            let (title, body) = report(&incident)?;
+            let content = Content::Text {
+                title,
+                body,
+                markdown: true,
+            };
+            return Ok(message(content, Vec::new(), None));
+        }
         if let Some(why) = superseded(entry, &incident) {
             return Ok(Prepared::Drop(DeliveryStatus::Superseded, why));
         }
@@ -477,7 +515,9 @@ impl Worker {
                 by: by.clone(),
                 via: via.clone(),
             },
-            MessageKind::Text { .. } => unreachable!("text messages are sent as they are"),
+            MessageKind::Text { .. } | MessageKind::Report => {
+                unreachable!("text and reports are sent as they are")
+            }
         }
     }
 }
@@ -633,7 +673,8 @@ mod tests {
             let outbox = Outbox::new(
                 store.clone(),
                 channels.iter().map(|c| c.to_string()).collect(),
-            );
+            )
+            .with_reports();
             let incidents =
                 Incidents::new(store.clone(), tiers(), 3).with_announcer(Arc::new(outbox.clone()));
             let (stop, stopped) = crate::shutdown::channel();
@@ -655,6 +696,9 @@ mod tests {
                 console_url: None,
                 policy: fast(),
                 chart: None,
+                report: Some(Arc::new(|i: &Incident| {
+                    Ok((format!("report #{}", i.id), format!("{} hits", i.hit_count)))
+                })),
             };
             self.workers
                 .push(tokio::spawn(worker.run(self.stopped.clone())));
@@ -757,6 +801,39 @@ mod tests {
             .and_then(|e| e.last_error.clone())
             .unwrap();
         assert!(reason.contains("acknowledged by @alice"), "{reason}");
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_resolve_is_announced_then_followed_by_the_incident_report() {
+        let mut rig = Rig::new(Store::temporary().unwrap(), &["chat"]);
+        let chat = Scripted::new("chat", 0, false);
+        rig.start(chat.clone());
+        let incident = rig.open(t0()).await;
+        until(&rig.store, "the alert", |all| {
+            all.iter().all(|e| e.status == DeliveryStatus::Delivered)
+        })
+        .await;
+        let by = By {
+            actor: &alice(),
+            via: "telegram",
+        };
+        rig.incidents
+            .resolve(incident.id, by, Some("refunds sent"), t0())
+            .await
+            .unwrap();
+        until(&rig.store, "the queue to empty", |all| {
+            all.len() == 3 && all.iter().all(|e| e.status == DeliveryStatus::Delivered)
+        })
+        .await;
+        let sent = chat.delivered();
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(sent[0].contains("🚨"), "{sent:?}");
+        assert!(
+            sent[1].contains("resolved by @alice (via telegram)"),
+            "{sent:?}"
+        );
+        assert_eq!(sent[2], format!("report #{}", incident.id));
         rig.stop().await;
     }
 

@@ -65,7 +65,9 @@ pub enum MessageKind {
         by: String,
         via: String,
     },
-    /// Already-written text: a digest, an incident report, a source-health notice.
+    /// The incident report (问题诊断报告), written when sent, after the incident resolved.
+    Report,
+    /// Already-written text: a digest, a source-health notice.
     Text {
         title: String,
         body: String,
@@ -82,6 +84,7 @@ impl MessageKind {
             MessageKind::Reminder => "reminder",
             MessageKind::AckExpired { .. } => "ack_expired",
             MessageKind::Changed { .. } => "changed",
+            MessageKind::Report => "report",
             MessageKind::Text { .. } => "text",
         }
     }
