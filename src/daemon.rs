@@ -180,7 +180,9 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         (None, _) => None,
     };
     let notifier = match (&bot, config.telegram.chat_id) {
-        (Some(bot), Some(chat)) => Sink::Telegram(telegram::TelegramSender::new(bot.clone(), chat)),
+        (Some(bot), Some(chat)) => {
+            Sink::Telegram(telegram::TelegramChannel::new(bot.clone(), chat))
+        }
         _ => Sink::Console,
     };
     let notifier = Notifier {
@@ -270,11 +272,13 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     );
     tasks.spawn(deliver(notice_rx, notifier, incidents.clone()).map_named("deliverer"));
     if let (Some(bot), Some(chat)) = (bot, config.telegram.chat_id) {
-        let ctx = telegram::CommandContext {
-            incidents: incidents.clone(),
-            ack_users: config.telegram.ack_users.clone(),
-            crisis_chat: Some(chat),
-        };
+        let ctx = telegram::CommandContext::new(
+            incidents.clone(),
+            store.clone(),
+            config.telegram.ack_users.clone(),
+            Some(chat),
+            config.brands.iter().map(|b| b.name.clone()).collect(),
+        );
         tasks.spawn(
             telegram::run_commands(bot, ctx, config.telegram.poll_timeout, stop.subscribe())
                 .map_named("commands"),

@@ -856,6 +856,7 @@ mod tests {
             score: -2.345,
             terms: vec!["暴力催收".into(), "投诉".into()],
             at: at(30, 1),
+            excerpt: String::new(),
         }
     }
 

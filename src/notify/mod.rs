@@ -18,7 +18,7 @@ use crate::store::{Incident, IncidentState};
 pub enum Sink {
     /// No bot token or chat configured: stdout.
     Console,
-    Telegram(telegram::TelegramSender),
+    Telegram(telegram::TelegramChannel),
 }
 
 /// Delivers notices to one sink, with links to the web console when it runs.
@@ -34,13 +34,25 @@ impl Notifier {
             console_url: self.console_url.clone(),
             chat_commands: matches!(self.sink, Sink::Telegram(_)),
         };
-        let text = render(notice, &how);
         match &self.sink {
             Sink::Console => {
-                console::print(&text);
+                console::print(&render(notice, &how));
                 Ok(())
             }
-            Sink::Telegram(sender) => sender.send_to_crisis_chat(&text).await,
+            Sink::Telegram(chat) => {
+                use channel::Channel;
+                let message = channel::Message {
+                    content: channel::Content::Incident(Box::new(notice.clone())),
+                    how,
+                    possible_repeat: false,
+                    earlier: Vec::new(),
+                    image: None,
+                };
+                chat.send(&message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("Telegram chat {}: {e}", chat.chat_id()))
+            }
         }
     }
 
