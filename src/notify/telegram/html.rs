@@ -421,9 +421,10 @@ fn write_why(out: &mut String, incident: &Incident, free: usize) {
     }
 }
 
-/// Critical when one post opened it; otherwise how far the window is above what was expected.
+/// Critical when one post opened it (the lifecycle writes "critical post: …" into
+/// `opened_because`); otherwise how far the window is above what was expected.
 fn severity(incident: &Incident) -> String {
-    if !incident.opened_because.is_empty() {
+    if incident.opened_because.starts_with("critical post") {
         return "🔴 <b>critical</b> (one post was severe enough)".to_string();
     }
     let ratio = incident.window_count as f64 / incident.baseline.max(0.5);
