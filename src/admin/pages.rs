@@ -231,7 +231,7 @@ fn brand_card(lang: Lang, b: &BrandOverview) -> Markup {
 /// Forms, all `method="post"` with the hidden `csrf` field: `/incidents/{id}/ack` (button
 /// `#ack`, while Triggered), `/incidents/{id}/resolve` (textarea `note`/`#note`, button
 /// `#resolve`, while Triggered or Acknowledged), `/incidents/{id}/reopen` (button `#reopen`,
-/// once Resolved). Anonymous visitors get a link to `/login?next=/incidents/{id}` instead.
+/// once Resolved), `/incidents/{id}/fp` (button `#fp`: its hits are false positives). Anonymous visitors get a link to `/login?next=/incidents/{id}` instead.
 pub fn incident(page: &Page, i: &Incident) -> Markup {
     let lang = page.lang;
     let t = |label: Label| label.t(lang);
@@ -354,6 +354,10 @@ fn incident_actions(page: &Page, i: &Incident) -> Markup {
                 (csrf_field(session))
                 button type="submit" id="reopen" { (t(Label::Reopen)) }
             }
+        }
+        form.action method="post" action=(action("fp")) {
+            (csrf_field(session))
+            button type="submit" id="fp" { (t(Label::FalsePositive)) }
         }
     }
 }

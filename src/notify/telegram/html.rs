@@ -576,7 +576,7 @@ pub fn check_markup(html: &str) -> Result<(), String> {
                     {
                         return Err(format!("a link that is not http(s): <{tag}>"));
                     }
-                    if tag.matches('"').count() % 2 != 0 || tag.contains('<') {
+                    if !tag.matches('"').count().is_multiple_of(2) || tag.contains('<') {
                         return Err(format!("a broken attribute in <{tag}>"));
                     }
                     open.push(name.to_string());
