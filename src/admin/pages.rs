@@ -1127,9 +1127,10 @@ mod tests {
         assert!(html.contains("<textarea name=\"note\" id=\"note\""));
         assert!(!html.contains("id=\"reopen\"") && !html.contains("/reopen"));
         assert!(!html.contains("login-to-act"));
-        // ack, resolve and log out.
-        assert_eq!(forms(&html).len(), 3);
-        assert_eq!(html.matches("value=\"csrf-TOKEN-123\"").count(), 3);
+        // ack, resolve, false positive and log out.
+        assert_eq!(forms(&html).len(), 4);
+        assert!(html.contains("action=\"/incidents/7/fp\"") && html.contains("id=\"fp\""));
+        assert_eq!(html.matches("value=\"csrf-TOKEN-123\"").count(), 4);
         assert_csrf_everywhere(&html);
     }
 
