@@ -46,7 +46,7 @@ use crate::incident::Incidents;
 use crate::metrics::{Metrics, PollOutcomeKind};
 use crate::notify::channel::Channel;
 use crate::notify::console::ConsoleChannel;
-use crate::notify::{telegram, PlainTelegram};
+use crate::notify::telegram;
 use crate::outbox::{Outbox, RetryPolicy, Worker};
 use crate::parse;
 use crate::post::Post;
@@ -184,10 +184,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     };
     let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
     if let (Some(bot), Some(chat)) = (&bot, config.telegram.chat_id) {
-        channels.push(Arc::new(PlainTelegram(telegram::TelegramSender::new(
-            bot.clone(),
-            chat,
-        ))));
+        channels.push(Arc::new(telegram::TelegramChannel::new(bot.clone(), chat)));
     }
     if channels.is_empty() {
         channels.push(Arc::new(ConsoleChannel));
@@ -308,11 +305,13 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         tasks.spawn(worker.run(stop.subscribe()).map_named("outbox worker"));
     }
     if let (Some(bot), Some(chat)) = (bot, config.telegram.chat_id) {
-        let ctx = telegram::CommandContext {
-            incidents: incidents.clone(),
-            ack_users: config.telegram.ack_users.clone(),
-            crisis_chat: Some(chat),
-        };
+        let ctx = telegram::CommandContext::new(
+            incidents.clone(),
+            store.clone(),
+            config.telegram.ack_users.clone(),
+            Some(chat),
+            config.brands.iter().map(|b| b.name.clone()).collect(),
+        );
         tasks.spawn(
             telegram::run_commands(bot, ctx, config.telegram.poll_timeout, stop.subscribe())
                 .map_named("commands"),

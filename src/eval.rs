@@ -587,6 +587,7 @@ mod tests {
         let now = chrono::Utc::now();
         store
             .add_feedback(&Feedback {
+                hit: None,
                 brand: "度小满".into(),
                 text: "度小满暴力催收，\"骚扰\"家人".into(),
                 url: None,
@@ -597,6 +598,7 @@ mod tests {
             .unwrap();
         store
             .add_feedback(&Feedback {
+                hit: None,
                 brand: "度小满".into(),
                 text: "欢度小满, 度小满发布财报".into(),
                 url: None,

@@ -1085,6 +1085,7 @@ fn merge_top(top: &mut Vec<PostSummary>, hits: &[Hit], limit: usize) {
             score: h.score,
             terms: h.terms.iter().take(5).cloned().collect(),
             at: h.at,
+            excerpt: h.snippet.clone(),
         });
     }
     top.sort_by(|a, b| a.score.total_cmp(&b.score));
@@ -1800,6 +1801,7 @@ mod tests {
                 score: -2.0,
                 terms: vec!["暴力催收".into()],
                 at: t0(),
+                excerpt: String::new(),
             }],
             ..test_incident()
         };

@@ -23,7 +23,7 @@
 //!
 //! [`config`] reads `sources.toml`; [`daemon`] wires the stages into tasks joined by bounded
 //! channels; [`shutdown`] carries the stop signal; [`report`] sums polling up for the log;
-//! [`replay`] exports kept posts and replays them on a simulated clock; [`eval`] measures the
+//! [`feedback`] keeps staff verdicts on hits for retraining; [`replay`] exports kept posts and replays them on a simulated clock; [`eval`] measures the
 //! scorer.
 
 pub mod admin;
@@ -34,6 +34,7 @@ pub mod dedupe;
 pub mod demo;
 pub mod detect;
 pub mod eval;
+pub mod feedback;
 pub mod fetch;
 pub mod incident;
 pub mod metrics;

@@ -571,7 +571,8 @@ fn run(cli: Cli) -> Result<()> {
             let store = yuqing::store::Store::open(&dir)?;
             let file = std::fs::File::create(out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            let n = eval::write_feedback_csv(&store.feedback()?, file)?;
+            let rows = yuqing::feedback::latest_verdicts(store.feedback()?);
+            let n = eval::write_feedback_csv(&rows, file)?;
             eprintln!("wrote {n} feedback rows to {}", out.display());
             Ok(())
         }

@@ -174,6 +174,9 @@ pub struct PostSummary {
     pub score: f64,
     pub terms: Vec<String>,
     pub at: DateTime<Utc>,
+    /// The start of the post's text, for alerts that quote it.
+    #[serde(default)]
+    pub excerpt: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,6 +344,9 @@ impl Incident {
 /// A person's verdict on one hit: was it really negative about the brand?
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Feedback {
+    /// The hit judged ([`StoredHit::id`]); `None` for feedback on a text alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit: Option<String>,
     pub brand: String,
     pub text: String,
     pub url: Option<String>,
@@ -952,6 +958,19 @@ impl Store {
             });
         }
         Ok(page)
+    }
+
+    /// One hit by its [`StoredHit::id`]. `None` for an id that is malformed or names no hit.
+    pub fn hit(&self, id: &str) -> Result<Option<Hit>> {
+        let Some(key) = from_hex(id) else {
+            return Ok(None);
+        };
+        match self.hits.get(key)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                serde_json::from_slice(&v).with_context(|| format!("unreadable hit {id}"))?,
+            )),
+        }
     }
 
     // ---- incidents ------------------------------------------------------------------------

@@ -640,3 +640,29 @@ async fn a_gbk_feed_named_only_by_its_http_header_is_read() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_verdicts_on_hits_over_the_api() {
+    let d = TestDaemon::start().await;
+    d.burst_until_incident().await;
+    let page = d.get_json("/api/v1/hits?negative=true&limit=1").await;
+    let id = page["hits"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/hits/{id}/feedback");
+    let token = d.token();
+
+    assert_eq!(post(&d, &path, None, None, "").await.0, 401);
+    let (status, body) = post(&d, &path, Some(&token), None, "{\"negative\": \"no\"}").await;
+    assert_eq!(status, 400, "{body}");
+    let missing = format!("/api/v1/hits/{}/feedback", "00".repeat(20));
+    let (status, body) = post(&d, &missing, Some(&token), None, "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("no hit"), "{body}");
+    let (status, body) = post(&d, "/api/v1/hits/xyz/feedback", Some(&token), None, "").await;
+    assert_eq!(status, 404, "{body}");
+
+    let (status, body) = post(&d, &path, Some(&token), Some("alice"), "").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["negative"], false);
+    assert_eq!(body["by"], "alice");
+    assert_eq!(body["brand"], "度小满");
+}

@@ -230,6 +230,46 @@ pub enum TransitionResult {
     UnknownVerb(String),
 }
 
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBody {
+    /// `false` (the default): a false positive; `true`: it was negative about the brand.
+    #[serde(default)]
+    pub negative: bool,
+}
+
+/// `POST /api/v1/hits/{id}/feedback`: a staff verdict on one hit, body `{"negative": false}`
+/// (or empty, which means the same: a false positive).
+pub async fn hit_feedback(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let actor = state.auth.check_api_write(&headers)?;
+    let body: FeedbackBody = if body.iter().all(u8::is_ascii_whitespace) {
+        FeedbackBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body must be JSON like {{\"negative\": false}} or empty: {e}"
+            ))
+        })?
+    };
+    let Some(crate::feedback::Target::Hit(hit)) = crate::feedback::Target::parse(&id) else {
+        return Err(ApiError::not_found(format!("no hit {id:?}")));
+    };
+    let target = crate::feedback::Target::Hit(hit);
+    match crate::feedback::give_verdict(&state.store, &target, body.negative, &actor, (state.clock)())? {
+        Ok(given) => Ok((
+            StatusCode::CREATED,
+            Json(json!({"hit": id, "brand": given.brand, "negative": body.negative, "by": actor.name})),
+        )
+            .into_response()),
+        Err(not) => Err(ApiError::not_found(not.to_string())),
+    }
+}
+
 pub async fn list_hits(
     State(state): State<AdminState>,
     headers: HeaderMap,

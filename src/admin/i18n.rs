@@ -159,6 +159,8 @@ labels! {
     Acknowledge => "认领", "Acknowledge";
     Resolve => "解决", "Resolve";
     Reopen => "重新打开", "Reopen";
+    /// Marks every hit of the incident as a false positive (staff feedback for retraining).
+    FalsePositive => "误报", "False positive";
     ResolveNote => "处理说明", "Resolution note";
     LogInToAct => "登录后即可操作", "Log in to act";
 

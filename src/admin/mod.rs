@@ -130,6 +130,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/incidents/{id}/{verb}", post(api::transition))
         .route("/api/v1/hits", get(api::list_hits))
         .route("/api/v1/notices", get(api::list_notices))
+        .route("/api/v1/hits/{id}/feedback", post(api::hit_feedback))
         .route("/api/v1/sources", get(api::list_sources))
         .route("/api/v1/brands/{brand}/daily", get(api::brand_daily))
         .route(

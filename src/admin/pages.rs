@@ -231,7 +231,7 @@ fn brand_card(lang: Lang, b: &BrandOverview) -> Markup {
 /// Forms, all `method="post"` with the hidden `csrf` field: `/incidents/{id}/ack` (button
 /// `#ack`, while Triggered), `/incidents/{id}/resolve` (textarea `note`/`#note`, button
 /// `#resolve`, while Triggered or Acknowledged), `/incidents/{id}/reopen` (button `#reopen`,
-/// once Resolved). Anonymous visitors get a link to `/login?next=/incidents/{id}` instead.
+/// once Resolved), `/incidents/{id}/fp` (button `#fp`: its hits are false positives). Anonymous visitors get a link to `/login?next=/incidents/{id}` instead.
 pub fn incident(page: &Page, i: &Incident) -> Markup {
     let lang = page.lang;
     let t = |label: Label| label.t(lang);
@@ -354,6 +354,10 @@ fn incident_actions(page: &Page, i: &Incident) -> Markup {
                 (csrf_field(session))
                 button type="submit" id="reopen" { (t(Label::Reopen)) }
             }
+        }
+        form.action method="post" action=(action("fp")) {
+            (csrf_field(session))
+            button type="submit" id="fp" { (t(Label::FalsePositive)) }
         }
     }
 }
@@ -856,6 +860,7 @@ mod tests {
             score: -2.345,
             terms: vec!["暴力催收".into(), "投诉".into()],
             at: at(30, 1),
+            excerpt: String::new(),
         }
     }
 
@@ -1122,9 +1127,10 @@ mod tests {
         assert!(html.contains("<textarea name=\"note\" id=\"note\""));
         assert!(!html.contains("id=\"reopen\"") && !html.contains("/reopen"));
         assert!(!html.contains("login-to-act"));
-        // ack, resolve and log out.
-        assert_eq!(forms(&html).len(), 3);
-        assert_eq!(html.matches("value=\"csrf-TOKEN-123\"").count(), 3);
+        // ack, resolve, false positive and log out.
+        assert_eq!(forms(&html).len(), 4);
+        assert!(html.contains("action=\"/incidents/7/fp\"") && html.contains("id=\"fp\""));
+        assert_eq!(html.matches("value=\"csrf-TOKEN-123\"").count(), 4);
         assert_csrf_everywhere(&html);
     }
 

@@ -361,6 +361,29 @@ pub async fn act(
         .map(str::trim)
         .filter(|n| !n.is_empty());
     let note: Option<String> = note.map(|n| n.chars().take(2000).collect());
+    if verb == "fp" {
+        let target = crate::feedback::Target::Incident(number);
+        return match crate::feedback::give_verdict(
+            &state.store,
+            &target,
+            false,
+            &actor,
+            (state.clock)(),
+        ) {
+            Ok(given) => {
+                let message = match given {
+                    Ok(g) => format!(
+                        "#{number}: {} hit(s) marked as false positives by {}",
+                        g.hits, actor.name
+                    ),
+                    Err(not) => format!("nothing marked: {not}"),
+                };
+                state.auth.set_flash(&headers, message);
+                Redirect::to(&here).into_response()
+            }
+            Err(e) => internal_error(&state, &headers, e),
+        };
+    }
     match state.apply(number, &verb, by, note.as_deref()).await {
         Ok(super::api::TransitionResult::Done(outcome)) => {
             state

@@ -12,31 +12,6 @@ use std::fmt::Write;
 use crate::incident::Notice;
 use crate::store::{Incident, IncidentState};
 
-/// The crisis chat as a [`channel::Channel`], sending the plain-text rendering. One attempt
-/// per send apart from the sender's own short retry.
-pub struct PlainTelegram(pub telegram::TelegramSender);
-
-impl channel::Channel for PlainTelegram {
-    fn name(&self) -> &str {
-        "telegram"
-    }
-
-    fn kind(&self) -> &'static str {
-        "telegram"
-    }
-
-    fn send<'a>(&'a self, message: &'a channel::Message) -> channel::SendFuture<'a> {
-        Box::pin(async move {
-            let text = message.plain_text();
-            self.0
-                .send_to_crisis_chat(&text)
-                .await
-                .map(|()| channel::Delivered::default())
-                .map_err(|e| channel::SendError::transient(format!("{e:#}")))
-        })
-    }
-}
-
 /// How the reader of a message can take the incident.
 #[derive(Debug, Clone, Default)]
 pub struct HowToAct {

@@ -1,6 +1,12 @@
 //! Fake Telegram Bot API server on 127.0.0.1 that real teloxide 0.17 clients
 //! can talk to (`Bot::set_api_url`).
 //!
+//! Besides sendMessage it records every call (`calls`), the photos of sendPhoto with their
+//! bytes (`photos`), serves callback_query updates (`push_callback`), can hand an update out
+//! again under its old id (`push_update_with_id`, as Telegram does after a crash), and fails
+//! on demand: every method with 502 or 429 (`set_fail_all`), or a URL nobody listens on
+//! (`refused_url`).
+//!
 //! Wire format notes (teloxide-core 0.13): requests are `POST
 //! {api_url}/bot{token}/{Method}` where `{Method}` is the payload type name
 //! (`GetMe`, `SendMessage`, `GetUpdates`, `DeleteWebhook`, ...), so method
@@ -37,8 +43,24 @@ pub struct SentMessage {
     pub raw: Value,
 }
 
+/// One recorded `sendPhoto` call (multipart).
+#[derive(Clone, Debug)]
+pub struct SentPhoto {
+    pub chat_id: i64,
+    pub caption: Option<String>,
+    /// The `photo` part's bytes, as received.
+    pub bytes: Vec<u8>,
+    /// The `photo` part's Content-Type.
+    pub content_type: Option<String>,
+    /// The other fields.
+    pub raw: Value,
+}
+
 #[derive(Default)]
 struct TgState {
+    photos: Vec<SentPhoto>,
+    /// `Some(status)` while every method fails (502, 429 with retry_after…).
+    fail_all: Option<u16>,
     next_update_id: i64,
     next_message_id: i64,
     /// Unconfirmed updates (each has `update_id`).
@@ -249,6 +271,96 @@ impl FakeTelegram {
         self.shared.lock().tokens.clone()
     }
 
+    /// Enqueue a button press (`callback_query`) by `from_user_id` on message `message_id` in
+    /// `chat_id`, with callback `data`. Returns the update_id.
+    pub fn push_callback(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        from_user_id: u64,
+        data: &str,
+    ) -> i64 {
+        let query = json!({
+            "id": format!("cb{from_user_id}-{message_id}-{data}"),
+            "from": {
+                "id": from_user_id,
+                "is_bot": false,
+                "first_name": format!("user{from_user_id}"),
+                "username": format!("user{from_user_id}"),
+            },
+            "message": {
+                "message_id": message_id,
+                "date": chrono::Utc::now().timestamp(),
+                "chat": chat_json(chat_id),
+                "from": bot_user(),
+                "text": "alert",
+            },
+            "chat_instance": "1",
+            "data": data,
+        });
+        self.push_update(json!({ "callback_query": query }))
+    }
+
+    /// Enqueue an update under a given update_id: Telegram handing out again an update it was
+    /// never told was handled (the bot died before its next getUpdates).
+    pub fn push_update_with_id(&self, update_id: i64, mut update_without_id: Value) {
+        update_without_id["update_id"] = json!(update_id);
+        let mut st = self.shared.lock();
+        // Later updates get later ids, as on Telegram.
+        st.next_update_id = st.next_update_id.max(update_id + 1);
+        st.updates.push_back(update_without_id);
+        drop(st);
+        self.shared.changed.notify_waiters();
+    }
+
+    /// While `Some(status)`, every method answers with it (429 carries `retry_after: 1`) and
+    /// nothing is recorded as sent.
+    pub fn set_fail_all(&self, status: Option<u16>) {
+        if let Some(s) = status {
+            StatusCode::from_u16(s).expect("FakeTelegram: invalid HTTP status");
+        }
+        self.shared.lock().fail_all = status;
+    }
+
+    /// All recorded sendPhoto calls, in order.
+    pub fn photos(&self) -> Vec<SentPhoto> {
+        self.shared.lock().photos.clone()
+    }
+
+    /// Wait until `method` has been called at least `n` times; returns all its calls.
+    pub async fn wait_for_calls(&self, method: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let calls = self.calls(method);
+            if calls.len() >= n {
+                return calls;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let calls = self.calls(method);
+                if calls.len() >= n {
+                    return calls;
+                }
+                panic!(
+                    "FakeTelegram: timed out after {timeout:?} waiting for {n} {method} call(s); got {}: {calls:?}",
+                    calls.len()
+                );
+            }
+        }
+    }
+
+    /// A Bot API URL on 127.0.0.1 where nothing listens: every request is refused.
+    pub async fn refused_url() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local_addr");
+        drop(listener);
+        format!("http://{addr}")
+    }
+
     /// Number of queued (unconfirmed) updates.
     pub fn pending_updates(&self) -> usize {
         self.shared.lock().updates.len()
@@ -386,55 +498,104 @@ fn form_pairs(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn parse_multipart(content_type: &str, body: &[u8], out: &mut Map<String, Value>) {
+/// A multipart file part: its bytes and Content-Type.
+#[derive(Clone, Debug)]
+struct FilePart {
+    name: String,
+    bytes: Vec<u8>,
+    content_type: Option<String>,
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Parses a multipart body byte by byte, so binary file parts arrive intact: text fields go
+/// into `out`, file parts (those with a filename) are returned.
+fn parse_multipart(content_type: &str, body: &[u8], out: &mut Map<String, Value>) -> Vec<FilePart> {
+    let mut files = Vec::new();
     let Some(boundary) = content_type
         .split(';')
         .map(str::trim)
         .find_map(|p| p.strip_prefix("boundary="))
     else {
-        return;
+        return files;
     };
-    let boundary = boundary.trim_matches('"');
-    let text = String::from_utf8_lossy(body);
-    let delimiter = format!("--{boundary}");
-    for part in text.split(delimiter.as_str()).skip(1) {
-        if part.starts_with("--") {
+    let delimiter = format!("--{}", boundary.trim_matches('"')).into_bytes();
+    let mut rest = body;
+    while let Some(start) = find(rest, &delimiter) {
+        rest = &rest[start + delimiter.len()..];
+        if rest.starts_with(b"--") {
             break;
         }
-        let part = part.strip_prefix("\r\n").unwrap_or(part);
-        let Some((head, content)) = part.split_once("\r\n\r\n") else {
+        let rest_part = rest.strip_prefix(b"\r\n").unwrap_or(rest);
+        let end = find(rest_part, &delimiter).unwrap_or(rest_part.len());
+        let part = &rest_part[..end];
+        let Some(head_end) = find(part, b"\r\n\r\n") else {
             continue;
         };
-        let content = content.strip_suffix("\r\n").unwrap_or(content);
-        let name = head.lines().find_map(|line| {
-            let lower = line.to_ascii_lowercase();
-            if !lower.starts_with("content-disposition") {
-                return None;
-            }
-            let idx = lower
-                .find(" name=\"")
-                .map(|i| i + 7)
-                .or_else(|| lower.find(";name=\"").map(|i| i + 7))?;
-            let rest = &line[idx..];
-            rest.find('"').map(|end| rest[..end].to_string())
-        });
-        if let Some(name) = name {
-            out.insert(name, Value::String(content.to_string()));
+        let head = String::from_utf8_lossy(&part[..head_end]).into_owned();
+        let content = &part[head_end + 4..];
+        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
+        let attr = |key: &str| {
+            head.lines().find_map(|line| {
+                let lower = line.to_ascii_lowercase();
+                if !lower.starts_with("content-disposition") {
+                    return None;
+                }
+                let pattern = format!("{key}=\"");
+                let idx = lower
+                    .find(&format!(" {pattern}"))
+                    .or_else(|| lower.find(&format!(";{pattern}")))?
+                    + pattern.len()
+                    + 1;
+                let rest = &line[idx..];
+                rest.find('"').map(|end| rest[..end].to_string())
+            })
+        };
+        let Some(name) = attr("name") else { continue };
+        if attr("filename").is_some() {
+            let content_type = head.lines().find_map(|line| {
+                let (k, v) = line.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("content-type")
+                    .then(|| v.trim().to_string())
+            });
+            out.insert(
+                name.clone(),
+                Value::String(format!("<file of {} bytes>", content.len())),
+            );
+            files.push(FilePart {
+                name,
+                bytes: content.to_vec(),
+                content_type,
+            });
+        } else {
+            out.insert(
+                name,
+                Value::String(String::from_utf8_lossy(content).into_owned()),
+            );
         }
     }
+    files
 }
 
 /// Request parameters from the query string and the body (JSON,
 /// form-urlencoded or multipart), as a JSON object.
-fn parse_params(headers: &HeaderMap, body: &[u8], query: Option<&str>) -> Map<String, Value> {
+fn parse_params(
+    headers: &HeaderMap,
+    body: &[u8],
+    query: Option<&str>,
+) -> (Map<String, Value>, Vec<FilePart>) {
     let mut map = Map::new();
+    let mut files = Vec::new();
     if let Some(q) = query {
         for (k, v) in form_pairs(q) {
             map.insert(k, Value::String(v));
         }
     }
     if body.is_empty() {
-        return map;
+        return (map, files);
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -443,7 +604,7 @@ fn parse_params(headers: &HeaderMap, body: &[u8], query: Option<&str>) -> Map<St
         .to_string();
     let lower = content_type.to_ascii_lowercase();
     if lower.starts_with("multipart/form-data") {
-        parse_multipart(&content_type, body, &mut map);
+        files = parse_multipart(&content_type, body, &mut map);
     } else if lower.starts_with("application/x-www-form-urlencoded") {
         for (k, v) in form_pairs(&String::from_utf8_lossy(body)) {
             map.insert(k, Value::String(v));
@@ -451,7 +612,7 @@ fn parse_params(headers: &HeaderMap, body: &[u8], query: Option<&str>) -> Map<St
     } else if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) {
         map.extend(o);
     }
-    map
+    (map, files)
 }
 
 fn param_i64(p: &Map<String, Value>, key: &str) -> Option<i64> {
@@ -501,7 +662,7 @@ async fn handle(
     };
     let token = percent_decode(token);
     let method = percent_decode(method).to_ascii_lowercase();
-    let params = parse_params(&headers, &body, uri.query());
+    let (params, files) = parse_params(&headers, &body, uri.query());
 
     let response = {
         let mut st = shared.lock();
@@ -513,8 +674,31 @@ async fn handle(
             .or_default()
             .push(Value::Object(params.clone()));
 
+        if let Some(status) = st.fail_all {
+            drop(st);
+            shared.changed.notify_waiters();
+            return error(status, "Bad Gateway (injected by FakeTelegram)");
+        }
         match method.as_str() {
             "getupdates" => None,
+            "sendphoto" => {
+                let chat_id = param_i64(&params, "chat_id").unwrap_or(0);
+                let caption = param_str(&params, "caption");
+                let photo = files.iter().find(|f| f.name == "photo");
+                st.photos.push(SentPhoto {
+                    chat_id,
+                    caption: caption.clone(),
+                    bytes: photo.map(|f| f.bytes.clone()).unwrap_or_default(),
+                    content_type: photo.and_then(|f| f.content_type.clone()),
+                    raw: Value::Object(params.clone()),
+                });
+                Some(ok(message_json(
+                    &mut st,
+                    chat_id,
+                    None,
+                    &caption.unwrap_or_default(),
+                )))
+            }
             "getme" => Some(ok(me())),
             "getwebhookinfo" => Some(ok(json!({
                 "url": "",
