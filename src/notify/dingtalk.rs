@@ -163,13 +163,15 @@ pub(crate) fn markdown_text(view: &View, escape: fn(char, &mut String)) -> Strin
         (None, None) => {
             let body = view.plain.split_once('\n').map_or("", |(_, b)| b);
             // Line by line, so the body keeps its lines while no line can become markup.
+            let mut lines = String::new();
             for line in body.lines() {
-                out.push_str(&md(line, BODY_BYTES));
-                out.push_str("\n\n");
-                if out.len() > BODY_BYTES {
+                lines.push_str(&md(line, BODY_BYTES));
+                lines.push_str("\n\n");
+                if lines.len() > BODY_BYTES {
                     break;
                 }
             }
+            out.push_str(&cut_at_line(&lines, BODY_BYTES));
         }
         (None, Some(_)) => {}
     }
