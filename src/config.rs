@@ -1202,7 +1202,7 @@ impl Config {
             let url = match &c.url {
                 ChannelUrl::Env(var) => match std::env::var(var) {
                     Ok(v) if !v.trim().is_empty() => format!("URL from ${var}"),
-                    _ => format!("URL from ${var}: NOT SET, `run` will refuse to start"),
+                    _ => format!("URL from ${var}: NOT SET"),
                 },
                 ChannelUrl::Inline(_) => "URL in the file".to_string(),
             };
