@@ -86,6 +86,9 @@ pub struct Config {
     pub admin: AdminConfig,
     pub incidents: IncidentsConfig,
     pub delivery: DeliveryConfig,
+    /// Chat and webhook channels besides Telegram (`[[channels]]`): Feishu, DingTalk, WeCom,
+    /// Slack, generic webhooks.
+    pub channels: Vec<ChannelConfig>,
     /// Silences written in the file (`[[silences]]`), put in place at start.
     pub silences: Vec<crate::store::Silence>,
     pub brands: Vec<BrandConfig>,
@@ -285,6 +288,75 @@ impl BrandConfig {
             .collect()
     }
 }
+
+/// One `[[channels]]` entry: a group chat or endpoint that messages are delivered to, besides
+/// Telegram and the console. Webhook URLs embed their key, so they are read from the
+/// environment (`url_env`); the channel itself is built by [`crate::notify::webhooks::build`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// Unique; `telegram` and `console` are reserved. Tier `targets` and outbox queues use it.
+    pub name: String,
+    pub kind: ChannelKind,
+    pub url: ChannelUrl,
+    /// The environment variable holding the signing secret (Feishu 签名校验, DingTalk 加签,
+    /// the generic webhook's HMAC header).
+    pub secret_env: Option<String>,
+}
+
+/// The platform a channel talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    Feishu,
+    Dingtalk,
+    Wecom,
+    Slack,
+    Webhook,
+}
+
+impl ChannelKind {
+    pub fn parse(text: &str) -> Option<ChannelKind> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "feishu" | "lark" => ChannelKind::Feishu,
+            "dingtalk" => ChannelKind::Dingtalk,
+            "wecom" => ChannelKind::Wecom,
+            "slack" => ChannelKind::Slack,
+            "webhook" => ChannelKind::Webhook,
+            _ => return None,
+        })
+    }
+
+    /// The kind as written in `sources.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelKind::Feishu => "feishu",
+            ChannelKind::Dingtalk => "dingtalk",
+            ChannelKind::Wecom => "wecom",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Webhook => "webhook",
+        }
+    }
+
+    /// Whether the platform signs requests with a shared secret. WeCom and Slack webhooks
+    /// have none: their URL is the only credential.
+    pub fn signs(self) -> bool {
+        matches!(
+            self,
+            ChannelKind::Feishu | ChannelKind::Dingtalk | ChannelKind::Webhook
+        )
+    }
+}
+
+/// Where a channel's webhook URL comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelUrl {
+    /// The name of an environment variable that holds it (recommended: the URL embeds a key).
+    Env(String),
+    /// Written in the file; `yuqing check` warns that it is a secret in a file.
+    Inline(String),
+}
+
+/// Channel names that belong to built-in channels.
+pub const RESERVED_CHANNEL_NAMES: [&str; 2] = ["telegram", "console"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
@@ -520,6 +592,7 @@ impl Config {
             }
         };
 
+        let mut tier_target_keys: Vec<(KeyPath, String)> = Vec::new();
         let telegram = {
             let at = root.key("telegram");
             let raw::Table(t) = problems.valid(raw.telegram, &at).unwrap_or_default();
@@ -583,10 +656,16 @@ impl Config {
                             None
                         }
                     });
-                let targets = tier
+                let targets: std::collections::BTreeMap<String, Vec<String>> = tier
                     .targets
                     .and_then(|t| problems.valid(t, &at.key("targets")))
                     .unwrap_or_default();
+                // Checked once the channels are known, below.
+                tier_target_keys.extend(
+                    targets
+                        .keys()
+                        .map(|k| (at.key("targets").key(k), k.clone())),
+                );
                 tiers.push(TierConfig {
                     name: name.unwrap_or_default(),
                     mention: mention.into_iter().flatten().flatten().collect(),
@@ -878,6 +957,123 @@ impl Config {
             }
         }
 
+        let mut channels = Vec::new();
+        let mut channel_names: HashSet<String> = RESERVED_CHANNEL_NAMES
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let raw_channels = problems.valid(raw.channels, &root.key("channels"));
+        for (i, c) in raw_channels.unwrap_or_default().0.into_iter().enumerate() {
+            let at = root.key("channels").index(i);
+            let Some(raw::Table(c)) = problems.valid(c, &at) else {
+                continue;
+            };
+            let name = problems
+                .required(c.name, &at.key("name"))
+                .map(|name| name.trim().to_string());
+            match name.as_deref() {
+                Some(reserved) if RESERVED_CHANNEL_NAMES.contains(&reserved) => problems.at(
+                    &at.key("name"),
+                    format!(
+                        "{reserved:?} is the built-in channel's name; give this one another \
+                         (e.g. \"feishu-pr\")"
+                    ),
+                ),
+                other => problems.unique_name(other, &at, &mut channel_names, "channel"),
+            }
+            let kind = problems.required(c.kind, &at.key("kind")).and_then(|k| {
+                match ChannelKind::parse(&k) {
+                    Some(kind) => Some(kind),
+                    None => {
+                        problems.at(
+                            &at.key("kind"),
+                            format!(
+                                "unknown channel kind {k:?}; write feishu, dingtalk, wecom, \
+                                 slack or webhook"
+                            ),
+                        );
+                        None
+                    }
+                }
+            });
+            let url_env = c.url_env.and_then(|e| {
+                problems.valid_if(
+                    e,
+                    &at.key("url_env"),
+                    |name| !name.trim().is_empty(),
+                    "must name an environment variable",
+                )
+            });
+            let url = c.url.and_then(|u| problems.valid(u, &at.key("url")));
+            let url = match (url_env, url) {
+                (Some(env), None) => Some(ChannelUrl::Env(env.trim().to_string())),
+                (None, Some(url)) => {
+                    match reqwest::Url::parse(url.trim()) {
+                        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                        _ => problems.at(&at.key("url"), "not an http(s) URL"),
+                    }
+                    problems.warn(
+                        &at.key("url"),
+                        "the webhook URL embeds its key, and here it sits in the config file; \
+                         prefer url_env, the name of an environment variable that holds it",
+                    );
+                    Some(ChannelUrl::Inline(url.trim().to_string()))
+                }
+                (Some(_), Some(_)) => {
+                    problems.at(&at.key("url"), "write url_env or url, not both");
+                    None
+                }
+                (None, None) => {
+                    // Reported with the other missing keys, so a misspelling is named as one.
+                    problems.missing.push(at.key("url_env"));
+                    None
+                }
+            };
+            let secret_env = c.secret_env.and_then(|e| {
+                problems.valid_if(
+                    e,
+                    &at.key("secret_env"),
+                    |name| !name.trim().is_empty(),
+                    "must name an environment variable",
+                )
+            });
+            if let (Some(kind), Some(_)) = (kind, &secret_env) {
+                if !kind.signs() {
+                    problems.at(
+                        &at.key("secret_env"),
+                        format!(
+                            "{} webhooks are not signed (the URL's key is their only \
+                             credential); remove secret_env",
+                            kind.name()
+                        ),
+                    );
+                }
+            }
+            if let (Some(name), Some(kind), Some(url)) = (name, kind, url) {
+                channels.push(ChannelConfig {
+                    name,
+                    kind,
+                    url,
+                    secret_env: secret_env.map(|e| e.trim().to_string()),
+                });
+            }
+        }
+        // A tier's targets are keyed by channel name; a typo would page nobody, silently.
+        for (path, key) in &tier_target_keys {
+            if key == "console" || !channel_names.contains(key) {
+                let configured: Vec<&str> = std::iter::once("telegram")
+                    .chain(channels.iter().map(|c| c.name.as_str()))
+                    .collect();
+                problems.at(
+                    path,
+                    format!(
+                        "{key:?} is not a configured channel (configured: {})",
+                        configured.join(", ")
+                    ),
+                );
+            }
+        }
+
         let mut sources = Vec::new();
         let raw_sources = problems.valid(raw.sources, &root.key("sources"));
         // `check` accepts a config that watches nothing (to try out brands and scoring);
@@ -958,6 +1154,7 @@ impl Config {
             admin,
             incidents,
             delivery,
+            channels,
             silences,
             brands,
             sources,
@@ -1057,6 +1254,20 @@ impl Config {
                 tier.mention.join(" "),
                 human_duration(tier.ack_timeout)
             );
+        }
+        for c in &self.channels {
+            let url = match &c.url {
+                ChannelUrl::Env(var) => match std::env::var(var) {
+                    Ok(v) if !v.trim().is_empty() => format!("URL from ${var}"),
+                    _ => format!("URL from ${var}: NOT SET"),
+                },
+                ChannelUrl::Inline(_) => "URL in the file".to_string(),
+            };
+            let secret = match &c.secret_env {
+                Some(var) => format!(", signed with ${var}"),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "channel {} ({}): {url}{secret}", c.name, c.kind.name());
         }
         let a = &self.admin;
         if a.enabled {
@@ -1712,6 +1923,7 @@ mod raw {
         pub admin: Section<Admin>,
         pub incidents: Section<Incidents>,
         pub delivery: Section<Delivery>,
+        pub channels: Entries<Channel>,
         pub silences: Entries<SilenceEntry>,
         pub brands: Entries<Brand>,
         pub sources: Entries<Source>,
@@ -1928,6 +2140,15 @@ mod raw {
         pub until: Option<Checked<String>>,
         #[serde(default)]
         pub reason: Checked<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Channel {
+        pub name: Option<Checked<String>>,
+        pub kind: Option<Checked<String>>,
+        pub url_env: Option<Checked<String>>,
+        pub url: Option<Checked<String>>,
+        pub secret_env: Option<Checked<String>>,
     }
 
     #[derive(Deserialize)]
@@ -2427,6 +2648,80 @@ weight = "heavy"
         assert_eq!(
             err.problems[0].key, "telegram.tiers[0].quiet_hours",
             "{err}"
+        );
+    }
+
+    #[test]
+    fn channels_are_read_and_every_mistake_named() {
+        let good = format!(
+            "{MINIMAL}\n[telegram]\nchat_id = -100\n[[telegram.tiers]]\nname = \"oncall\"\n\
+             ack_timeout = \"10m\"\ntargets = {{ \"feishu-pr\" = [\"ou_1\"], telegram = [\"@a\"] }}\n\
+             [[channels]]\nname = \"feishu-pr\"\nkind = \"feishu\"\nurl_env = \"FEISHU_URL\"\n\
+             secret_env = \"FEISHU_SECRET\"\n\
+             [[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"https://hooks.example/x\"\n"
+        );
+        let c = parse(&good).unwrap();
+        assert_eq!(
+            c.channels[0],
+            ChannelConfig {
+                name: "feishu-pr".into(),
+                kind: ChannelKind::Feishu,
+                url: ChannelUrl::Env("FEISHU_URL".into()),
+                secret_env: Some("FEISHU_SECRET".into()),
+            }
+        );
+        assert_eq!(
+            c.channels[1].url,
+            ChannelUrl::Inline("https://hooks.example/x".into())
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.key == "channels[1].url" && w.message.contains("url_env")),
+            "{:?}",
+            c.warnings
+        );
+
+        let bad = format!(
+            "{MINIMAL}\n[[telegram.tiers]]\nname = \"oncall\"\nack_timeout = \"10m\"\n\
+             targets = {{ \"feishu-typo\" = [\"ou_1\"] }}\n\
+             [[channels]]\nname = \"telegram\"\nkind = \"slack\"\nurl_env = \"A\"\n\
+             [[channels]]\nname = \"x\"\nkind = \"teams\"\nurl_env = \"B\"\n\
+             [[channels]]\nname = \"x\"\nkind = \"wecom\"\nurl_env = \"C\"\nsecret_env = \"D\"\n\
+             [[channels]]\nname = \"y\"\nkind = \"dingtalk\"\n\
+             [[channels]]\nname = \"z\"\nkind = \"feishu\"\nurl_env = \"E\"\nurl = \"http://a/\"\n"
+        );
+        let err = parse(&bad).unwrap_err();
+        let found = lines_and_keys(&err);
+        let keys: Vec<&str> = found.iter().map(|(_, k)| *k).collect();
+        for key in [
+            "telegram.tiers[0].targets.feishu-typo",
+            "channels[0].name",
+            "channels[1].kind",
+            "channels[2].name",
+            "channels[2].secret_env",
+            "channels[3].url_env",
+            "channels[4].url",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {err}");
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("\"feishu-typo\" is not a configured channel"),
+            "{text}"
+        );
+        assert!(text.contains("unknown channel kind \"teams\""), "{text}");
+        assert!(text.contains("channel \"x\" is defined twice"), "{text}");
+        assert!(text.contains("wecom webhooks are not signed"), "{text}");
+        assert!(
+            text.contains("required key \"url_env\" is missing"),
+            "{text}"
+        );
+        // Each problem points at its own line.
+        let line_of = |key: &str| found.iter().find(|(_, k)| *k == key).unwrap().0;
+        assert_eq!(
+            bad.lines().nth(line_of("channels[1].kind") - 1).unwrap(),
+            "kind = \"teams\""
         );
     }
 }

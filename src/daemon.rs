@@ -186,6 +186,12 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     if let (Some(bot), Some(chat)) = (&bot, config.telegram.chat_id) {
         channels.push(Arc::new(telegram::TelegramChannel::new(bot.clone(), chat)));
     }
+    // Each channel scrubs its own secrets from the errors it reports, so the redactor that
+    // comes back is not needed here.
+    let (webhooks, _) =
+        crate::notify::webhooks::build(&config.channels, |v| std::env::var(v).ok(), client.clone())
+            .context("setting up [[channels]]")?;
+    channels.extend(webhooks);
     if channels.is_empty() {
         channels.push(Arc::new(ConsoleChannel));
     }

@@ -16,7 +16,7 @@
 //! | store | [`store`] | sled: the only module that touches it |
 //! | detect | [`detect`] | the seasonal spike test over count series (`spike`, fed per brand by `watch`, and by `backtest`); the warm-up threshold → `Signal` |
 //! | incident | [`incident`] | Triggered → Acknowledged → Resolved: escalation, critical posts, auto-resolve, reopen, reminders, silences, topic terms |
-//! | notify | [`notify`] | console and Telegram delivery, chat commands |
+//! | notify | [`notify`] | console and Telegram delivery, chat commands; Feishu, DingTalk, WeCom, Slack and generic-webhook channels (`notify::webhooks::build`) |
 //! | metrics | [`metrics`] | counters and gauges for /metrics |
 //! | admin | [`admin`] | the HTTP API, metrics endpoint, web console and the CLI's client |
 //! | demo | [`demo`] | `yuqing demo`: a scripted crisis served as loopback feeds, and its config |

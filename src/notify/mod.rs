@@ -1,11 +1,18 @@
-//! Telling people: message text, and delivery to the console or Telegram.
+//! Telling people: message text, and delivery to the console, Telegram, and the webhook
+//! channels (Feishu, DingTalk, WeCom, Slack, generic JSON; built by [`webhooks::build`]).
 //!
 //! Delivery never writes the store; chat commands change incidents only through
 //! [`crate::incident::Incidents`].
 
 pub mod channel;
 pub mod console;
+pub mod dingtalk;
+pub mod feishu;
+pub mod slack;
 pub mod telegram;
+pub mod webhook;
+pub mod webhooks;
+pub mod wecom;
 
 use std::fmt::Write;
 

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod daemon;
 pub mod feeds;
 pub mod telegram;
+pub mod webhooks;
 
 use std::time::{Duration, Instant};
 
