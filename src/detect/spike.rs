@@ -174,35 +174,6 @@ pub struct SpikeState {
     recent: VecDeque<Bin>,
     baseline: Baseline,
     windows: Vec<Window>,
-    exp: Exp,
-}
-
-/// TEMPORARY sweep switches (third NAB sweep), read from the environment.
-#[derive(Debug, Clone)]
-struct Exp {
-    share: f64,
-    powb: f64,
-    winsor: f64,
-    local: f64,
-    local_up: bool,
-}
-
-impl Exp {
-    fn from_env() -> Exp {
-        let get = |k: &str, d: f64| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
-        Exp {
-            share: get("YQ_SHARE", 0.0),
-            powb: get("YQ_POWB", 2.0),
-            winsor: get("YQ_WINSOR", 0.0),
-            local: get("YQ_LOCAL", 0.0),
-            local_up: get("YQ_LOCAL_UP", 0.0) > 0.0,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -245,7 +216,6 @@ impl SpikeState {
             open: None,
             recent: VecDeque::new(),
             windows,
-            exp: Exp::from_env(),
         }
     }
 
@@ -308,12 +278,7 @@ impl SpikeState {
         while self.recent.len() > longest {
             let old = self.recent.pop_front().expect("longer than longest");
             if !old.alarmed {
-                let v = if self.exp.winsor > 0.0 {
-                    old.value.min(self.exp.winsor * old.expected.max(1.0))
-                } else {
-                    old.value
-                };
-                self.baseline.learn(old.start, v);
+                self.baseline.learn(old.start, old.value);
             }
         }
         let warm = (end - origin).to_std().unwrap_or_default() >= self.cfg.warmup;
@@ -322,46 +287,22 @@ impl SpikeState {
         let mut alarms = Vec::new();
         // One alarm per episode: while any window is in alarm, the others go into alarm
         // silently (their bins still stay out of the baseline).
-        let bins_per_day = 86_400.0 / self.cfg.bin.as_secs_f64().max(1.0);
         let mut episode = self.windows.iter().any(|w| w.in_alarm);
         for w in &mut self.windows {
             if self.recent.len() < w.bins {
                 continue;
             }
             let last = self.recent.range(self.recent.len() - w.bins..);
-            let (count, mut expected) =
+            let (count, expected) =
                 last.fold((0.0, 0.0), |(c, e), b| (c + b.value, e + b.expected));
-            if self.exp.local > 0.0 {
-                // Today's level: the calm bins before this window, observed against expected,
-                // shrunk with `local` × the window's expectation of pseudo-counts.
-                let before = self.recent.len() - w.bins;
-                let (o, e) = self
-                    .recent
-                    .range(..before)
-                    .filter(|b| !b.alarmed)
-                    .fold((0.0, 0.0), |(o, e), b| (o + b.value, e + b.expected));
-                let k = self.exp.local * expected;
-                let mut f = (o + k) / (e + k).max(1e-9);
-                if self.exp.local_up {
-                    f = f.max(1.0);
-                }
-                expected *= f;
-            }
-            let alpha0 = w.dispersion.ratio().max(0.0);
-            let b = self.exp.powb;
-            let alpha = if expected > 0.0 {
-                alpha0 * expected.powf(b - 2.0)
-            } else {
-                alpha0
-            };
+            let alpha = w.dispersion.ratio().max(0.0);
             let p = match self.cfg.tail {
                 TailModel::NegativeBinomial => tail::negbin_upper(count, expected, alpha),
                 TailModel::Poisson => tail::poisson_upper(count, expected),
             };
             let fires = p < self.cfg.p_value
                 && count >= self.cfg.min_count
-                && count >= self.cfg.min_ratio * expected
-                && count - expected >= self.exp.share * self.baseline.level.mean() * bins_per_day;
+                && count >= self.cfg.min_ratio * expected;
             if w.in_alarm && p >= self.cfg.rearm_p {
                 w.in_alarm = false;
             }
@@ -387,7 +328,7 @@ impl SpikeState {
                 let sd = (expected + alpha * expected * expected).sqrt();
                 let resid = (count - expected).clamp(-CLIP_Z * sd, CLIP_Z * sd);
                 w.dispersion
-                    .update(decay, resid * resid - expected, expected.powf(b));
+                    .update(decay, resid * resid - expected, expected * expected);
             }
         }
         alarms
