@@ -38,7 +38,12 @@ impl Setup {
     /// A test config: one feed polled every 200 ms, three negative posts open an incident,
     /// the first tier must ack within `ack_timeout`.
     fn config(&self, ack_timeout: &str) -> Config {
-        let text = format!(
+        Config::parse(&self.config_text(ack_timeout), Origin::Embedded)
+            .expect("test config is valid")
+    }
+
+    fn config_text(&self, ack_timeout: &str) -> String {
+        format!(
             r#"
 [daemon]
 data_dir = "{data}"
@@ -84,8 +89,7 @@ interval = "200ms"
             data = self.data.path().display(),
             api = self.telegram.api_url(),
             feed = self.feeds.url("/weibo"),
-        );
-        Config::parse(&text, Origin::Embedded).expect("test config is valid")
+        )
     }
 
     fn start(&self, ack_timeout: &str) -> Daemon {
@@ -388,4 +392,185 @@ async fn the_same_post_from_two_sources_is_one_hit() {
     let store = Store::open(setup.data.path()).unwrap();
     // calm-1 and the four burst posts name the brand; calm-2 is the solar term.
     assert_eq!(store.hit_count(), 5, "each post is stored once");
+}
+
+/// A running daemon whose admin API the test reads (the outbox through /api/v1/notices).
+struct Serving {
+    trigger: Trigger,
+    running: daemon::Running,
+    admin: String,
+}
+
+impl Serving {
+    async fn start(config: Config) -> Serving {
+        let (trigger, shutdown) = shutdown::channel();
+        let secrets = Secrets {
+            telegram_token: Some("123:TEST".into()),
+        };
+        let running = daemon::start(config, secrets, shutdown)
+            .await
+            .expect("daemon starts");
+        let admin = format!("http://{}", running.admin_addr().expect("admin enabled"));
+        Serving {
+            trigger,
+            running,
+            admin,
+        }
+    }
+
+    async fn notices(&self) -> Vec<serde_json::Value> {
+        let answer: serde_json::Value =
+            reqwest::get(format!("{}/api/v1/notices?all=true&limit=1000", self.admin))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        answer["notices"].as_array().unwrap().clone()
+    }
+
+    /// Waits until some outbox entry satisfies `pred`.
+    async fn until_notice(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let all = self.notices().await;
+            if all.iter().any(&pred) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {all:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.trigger.trigger();
+        tokio::time::timeout(WAIT, self.running.wait())
+            .await
+            .expect("daemon stops promptly")
+            .expect("daemon stopped cleanly");
+    }
+}
+
+fn status_of(notices: &[serde_json::Value], kind: &str) -> Vec<String> {
+    notices
+        .iter()
+        .filter(|n| n["kind"] == kind)
+        .map(|n| n["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_sends_no_page_after_an_ack_and_a_restart_during_it_loses_nothing() {
+    let setup = Setup::new().await;
+    // 1. The Bot API answers 502 to everything: the alert and, a second later, the escalation
+    //    page to tier 2 are decided and wait in the outbox.
+    setup.telegram.set_fail_send_status(502);
+    setup.telegram.set_fail_send(true);
+    serve(&setup, burst_items());
+    let daemon = Serving::start(setup.config("1s")).await;
+    daemon
+        .until_notice("the escalation page to be decided", |n| {
+            n["kind"] == "escalated"
+        })
+        .await;
+    assert!(setup.telegram.method_calls("sendMessage") > 0, "attempted");
+
+    // 2. Someone takes it in the console meanwhile.
+    let token = std::fs::read_to_string(setup.data.path().join("admin-token")).unwrap();
+    let acked = reqwest::Client::new()
+        .post(format!("{}/api/v1/incidents/1/ack", daemon.admin))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acked.status(), 200);
+    // The pages decided before the ack are dropped when their turn comes, not sent.
+    daemon
+        .until_notice("the alert to be superseded", |n| {
+            n["kind"] == "opened" && n["status"] == "superseded"
+        })
+        .await;
+    daemon.stop().await;
+
+    // 3. A restart while the outage goes on, now as refused connections.
+    let mut refused = setup.config("1s");
+    refused.telegram.api_url = FakeTelegram::refused_url().await;
+    let daemon = Serving::start(refused).await;
+    daemon
+        .until_notice("a failed attempt after the restart", |n| {
+            n["kind"] == "changed" && n["attempts"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+    let notices = daemon.notices().await;
+    assert_eq!(status_of(&notices, "changed"), ["pending"], "{notices:#?}");
+    daemon.stop().await;
+
+    // 4. The Bot API is back: what is owed is sent once, and nothing stale.
+    setup.telegram.set_fail_send(false);
+    let daemon = Serving::start(setup.config("1s")).await;
+    setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("acknowledged"), WAIT)
+        .await;
+    daemon
+        .until_notice("the announcement to be recorded as delivered", |n| {
+            n["kind"] == "changed" && n["status"] == "delivered"
+        })
+        .await;
+    let notices = daemon.notices().await;
+    daemon.stop().await;
+    assert_eq!(status_of(&notices, "opened"), ["superseded"]);
+    assert!(
+        status_of(&notices, "escalated")
+            .iter()
+            .all(|s| s == "superseded"),
+        "{notices:#?}"
+    );
+    let sent = setup.telegram.sent_to(CHAT);
+    assert_eq!(sent.len(), 1, "only the ack announcement: {sent:#?}");
+    assert!(sent[0].text.contains("incident #1"), "{}", sent[0].text);
+    assert!(setup.pages().is_empty() && setup.alerts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_feishu_does_not_delay_telegram() {
+    use common::webhooks::{Failure, FakeReceiver, Platform};
+    let setup = Setup::new().await;
+    let feishu = FakeReceiver::start(Platform::Feishu, "feishu-key-123456", None).await;
+    for _ in 0..10_000 {
+        feishu.fail_next(Failure::BadGateway);
+    }
+    // A name only this test uses, so parallel tests cannot see it.
+    std::env::set_var("YUQING_E2E_FEISHU_URL_OUTAGE", feishu.url());
+    let text = format!(
+        "{}\n[[channels]]\nname = \"feishu-crisis\"\nkind = \"feishu\"\nurl_env = \"YUQING_E2E_FEISHU_URL_OUTAGE\"\n",
+        setup.config_text("1h")
+    );
+    let config = Config::parse(&text, Origin::Embedded).expect("valid");
+    serve(&setup, burst_items());
+    let daemon = Serving::start(config).await;
+    let alert = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("🚨"), WAIT)
+        .await;
+    assert!(alert.text.contains("incident #1"), "{}", alert.text);
+    let notices = daemon.notices().await;
+    let feishu_alert: Vec<_> = notices
+        .iter()
+        .filter(|n| n["channel"] == "feishu-crisis" && n["kind"] == "opened")
+        .collect();
+    assert_eq!(feishu_alert.len(), 1, "{notices:#?}");
+    assert_eq!(feishu_alert[0]["status"], "pending", "{notices:#?}");
+    assert!(
+        feishu_alert[0]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("502"),
+        "{notices:#?}"
+    );
+    assert!(feishu.accepted().is_empty());
+    daemon.stop().await;
 }

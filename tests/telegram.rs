@@ -584,3 +584,95 @@ async fn fp_flows_into_export_feedback() {
     );
     assert_eq!(&rows[0][3], "欢度小满，节气到了");
 }
+
+/// The daemon as a person runs it, against a Bot API behind a proxy that answers 404 with a
+/// page quoting the request path: the token in that path must not reach the log or stdout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_404_page_that_echoes_the_token_never_reaches_the_log() {
+    use common::daemon::burst_items;
+    use common::feeds::{rss, FeedServer};
+
+    let fake = FakeTelegram::start().await;
+    fake.set_echo_404(true);
+    let feeds = FeedServer::start().await;
+    feeds.set(
+        "/weibo",
+        "application/rss+xml",
+        rss("weibo", &burst_items()),
+    );
+    let dir = common::temp_dir();
+    let config = dir.path().join("sources.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[daemon]
+data_dir = "{data}"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[detection]
+min_negative = 3
+
+[telegram]
+api_url = "{api}"
+token_env = "YUQING_LOGSCAN_TOKEN"
+chat_id = {CHAT}
+ack_users = [{ALICE}]
+poll_timeout = "1s"
+
+[[telegram.tiers]]
+name = "responder"
+ack_timeout = "1h"
+
+[delivery]
+retry_first = "50ms"
+retry_max = "100ms"
+fallback_after = "200ms"
+
+[[brands]]
+name = "度小满"
+
+[[sources]]
+name = "weibo"
+kind = "feed"
+url = "{feed}"
+interval = "200ms"
+"#,
+            data = dir.path().join("data").display(),
+            api = fake.api_url(),
+            feed = feeds.url("/weibo"),
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env("YUQING_LOGSCAN_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Failed sends, at least 25 + 6 × 50 ms apart in all, so the console fallback (after
+    // 200 ms of failures) came before the last of them.
+    fake.wait_for_calls("sendmessage", 8, WAIT).await;
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("404"), "the failure is logged: {stderr}");
+    assert!(
+        stdout.contains("not delivered to telegram"),
+        "the fallback prints the alert: {stdout}"
+    );
+    for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!text.contains("SECRET-token"), "token in {name}: {text}");
+        assert!(!text.contains("123456:"), "token in {name}: {text}");
+    }
+}

@@ -72,6 +72,9 @@ struct TgState {
     fail_send: Option<u16>,
     fail_status: u16,
     tokens: Vec<String>,
+    /// Every method answers with an Apache-style 404 page that quotes the request path,
+    /// token and all, as a misconfigured reverse proxy does.
+    echo_404: bool,
 }
 
 struct Shared {
@@ -320,6 +323,11 @@ impl FakeTelegram {
             StatusCode::from_u16(s).expect("FakeTelegram: invalid HTTP status");
         }
         self.shared.lock().fail_all = status;
+    }
+
+    /// Every method answers with an HTML 404 page quoting the request path (and the token in it).
+    pub fn set_echo_404(&self, echo: bool) {
+        self.shared.lock().echo_404 = echo;
     }
 
     /// All recorded sendPhoto calls, in order.
@@ -674,6 +682,20 @@ async fn handle(
             .or_default()
             .push(Value::Object(params.clone()));
 
+        if st.echo_404 {
+            drop(st);
+            shared.changed.notify_waiters();
+            let page = format!(
+                "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\"><html><head><title>404 Not Found</title></head>\
+                 <body><h1>Not Found</h1><p>The requested URL {} was not found on this server.</p></body></html>",
+                uri.path()
+            );
+            return Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .header("content-type", "text/html")
+                .body(page.into())
+                .expect("a valid response");
+        }
         if let Some(status) = st.fail_all {
             drop(st);
             shared.changed.notify_waiters();

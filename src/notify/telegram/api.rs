@@ -184,7 +184,9 @@ fn classify(code: i64, description: &str, retry_after: Option<u64>, method: &str
         };
     }
     match code {
-        400 | 404 | 413 => ApiError::Refused {
+        // 404 is what the Bot API answers to a wrong token (and a proxy to a wrong api_url):
+        // an operator can fix either, and the message should then go out, so it is retried.
+        400 | 413 => ApiError::Refused {
             code,
             description: description.to_string(),
         },
@@ -217,7 +219,7 @@ mod tests {
         let e: SendError = classify(400, "Bad Request: chat not found", None, "sendMessage").into();
         assert!(e.permanent, "{e}");
         assert!(e.reason.contains("chat not found"), "{e}");
-        for code in [401, 403, 500, 502] {
+        for code in [401, 403, 404, 500, 502] {
             let e: SendError = classify(code, "x", None, "sendMessage").into();
             assert!(!e.permanent && e.retry_after.is_none(), "{code}: {e:?}");
         }
