@@ -317,7 +317,8 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             config.telegram.ack_users.clone(),
             Some(chat),
             config.brands.iter().map(|b| b.name.clone()).collect(),
-        );
+        )
+        .with_replies(outbox.clone(), "telegram");
         tasks.spawn(
             telegram::run_commands(bot, ctx, config.telegram.poll_timeout, stop.subscribe())
                 .map_named("commands"),

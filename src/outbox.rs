@@ -160,6 +160,27 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues the answer to a chat command on `channel`, behind what that channel already has
+    /// to send, so answers and alerts arrive in the order they were decided.
+    pub fn enqueue_reply(
+        &self,
+        channel: &str,
+        chat: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let kind = MessageKind::Reply {
+            chat: chat.to_string(),
+            text: text.to_string(),
+        };
+        let entry = self.entry(channel, None, kind, None, 0, now)?;
+        self.store.enqueue_outbox(&[entry])?;
+        if let Some(notify) = self.wake.get(channel) {
+            notify.notify_one();
+        }
+        Ok(())
+    }
+
     fn entry(
         &self,
         channel: &str,
@@ -426,6 +447,13 @@ impl Worker {
             };
             return Ok(message(content, Vec::new(), None));
         }
+        if let MessageKind::Reply { chat, text } = &entry.kind {
+            let content = Content::Reply {
+                chat: chat.clone(),
+                text: text.clone(),
+            };
+            return Ok(message(content, Vec::new(), None));
+        }
         let Some(id) = entry.incident else {
             return Ok(Prepared::Drop(
                 DeliveryStatus::Failed,
@@ -515,7 +543,7 @@ impl Worker {
                 by: by.clone(),
                 via: via.clone(),
             },
-            MessageKind::Text { .. } | MessageKind::Report => {
+            MessageKind::Text { .. } | MessageKind::Report | MessageKind::Reply { .. } => {
                 unreachable!("text and reports are sent as they are")
             }
         }

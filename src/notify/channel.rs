@@ -38,12 +38,15 @@ pub enum Content {
     /// A decision about an incident, rebuilt from the incident as it is when sent.
     Incident(Box<Notice>),
     /// Anything else that is already text: a digest, an incident report, a source-health
-    /// notice, a reply. `markdown` says whether `body` is Markdown.
+    /// notice. `markdown` says whether `body` is Markdown.
     Text {
         title: String,
         body: String,
         markdown: bool,
     },
+    /// The answer to a chat command, sent as plain text to the chat it came from (`chat`, in
+    /// the channel's own terms: a Telegram chat id). Only chat channels get these.
+    Reply { chat: String, text: String },
 }
 
 impl Message {
@@ -64,6 +67,7 @@ impl Message {
         let text = match &self.content {
             Content::Incident(notice) => super::render(notice, &self.how),
             Content::Text { title, body, .. } => format!("{title}\n{body}"),
+            Content::Reply { text, .. } => text.clone(),
         };
         if self.possible_repeat {
             format!("(possible repeat: yuqing stopped while sending this)\n{text}")

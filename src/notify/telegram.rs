@@ -77,6 +77,18 @@ impl TelegramChannel {
 
     async fn deliver(&self, message: &Message) -> Result<Delivered, SendError> {
         let sent = match &message.content {
+            Content::Reply { chat, text } => {
+                let chat: i64 = chat.parse().map_err(|_| {
+                    SendError::permanent(format!("{chat:?} is not a Telegram chat id"))
+                })?;
+                let params = json!({
+                    "chat_id": chat,
+                    "text": text,
+                    "link_preview_options": {"is_disabled": true},
+                });
+                let result = self.api.call("sendMessage", &params).await?;
+                Sent::Text(message_id(&result)?)
+            }
             Content::Text { title, body, .. } => {
                 let text = html::text(title, body, message.possible_repeat, html::MESSAGE_LIMIT);
                 let short = html::text(title, "", message.possible_repeat, html::CAPTION_LIMIT);

@@ -126,6 +126,15 @@ pub fn payload(message: &Message, channel: &str) -> Value {
             "markdown": markdown,
             "possible_repeat": message.possible_repeat,
         }),
+        // Replies go only to the chat a command came from; a webhook never asks one.
+        Content::Reply { text, .. } => json!({
+            "version": 1,
+            "kind": "text",
+            "title": "yuqing",
+            "text": text,
+            "markdown": false,
+            "possible_repeat": message.possible_repeat,
+        }),
         Content::Incident(notice) => {
             let incident = notice.incident();
             let mut out = json!({

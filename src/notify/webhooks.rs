@@ -466,6 +466,18 @@ impl<'m> View<'m> {
                 incident: None,
                 possible_repeat,
             },
+            // Replies go only to the chat a command came from; these platforms never ask one.
+            Content::Reply { text, .. } => View {
+                headline: "yuqing".to_string(),
+                tone: Tone::Info,
+                fields: Vec::new(),
+                posts: Vec::new(),
+                plain: text.clone(),
+                markdown: None,
+                console_link: None,
+                incident: None,
+                possible_repeat,
+            },
             Content::Incident(notice) => {
                 let incident = notice.incident();
                 let plain = super::render(notice, &message.how);

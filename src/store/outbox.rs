@@ -67,6 +67,11 @@ pub enum MessageKind {
     },
     /// The incident report (问题诊断报告), written when sent, after the incident resolved.
     Report,
+    /// An answer to a chat command, to the chat the command came from, in plain text.
+    Reply {
+        chat: String,
+        text: String,
+    },
     /// Already-written text: a digest, a source-health notice.
     Text {
         title: String,
@@ -85,6 +90,7 @@ impl MessageKind {
             MessageKind::AckExpired { .. } => "ack_expired",
             MessageKind::Changed { .. } => "changed",
             MessageKind::Report => "report",
+            MessageKind::Reply { .. } => "reply",
             MessageKind::Text { .. } => "text",
         }
     }

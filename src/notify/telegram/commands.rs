@@ -80,6 +80,10 @@ pub struct CommandContext {
     /// The brands `/report` covers when it names none.
     pub brands: Vec<String>,
     pub report: ReportHook,
+    /// Where answers to commands go: the outbox's queue for this chat channel, so they are
+    /// stored before they are sent and arrive in order with the alerts. Without one (the
+    /// command loop run on its own, as in tests) answers are sent directly, once.
+    pub replies: Option<(crate::outbox::Outbox, String)>,
 }
 
 impl CommandContext {
@@ -106,7 +110,14 @@ impl CommandContext {
             crisis_chat,
             brands,
             report,
+            replies: None,
         }
+    }
+
+    /// Answers go through `outbox`'s queue for `channel`.
+    pub fn with_replies(mut self, outbox: crate::outbox::Outbox, channel: &str) -> CommandContext {
+        self.replies = Some((outbox, channel.to_string()));
+        self
     }
 }
 
@@ -741,6 +752,12 @@ async fn handle_update(api: &BotApi, ctx: &CommandContext, update: &Value, usern
     tracing::info!(chat = chat_id, command = ?command, "command received");
     let from = Sender::from_json(&message["from"]);
     let reply = handle_command(ctx, command, from.as_ref(), chat_id).await;
+    if let Some((outbox, channel)) = &ctx.replies {
+        if let Err(e) = outbox.enqueue_reply(channel, &chat_id.to_string(), &reply, Utc::now()) {
+            tracing::error!(chat = chat_id, error = %format!("{e:#}"), "could not queue the answer to a command");
+        }
+        return;
+    }
     let params = json!({
         "chat_id": chat_id,
         "text": reply,
