@@ -441,14 +441,13 @@ pub struct InvalidCursor;
 /// How one poll of a source ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollResult {
-    /// A body was fetched; `new_items` posts in it had not been seen.
-    Fetched {
-        new_items: u64,
-    },
+    /// A body was fetched holding `items` posts, `new_items` of which had not been seen.
+    Fetched { items: u64, new_items: u64 },
     /// The source answered 304 Not Modified.
     NotModified,
     Failed {
         error: String,
+        class: crate::fetch::ErrorClass,
     },
 }
 
@@ -474,6 +473,20 @@ pub struct SourceHealth {
     /// honours it.
     #[serde(default)]
     pub next_poll_at: Option<DateTime<Utc>>,
+    /// What kind of failure the last error was (DNS, TLS, timeout, HTTP status, parse,
+    /// charset, login wall…).
+    pub last_error_class: Option<crate::fetch::ErrorClass>,
+    /// The first failure of the current streak (None while the source works).
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Items read over all polls, new or not.
+    pub items_seen: u64,
+    /// When a poll last found a post not seen before.
+    pub last_new_item_at: Option<DateTime<Utc>>,
+    /// The first poll: a source that never had a new item has been silent since then.
+    pub watched_since: Option<DateTime<Utc>>,
+    /// Why the source was announced unhealthy, while that notice stands; cleared when its
+    /// recovery is announced. Stored so that each is announced once, across restarts too.
+    pub unhealthy: Option<String>,
 }
 
 impl SourceHealth {
@@ -481,24 +494,35 @@ impl SourceHealth {
         let mut new = self.clone();
         new.polls += 1;
         new.last_poll_at = Some(at);
+        new.watched_since.get_or_insert(at);
         match outcome {
-            PollResult::Fetched { new_items } => {
+            PollResult::Fetched { items, new_items } => {
                 new.last_success_at = Some(at);
                 new.consecutive_failures = 0;
+                new.failing_since = None;
                 new.last_new_items = *new_items;
                 new.total_new_items += new_items;
+                new.items_seen += items;
+                if *new_items > 0 {
+                    new.last_new_item_at = Some(at);
+                }
             }
             PollResult::NotModified => {
                 new.last_success_at = Some(at);
                 new.consecutive_failures = 0;
+                new.failing_since = None;
                 new.last_new_items = 0;
                 new.not_modified += 1;
             }
-            PollResult::Failed { error } => {
+            PollResult::Failed { error, class } => {
                 new.errors += 1;
+                if new.consecutive_failures == 0 {
+                    new.failing_since = Some(at);
+                }
                 new.consecutive_failures += 1;
                 new.last_new_items = 0;
                 new.last_error = Some(error.clone());
+                new.last_error_class = Some(class.clone());
                 new.last_error_at = Some(at);
             }
         }
@@ -1247,6 +1271,31 @@ impl Store {
             ..current.clone()
         })?;
         Ok(())
+    }
+
+    /// Works out whether `source`'s health crossed a limit (or came back within them) and, if
+    /// so, records that it is being announced, in one compare-and-swap: the transition is
+    /// returned once, however many pollers or restarts ask.
+    pub fn announce_health(
+        &self,
+        source: &str,
+        limits: &crate::source::HealthLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::source::HealthEvent>> {
+        let event = std::cell::RefCell::new(None);
+        self.update_health(source, |current| {
+            match crate::source::health_transition(current, limits, now) {
+                Some((e, next)) => {
+                    *event.borrow_mut() = Some(e);
+                    next
+                }
+                None => {
+                    *event.borrow_mut() = None;
+                    current.clone()
+                }
+            }
+        })?;
+        Ok(event.into_inner())
     }
 
     /// When `source` was last scheduled to be polled next, if ever.
@@ -2178,7 +2227,14 @@ mod tests {
         let store = Store::temporary().unwrap();
         let t = |m| utc(2026, 3, 1, 8, m, 0);
         let h = store
-            .record_poll("weibo", t(0), PollResult::Fetched { new_items: 4 })
+            .record_poll(
+                "weibo",
+                t(0),
+                PollResult::Fetched {
+                    items: 10,
+                    new_items: 4,
+                },
+            )
             .unwrap();
         assert_eq!((h.polls, h.last_new_items, h.total_new_items), (1, 4, 4));
         assert_eq!(h.last_success_at, Some(t(0)));
@@ -2197,6 +2253,7 @@ mod tests {
                     t(m),
                     PollResult::Failed {
                         error: format!("HTTP 503 at {m}"),
+                        class: crate::fetch::ErrorClass::HttpStatus,
                     },
                 )
                 .unwrap();
@@ -2215,8 +2272,21 @@ mod tests {
         assert_eq!(h.last_error_at, Some(t(3)));
         assert_eq!(h.last_success_at, Some(t(1)));
         assert_eq!(h.last_poll_at, Some(t(3)));
+        assert_eq!(h.failing_since, Some(t(2)), "the streak's first failure");
+        assert_eq!(
+            h.last_error_class,
+            Some(crate::fetch::ErrorClass::HttpStatus)
+        );
+        assert_eq!((h.items_seen, h.last_new_item_at), (10, Some(t(0))));
         let h = store
-            .record_poll("weibo", t(4), PollResult::Fetched { new_items: 1 })
+            .record_poll(
+                "weibo",
+                t(4),
+                PollResult::Fetched {
+                    items: 10,
+                    new_items: 1,
+                },
+            )
             .unwrap();
         assert_eq!(h.consecutive_failures, 0);
         assert_eq!(
