@@ -59,14 +59,15 @@ pub async fn poll(
             Validators::default()
         };
         let what = match (&request.brand, request.page) {
-            (Some(brand), page) if page > 1 => format!("{brand:?}, page {page}"),
-            (Some(brand), _) => format!("{brand:?}"),
-            (None, page) => format!("page {page}"),
+            _ if single => String::new(),
+            (Some(brand), page) if page > 1 => format!(" ({brand:?}, page {page})"),
+            (Some(brand), _) => format!(" ({brand:?})"),
+            (None, page) => format!(" (page {page})"),
         };
         let fetched = fetcher
             .fetch_with(&request.url, &sent, options)
             .await
-            .with_context(|| format!("source {:?} ({what})", source.name))?;
+            .with_context(|| format!("source {:?}{what}", source.name))?;
         let (bytes, content_type, got) = match fetched {
             Fetched::NotModified if single => {
                 return Ok(Collected {
@@ -88,7 +89,7 @@ pub async fn poll(
         }
         let page_posts = parse_response(source, bytes, content_type, &request.url, Utc::now())
             .await
-            .with_context(|| format!("{} ({what})", request.url));
+            .with_context(|| format!("{}{what}", request.url));
         match page_posts {
             Ok(found) if found.is_empty() => {
                 exhausted_brand = Some(request.brand.clone());
