@@ -3009,4 +3009,23 @@ items = "x"
             "{err}"
         );
     }
+
+    #[test]
+    fn the_shipped_examples_of_each_kind_are_valid() {
+        let start = EMBEDDED_SOURCES_TOML.find("# BEGIN EXAMPLES").unwrap();
+        let end = EMBEDDED_SOURCES_TOML.find("# END EXAMPLES").unwrap();
+        let examples: String = EMBEDDED_SOURCES_TOML[start..end]
+            .lines()
+            .skip(1)
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .unwrap_or(line.trim_start_matches('#'))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let text = format!("[[brands]]\nname = \"度小满\"\n\n{examples}");
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let kinds: Vec<String> = config.sources.iter().map(|s| s.kind.to_string()).collect();
+        assert_eq!(kinds, ["html", "json"]);
+    }
 }

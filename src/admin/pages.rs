@@ -1381,7 +1381,9 @@ mod tests {
         .into_string();
         assert_eq!(html.matches("<tr class=\"failing\">").count(), 1);
         let failing_row = &html[html.find("<tr class=\"failing\">").unwrap()..];
-        assert!(failing_row.starts_with("<tr class=\"failing\"><td>tieba</td>"));
+        assert!(
+            failing_row.starts_with("<tr class=\"failing\"><td>tieba <span class=\"unhealthy\"")
+        );
         assert!(failing_row.contains("timed out") && failing_row.contains("never"));
         assert!(
             failing_row.contains("<td>timeout</td>")
