@@ -628,3 +628,61 @@ mod charset_tests {
         assert_eq!((enc.name(), from), ("GBK", CharsetFrom::Document));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_pages_are_recognised_by_their_address() {
+        for url in [
+            "https://passport.weibo.example/visitor?entry=mweibo",
+            "https://m.example.com/login?r=%2Ffeed",
+            "https://example.com/account/signin",
+            "https://example.com/sso/auth",
+        ] {
+            assert!(is_login_url(&reqwest::Url::parse(url).unwrap()), "{url}");
+        }
+        for url in ["https://example.com/feed", "https://blog.example/catalogue"] {
+            assert!(!is_login_url(&reqwest::Url::parse(url).unwrap()), "{url}");
+        }
+    }
+
+    #[test]
+    fn network_failures_are_classed() {
+        let network = |message: &str| FetchError::Network {
+            url: "http://x/".into(),
+            message: message.into(),
+            connect: true,
+        };
+        let cases = [
+            (
+                "client error (Connect): dns error: failed to lookup address information",
+                ErrorClass::Dns,
+            ),
+            (
+                "client error (Connect): invalid peer certificate: UnknownIssuer",
+                ErrorClass::Tls,
+            ),
+            (
+                "client error (Connect): tcp connect error: Connection refused (os error 111)",
+                ErrorClass::Connect,
+            ),
+        ];
+        for (message, class) in cases {
+            assert_eq!(network(message).class(), class, "{message}");
+        }
+        let wall = FetchError::LoginWall {
+            url: "u".into(),
+            why: "answered HTTP 432".into(),
+        };
+        assert_eq!(
+            ErrorClass::of(&anyhow::Error::new(wall).context("source \"weibo\"")),
+            ErrorClass::LoginWall
+        );
+        assert_eq!(
+            ErrorClass::of(&anyhow::anyhow!("something else")),
+            ErrorClass::Other
+        );
+    }
+}

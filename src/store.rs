@@ -1282,20 +1282,27 @@ impl Store {
         limits: &crate::source::HealthLimits,
         now: DateTime<Utc>,
     ) -> Result<Option<crate::source::HealthEvent>> {
-        let event = std::cell::RefCell::new(None);
-        self.update_health(source, |current| {
-            match crate::source::health_transition(current, limits, now) {
-                Some((e, next)) => {
-                    *event.borrow_mut() = Some(e);
-                    next
-                }
-                None => {
-                    *event.borrow_mut() = None;
-                    current.clone()
-                }
+        let key = source.as_bytes();
+        // Most polls change nothing: then nothing is written.
+        loop {
+            let old = self.source_health.get(key)?;
+            let current: SourceHealth = match &old {
+                None => return Ok(None),
+                Some(v) => serde_json::from_slice(v).unwrap_or_default(),
+            };
+            let Some((event, next)) = crate::source::health_transition(&current, limits, now)
+            else {
+                return Ok(None);
+            };
+            let bytes = serde_json::to_vec(&next)?;
+            if self
+                .source_health
+                .compare_and_swap(key, old, Some(bytes))?
+                .is_ok()
+            {
+                return Ok(Some(event));
             }
-        })?;
-        Ok(event.into_inner())
+        }
     }
 
     /// When `source` was last scheduled to be polled next, if ever.
