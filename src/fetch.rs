@@ -98,6 +98,11 @@ impl ErrorClass {
 
     /// The class of a poll's error, looked for along its chain.
     pub fn of(error: &anyhow::Error) -> ErrorClass {
+        // Added as context over the parse error it explains, so only anyhow's own downcast,
+        // not the chain of sources, finds it.
+        if error.downcast_ref::<CharsetError>().is_some() {
+            return ErrorClass::Charset;
+        }
         for cause in error.chain() {
             if let Some(e) = cause.downcast_ref::<FetchError>() {
                 return e.class();
@@ -107,9 +112,6 @@ impl ErrorClass {
                     crate::parse::ParseErrorKind::LoginWall(_) => ErrorClass::LoginWall,
                     _ => ErrorClass::Parse,
                 };
-            }
-            if cause.downcast_ref::<CharsetError>().is_some() {
-                return ErrorClass::Charset;
             }
         }
         ErrorClass::Other

@@ -603,3 +603,102 @@ async fn the_daemon_keeps_each_sources_health_and_the_others_go_on() {
     trigger.trigger();
     running.wait().await.unwrap();
 }
+
+/// Log lines written while the guard lives, on this thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn permanent_redirects_are_followed_and_logged_with_the_new_url() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = FeedServer::start().await;
+    server.set(
+        "/new-feed",
+        "application/json",
+        fixture("search_page2.json"),
+    );
+    server.set_response(
+        "/old-feed",
+        301,
+        "text/plain",
+        &[("Location", "/new-feed")],
+        vec![Vec::new()],
+    );
+    server.set_response(
+        "/moved-for-now",
+        302,
+        "text/plain",
+        &[("Location", "/new-feed")],
+        vec![Vec::new()],
+    );
+    let config = config("");
+    let fetcher = fetcher(&config);
+    for path in ["/old-feed", "/moved-for-now"] {
+        let fetched = fetcher
+            .fetch(&server.url(path), &Validators::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(fetched, yuqing::fetch::Fetched::Body { .. }),
+            "{path}"
+        );
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let permanent: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("permanent redirect"))
+        .collect();
+    assert_eq!(permanent.len(), 1, "only the 301 is logged:\n{text}");
+    assert!(
+        permanent[0].contains(&server.url("/old-feed"))
+            && permanent[0].contains(&server.url("/new-feed")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_mislabelled_as_utf8_that_does_not_parse_is_a_charset_failure() {
+    let server = FeedServer::start().await;
+    // A GBK feed labelled UTF-8, cut short: the decoding errors are the likelier story.
+    let (gbk, _, _) = encoding_rs::GBK.encode(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>度小满</title><item><title>暴力催收",
+    );
+    server.set(
+        "/mislabelled",
+        "application/rss+xml; charset=utf-8",
+        gbk.into_owned(),
+    );
+    let config = config(&format!(
+        "[[sources]]\nname = \"gbk-as-utf8\"\nkind = \"feed\"\nurl = \"{}\"\ninterval = \"10m\"\n",
+        server.url("/mislabelled")
+    ));
+    let err = poll(
+        &config.sources[0],
+        &fetcher(&config),
+        &Store::temporary().unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(ErrorClass::of(&err), ErrorClass::Charset, "{err:#}");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("not valid UTF-8") && text.contains("gbk-as-utf8"),
+        "{text}"
+    );
+}
