@@ -107,6 +107,9 @@ pub struct DaemonConfig {
     pub max_body_bytes: usize,
     /// How many sources may be fetched at once across all hosts.
     pub max_concurrent_fetches: usize,
+    /// How many requests may be in flight to one host (host:port) at once, so that twenty
+    /// sources on one RSSHub do not hammer it.
+    pub per_host: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -358,20 +361,114 @@ pub enum ChannelUrl {
 /// Channel names that belong to built-in channels.
 pub const RESERVED_CHANNEL_NAMES: [&str; 2] = ["telegram", "console"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind {
     /// RSS, Atom or JSON Feed (RSSHub routes included).
     Feed,
+    /// A list page read with CSS selectors (`[sources.select]`).
+    Html(crate::parse::html::HtmlRules),
+    /// A JSON API read through a mapping (`[sources.fields]`).
+    Json(crate::parse::json::JsonRules),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
     pub name: String,
     pub kind: SourceKind,
+    /// May hold `{brand}` (each watched brand's name, percent-encoded) and `{page}`.
     pub url: String,
     pub interval: Duration,
     /// How much a hit from this source counts in severity (1.0 = ordinary).
     pub weight: f64,
+    /// The brands this source is watched for (all configured brands unless it says).
+    pub brands: Vec<String>,
+    /// Extra request headers, cookies included as one `Cookie` header; values may be secrets.
+    pub headers: RequestHeaders,
+    /// Replaces `[daemon] user_agent` for this source.
+    pub user_agent: Option<String>,
+    /// The zone the source writes local times in.
+    pub time_zone: crate::parse::date::Zone,
+    /// With `{page}` in the URL: pages 1 to `pages` are fetched, stopping at an empty one.
+    pub pages: u32,
+    /// Failing this long raises one health notice.
+    pub alert_after: Duration,
+    /// No new item for this long raises one health notice (None = never).
+    pub silent_after: Option<Duration>,
+}
+
+impl SourceConfig {
+    /// A feed with every option at its default, for tests and the demo.
+    pub fn feed(name: &str, url: &str, interval: Duration) -> SourceConfig {
+        SourceConfig {
+            name: name.to_string(),
+            kind: SourceKind::Feed,
+            url: url.to_string(),
+            interval,
+            weight: 1.0,
+            brands: Vec::new(),
+            headers: RequestHeaders::default(),
+            user_agent: None,
+            time_zone: crate::parse::date::Zone::default(),
+            pages: 1,
+            alert_after: DEFAULT_ALERT_AFTER,
+            silent_after: None,
+        }
+    }
+
+    /// Whether hits about `brand` count for this source. A source configured without brands
+    /// (as in tests) watches every brand.
+    pub fn watches(&self, brand: &str) -> bool {
+        self.brands.is_empty() || self.brands.iter().any(|b| b == brand)
+    }
+
+    /// Every URL one poll fetches, in order: one per watched brand when the URL holds
+    /// `{brand}`, and for each of those pages 1 to `pages` when it holds `{page}`.
+    pub fn request_urls(&self) -> Vec<RequestUrl> {
+        let brands: Vec<Option<&str>> = if self.url.contains("{brand}") {
+            self.brands.iter().map(|b| Some(b.as_str())).collect()
+        } else {
+            vec![None]
+        };
+        let pages = if self.url.contains("{page}") {
+            self.pages.max(1)
+        } else {
+            1
+        };
+        brands
+            .into_iter()
+            .flat_map(|brand| {
+                (1..=pages).map(move |page| RequestUrl {
+                    url: crate::parse::json::expand_url(&self.url, brand, page),
+                    brand: brand.map(str::to_string),
+                    page,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One request of a poll: its URL, and the brand and page it was made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestUrl {
+    pub url: String,
+    pub brand: Option<String>,
+    pub page: u32,
+}
+
+/// A source stays failing this long before a health notice, unless it says otherwise.
+pub const DEFAULT_ALERT_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// Request headers of one source. Values may come from the environment (cookies, tokens), so
+/// Debug shows names only: a config printed in a log or a panic leaks no secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RequestHeaders(pub Vec<(String, String)>);
+
+impl fmt::Debug for RequestHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| format!("{name}: ***")))
+            .finish()
+    }
 }
 
 impl fmt::Display for SourceKind {
@@ -379,6 +476,8 @@ impl fmt::Display for SourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SourceKind::Feed => f.write_str("feed"),
+            SourceKind::Html(_) => f.write_str("html"),
+            SourceKind::Json(_) => f.write_str("json"),
         }
     }
 }
@@ -505,6 +604,14 @@ impl Config {
                         "must be at least 1",
                     )
                     .unwrap_or_default(),
+                per_host: problems
+                    .valid_if(
+                        d.per_host,
+                        &at.key("per_host"),
+                        |&n| n >= 1,
+                        "must be at least 1",
+                    )
+                    .unwrap_or(1),
             }
         };
 
@@ -1095,23 +1202,115 @@ impl Config {
                 .required(s.name, &at.key("name"))
                 .map(|name| name.trim().to_string());
             problems.unique_name(name.as_deref(), &at, &mut source_names, "source");
-            let kind = match problems.required(s.kind, &at.key("kind")).as_deref() {
+            let url = problems.required(s.url, &at.key("url"));
+            let kind_name = problems.required(s.kind, &at.key("kind"));
+            let (has_select, has_follow, has_fields) =
+                (s.select.is_some(), s.follow.is_some(), s.fields.is_some());
+            let kind = match kind_name.as_deref() {
                 Some("feed" | "rss" | "atom" | "rsshub") | None => SourceKind::Feed,
+                Some("html") => match s.select.and_then(|t| problems.valid(t, &at.key("select"))) {
+                    Some(raw::Table(select)) => html_rules(select, s.follow, &at, &mut problems),
+                    None => {
+                        problems.missing.push(at.key("select"));
+                        SourceKind::Feed
+                    }
+                },
+                Some("json") => match s.fields.and_then(|t| problems.valid(t, &at.key("fields"))) {
+                    Some(raw::Table(fields)) => json_rules(fields, &at, &mut problems),
+                    None => {
+                        problems.missing.push(at.key("fields"));
+                        SourceKind::Feed
+                    }
+                },
                 Some(other) => {
                     problems.at(
                         &at.key("kind"),
-                        format!("unknown source kind {other:?}; this version supports \"feed\" (RSS, Atom, JSON Feed, RSSHub routes)"),
+                        format!("unknown source kind {other:?}; write \"feed\" (RSS, Atom, JSON Feed, RSSHub routes), \"html\" (a list page and CSS selectors) or \"json\" (a JSON API and a field mapping)"),
                     );
                     SourceKind::Feed
                 }
             };
-            let url = problems.required(s.url, &at.key("url"));
+            let kind_is = |name: &str| kind_name.as_deref() == Some(name);
+            if !kind_is("html") {
+                if has_select {
+                    problems.at(
+                        &at.key("select"),
+                        "only kind = \"html\" sources have selectors",
+                    );
+                }
+                if has_follow {
+                    problems.at(
+                        &at.key("follow"),
+                        "only kind = \"html\" sources follow links",
+                    );
+                }
+            }
+            if !kind_is("json") && has_fields {
+                problems.at(
+                    &at.key("fields"),
+                    "only kind = \"json\" sources have a field mapping",
+                );
+            }
+            let watched = match s.brands {
+                None => brands
+                    .iter()
+                    .map(|b: &BrandConfig| b.name.clone())
+                    .collect(),
+                Some(list) => {
+                    let list = problems
+                        .valid_items(list, &at.key("brands"))
+                        .unwrap_or_default();
+                    let mut watched = Vec::new();
+                    for (i, name) in list.into_iter().enumerate() {
+                        let Some(name) = name else { continue };
+                        if brands.iter().any(|b: &BrandConfig| b.name == name) {
+                            watched.push(name);
+                        } else {
+                            problems.at(
+                                &at.key("brands").index(i),
+                                format!(
+                                    "unknown brand {name:?}; name one of the [[brands]] entries"
+                                ),
+                            );
+                        }
+                    }
+                    watched
+                }
+            };
+            let pages = match s.pages {
+                Some(pages) => problems.valid_if(
+                    pages,
+                    &at.key("pages"),
+                    |&p| (1..=100).contains(&p),
+                    "must be between 1 and 100",
+                ),
+                None => Some(1),
+            }
+            .unwrap_or(1);
             if let Some(url) = &url {
-                match reqwest::Url::parse(url) {
-                    Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {}
-                    Ok(url) => problems.at(
+                if url.contains("{brand}") && watched.is_empty() {
+                    problems.at(&at.key("url"), "{brand} needs at least one brand to watch");
+                }
+                let is_feed = matches!(
+                    kind_name.as_deref(),
+                    Some("feed" | "rss" | "atom" | "rsshub")
+                );
+                if url.contains("{page}") && is_feed {
+                    problems.at(
                         &at.key("url"),
-                        format!("scheme {:?} is not http or https", url.scheme()),
+                        "{page} is for html and json sources; a feed is one document",
+                    );
+                }
+                if pages > 1 && !url.contains("{page}") {
+                    problems.at(&at.key("pages"), "pages > 1 needs {page} in the url");
+                }
+                // What the templates become, so the check covers the real requests.
+                let example = crate::parse::json::expand_url(url, Some("brand"), 1);
+                match reqwest::Url::parse(&example) {
+                    Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                    Ok(u) => problems.at(
+                        &at.key("url"),
+                        format!("scheme {:?} is not http or https", u.scheme()),
                     ),
                     Err(e) => problems.at(&at.key("url"), format!("not a URL: {e}")),
                 }
@@ -1129,12 +1328,55 @@ impl Config {
                 ),
                 None => Some(1.0),
             };
+            let headers = request_headers(s.headers, s.cookies, &at, &mut problems);
+            let user_agent = s
+                .user_agent
+                .and_then(|ua| problems.valid(ua, &at.key("user_agent")))
+                .filter(|ua| {
+                    reqwest::header::HeaderValue::from_str(ua).is_ok() || {
+                        problems.at(&at.key("user_agent"), "must be one line of visible text");
+                        false
+                    }
+                });
+            let time_zone = match s
+                .time_zone
+                .and_then(|z| problems.valid(z, &at.key("time_zone")))
+            {
+                Some(zone) => crate::parse::date::Zone::parse(&zone).unwrap_or_else(|e| {
+                    problems.at(&at.key("time_zone"), e);
+                    Default::default()
+                }),
+                None => Default::default(),
+            };
+            let alert_after = match s.alert_after {
+                Some(d) => problems
+                    .valid_if(
+                        d,
+                        &at.key("alert_after"),
+                        |d| !d.0.is_zero(),
+                        "must be longer than 0s",
+                    )
+                    .map_or(DEFAULT_ALERT_AFTER, |d| d.0),
+                None => DEFAULT_ALERT_AFTER,
+            };
+            let silent_after = s
+                .silent_after
+                .and_then(|d| problems.valid(d, &at.key("silent_after")))
+                .map(|d| d.0)
+                .filter(|d| !d.is_zero());
             sources.push(SourceConfig {
                 name: name.unwrap_or_default(),
                 kind,
                 url: url.unwrap_or_default(),
                 interval: interval.unwrap_or_default().0,
                 weight: weight.unwrap_or(1.0),
+                brands: watched,
+                headers,
+                user_agent,
+                time_zone,
+                pages,
+                alert_after,
+                silent_after,
             });
         }
 
@@ -1779,6 +2021,163 @@ fn spike_config(
     }
 }
 
+/// The selectors of a `kind = "html"` source, each compiled so that a typo is reported by
+/// `check` with its line rather than by the first poll.
+fn html_rules(
+    select: raw::Select,
+    follow: Option<raw::Checked<bool>>,
+    at: &KeyPath,
+    problems: &mut Problems,
+) -> SourceKind {
+    use crate::parse::html::{Css, HtmlRules};
+    let follow_at = at.key("follow");
+    let at = at.key("select");
+    if select.item.is_none() {
+        problems.missing.push(at.key("item"));
+    }
+    let mut css = |value: Option<raw::Checked<String>>, key: &str| -> Option<Css> {
+        let text = problems.valid(value?, &at.key(key))?;
+        Css::parse(&text)
+            .map_err(|e| problems.at(&at.key(key), e))
+            .ok()
+    };
+    let item = css(select.item, "item");
+    let rules = HtmlRules {
+        title: css(select.title, "title"),
+        link: css(select.link, "link"),
+        summary: css(select.summary, "summary"),
+        time: css(select.time, "time"),
+        author: css(select.author, "author"),
+        body: css(select.body, "body"),
+        follow: false,
+        item: item.unwrap_or_else(|| Css::parse("*").expect("a constant selector")),
+    };
+    let follow = follow
+        .and_then(|f| problems.valid(f, &follow_at))
+        .unwrap_or(false);
+    if follow && rules.body.is_none() {
+        problems.at(
+            &follow_at,
+            "follow = true needs select.body: the selector of the text on each item's page",
+        );
+    }
+    SourceKind::Html(HtmlRules { follow, ..rules })
+}
+
+/// The field mapping of a `kind = "json"` source, each path checked.
+fn json_rules(fields: raw::Fields, at: &KeyPath, problems: &mut Problems) -> SourceKind {
+    use crate::parse::json::{JsonPath, JsonRules};
+    let at = at.key("fields");
+    if fields.items.is_none() {
+        problems.missing.push(at.key("items"));
+    }
+    let mut path = |value: Option<raw::Checked<String>>, key: &str| -> Option<JsonPath> {
+        let text = problems.valid(value?, &at.key(key))?;
+        JsonPath::parse(&text)
+            .map_err(|e| problems.at(&at.key(key), e))
+            .ok()
+    };
+    let items = path(fields.items, "items");
+    let rules = JsonRules {
+        items: items.unwrap_or_else(|| JsonPath::parse("").expect("the root path")),
+        id: path(fields.id, "id"),
+        title: path(fields.title, "title"),
+        link: path(fields.link, "link"),
+        summary: path(fields.summary, "summary"),
+        time: path(fields.time, "time"),
+        author: path(fields.author, "author"),
+    };
+    if rules.title.is_none() && rules.summary.is_none() {
+        problems.at(
+            &at,
+            "map at least one of title or summary: a post needs text to judge",
+        );
+    }
+    SourceKind::Json(rules)
+}
+
+/// A source's `headers` and `cookies`, with secrets read from the environment. A variable that
+/// is not set is a warning, not an error: `check` may run where the secrets are not.
+fn request_headers(
+    headers: Option<raw::Section<std::collections::BTreeMap<String, raw::Checked<raw::Secret>>>>,
+    cookies: Option<raw::Checked<raw::Cookies>>,
+    at: &KeyPath,
+    problems: &mut Problems,
+) -> RequestHeaders {
+    use reqwest::header::{HeaderName, HeaderValue};
+    const SECRET: &str =
+        "must be a string, or { env = \"VARIABLE\" } to read it from the environment";
+    let mut out = Vec::new();
+    let resolve =
+        |secret: raw::Secret, path: &KeyPath, problems: &mut Problems| -> Option<String> {
+            let value = match secret {
+                raw::Secret::Plain(value) => value,
+                raw::Secret::Env(raw::EnvRef { env }) => match std::env::var(&env) {
+                    Ok(value) if !value.trim().is_empty() => value.trim().to_string(),
+                    _ => {
+                        problems.warn(path, &format!("${env} is not set: requests go without it"));
+                        return None;
+                    }
+                },
+            };
+            if HeaderValue::from_str(&value).is_err() {
+                // The value itself may be a secret: it is not repeated.
+                problems.at(
+                    path,
+                    "is not a valid header value (one line of visible text)",
+                );
+                return None;
+            }
+            Some(value)
+        };
+    if let Some(headers) = headers {
+        let headers_at = at.key("headers");
+        if let Some(raw::Table(map)) = problems.valid(headers, &headers_at) {
+            for (name, value) in map {
+                let path = headers_at.key(&name);
+                if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    problems.at(&path, format!("{name:?} is not a valid header name"));
+                    continue;
+                }
+                let value = match value {
+                    raw::Checked::Valid(v) => v,
+                    raw::Checked::Invalid(_) => {
+                        problems.at(&path, SECRET);
+                        continue;
+                    }
+                };
+                if let Some(value) = resolve(value, &path, problems) {
+                    out.push((name, value));
+                }
+            }
+        }
+    }
+    if let Some(cookies) = cookies {
+        let path = at.key("cookies");
+        let cookie = match cookies {
+            raw::Checked::Valid(raw::Cookies::Whole(secret)) => resolve(secret, &path, problems),
+            raw::Checked::Valid(raw::Cookies::Each(map)) => {
+                let pairs: Vec<String> = map
+                    .into_iter()
+                    .filter_map(|(name, secret)| {
+                        let value = resolve(secret, &path.key(&name), problems)?;
+                        Some(format!("{name}={value}"))
+                    })
+                    .collect();
+                (!pairs.is_empty()).then(|| pairs.join("; "))
+            }
+            raw::Checked::Invalid(_) => {
+                problems.at(&path, "must be the Cookie header as a string or { env = \"VARIABLE\" }, or a table of cookie names to values");
+                None
+            }
+        };
+        if let Some(cookie) = cookie {
+            out.push(("Cookie".to_string(), cookie));
+        }
+    }
+    RequestHeaders(out)
+}
+
 /// A duration the human way: "90s", "15m", "1h 30m".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
@@ -1815,6 +2214,7 @@ mod raw {
     use serde::de::value::MapAccessDeserializer;
     use serde::de::{Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
     use serde::Deserialize;
+    use std::collections::BTreeMap;
     use std::fmt;
     use std::marker::PhantomData;
     use std::path::PathBuf;
@@ -1937,6 +2337,7 @@ mod raw {
         pub fetch_timeout: Checked<HumanDuration>,
         pub max_body_bytes: Checked<usize>,
         pub max_concurrent_fetches: Checked<usize>,
+        pub per_host: Checked<usize>,
     }
 
     impl Default for Daemon {
@@ -1950,6 +2351,7 @@ mod raw {
                 fetch_timeout: Valid(HumanDuration(Duration::from_secs(20))),
                 max_body_bytes: Valid(8 * 1024 * 1024),
                 max_concurrent_fetches: Valid(8),
+                per_host: Valid(2),
             }
         }
     }
@@ -2177,6 +2579,64 @@ mod raw {
         pub url: Option<Checked<String>>,
         pub interval: Option<Checked<HumanDuration>>,
         pub weight: Option<Checked<f64>>,
+        pub brands: Option<Values<String>>,
+        pub headers: Option<Section<BTreeMap<String, Checked<Secret>>>>,
+        pub cookies: Option<Checked<Cookies>>,
+        pub user_agent: Option<Checked<String>>,
+        pub time_zone: Option<Checked<String>>,
+        pub pages: Option<Checked<u32>>,
+        pub alert_after: Option<Checked<HumanDuration>>,
+        pub silent_after: Option<Checked<HumanDuration>>,
+        pub follow: Option<Checked<bool>>,
+        pub select: Option<Section<Select>>,
+        pub fields: Option<Section<Fields>>,
+    }
+
+    /// A header or cookie value: written out, or the name of the environment variable that
+    /// holds it (`{ env = "WEIBO_COOKIE" }`), for secrets that must not sit in the file.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub enum Secret {
+        Plain(String),
+        Env(EnvRef),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct EnvRef {
+        pub env: String,
+    }
+
+    /// `cookies`: the whole `Cookie` header as one value, or a table of cookie names to values.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub enum Cookies {
+        Whole(Secret),
+        Each(BTreeMap<String, Secret>),
+    }
+
+    /// `[sources.select]` of a `kind = "html"` source.
+    #[derive(Deserialize)]
+    pub struct Select {
+        pub item: Option<Checked<String>>,
+        pub title: Option<Checked<String>>,
+        pub link: Option<Checked<String>>,
+        pub summary: Option<Checked<String>>,
+        pub time: Option<Checked<String>>,
+        pub author: Option<Checked<String>>,
+        pub body: Option<Checked<String>>,
+    }
+
+    /// `[sources.fields]` of a `kind = "json"` source.
+    #[derive(Deserialize)]
+    pub struct Fields {
+        pub items: Option<Checked<String>>,
+        pub id: Option<Checked<String>>,
+        pub title: Option<Checked<String>>,
+        pub link: Option<Checked<String>>,
+        pub summary: Option<Checked<String>>,
+        pub time: Option<Checked<String>>,
+        pub author: Option<Checked<String>>,
     }
 }
 
@@ -2313,7 +2773,7 @@ exclusions = ["春分"]
 
 [[sources]]
 name = "a"
-kind = "html"
+kind = "sitemap"
 url = "ftp://example/x"
 interval = "10ms"
 weight = -1.0
@@ -2723,5 +3183,229 @@ weight = "heavy"
             bad.lines().nth(line_of("channels[1].kind") - 1).unwrap(),
             "kind = \"teams\""
         );
+    }
+    const KINDS: &str = r#"
+[[brands]]
+name = "度小满"
+
+[[brands]]
+name = "有钱花"
+
+[[sources]]
+name = "complaints"
+kind = "html"
+url = "https://ts.example.com/list?page={page}"
+pages = 2
+interval = "10m"
+follow = true
+brands = ["度小满"]
+time_zone = "+08:00"
+user_agent = "Mozilla/5.0 yuqing"
+alert_after = "2h"
+silent_after = "1day"
+headers = { Referer = "https://ts.example.com/", "X-Token" = { env = "YUQING_TEST_CONFIG_TOKEN" } }
+cookies = { SUB = { env = "YUQING_TEST_CONFIG_SUB" }, lang = "zh" }
+
+[sources.select]
+item = "ul.list > li"
+title = "a.title"
+time = ".time"
+body = "div.article"
+
+[[sources]]
+name = "search"
+kind = "json"
+url = "https://api.example.com/search?q={brand}"
+interval = "15m"
+weight = 2.0
+
+[sources.fields]
+items = "/data/list"
+title = "title"
+link = "url"
+time = "created_at"
+author = "user.name"
+"#;
+
+    #[test]
+    fn html_and_json_sources_with_every_option_are_read() {
+        std::env::set_var("YUQING_TEST_CONFIG_TOKEN", "t0k3n");
+        std::env::set_var("YUQING_TEST_CONFIG_SUB", "_2A25abc");
+        let config = parse(KINDS).unwrap();
+        let html = &config.sources[0];
+        let SourceKind::Html(rules) = &html.kind else {
+            panic!("{:?}", html.kind)
+        };
+        assert!(rules.follow);
+        assert_eq!(rules.item.text, "ul.list > li");
+        assert_eq!(rules.body.as_ref().unwrap().text, "div.article");
+        assert_eq!(html.brands, ["度小满"]);
+        assert_eq!(html.pages, 2);
+        assert_eq!(html.time_zone.to_string(), "+08:00");
+        assert_eq!(html.user_agent.as_deref(), Some("Mozilla/5.0 yuqing"));
+        assert_eq!(html.alert_after, Duration::from_secs(2 * 3600));
+        assert_eq!(html.silent_after, Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(
+            html.headers.0,
+            [
+                ("Referer".to_string(), "https://ts.example.com/".to_string()),
+                ("X-Token".to_string(), "t0k3n".to_string()),
+                ("Cookie".to_string(), "SUB=_2A25abc; lang=zh".to_string()),
+            ]
+        );
+        assert!(
+            !format!("{html:?}").contains("t0k3n"),
+            "secrets stay out of Debug"
+        );
+        let urls: Vec<String> = html.request_urls().into_iter().map(|r| r.url).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://ts.example.com/list?page=1",
+                "https://ts.example.com/list?page=2"
+            ]
+        );
+
+        let json = &config.sources[1];
+        assert!(matches!(&json.kind, SourceKind::Json(r) if r.items.text == "/data/list"));
+        assert_eq!(
+            json.brands,
+            ["度小满", "有钱花"],
+            "every brand unless the source says"
+        );
+        assert_eq!(json.alert_after, DEFAULT_ALERT_AFTER);
+        assert_eq!(json.silent_after, None);
+        let urls: Vec<String> = json.request_urls().into_iter().map(|r| r.url).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://api.example.com/search?q=%E5%BA%A6%E5%B0%8F%E6%BB%A1",
+                "https://api.example.com/search?q=%E6%9C%89%E9%92%B1%E8%8A%B1"
+            ]
+        );
+        assert!(
+            config.summary().contains("search (json"),
+            "{}",
+            config.summary()
+        );
+    }
+
+    #[test]
+    fn an_unset_secret_is_a_warning_and_is_left_out() {
+        let text = KINDS
+            .replace("YUQING_TEST_CONFIG_TOKEN", "YUQING_TEST_CONFIG_UNSET_1")
+            .replace("YUQING_TEST_CONFIG_SUB", "YUQING_TEST_CONFIG_UNSET_2");
+        let config = parse(&text).unwrap();
+        let warned: Vec<&str> = config.warnings.iter().map(|w| w.key.as_str()).collect();
+        assert!(warned.contains(&"sources[0].headers.X-Token"), "{warned:?}");
+        assert!(warned.contains(&"sources[0].cookies.SUB"), "{warned:?}");
+        assert!(
+            config.warnings.iter().all(|w| w.line == 20 || w.line == 21),
+            "{:?}",
+            config.warnings
+        );
+        assert_eq!(config.sources[0].headers.0.len(), 2);
+    }
+
+    #[test]
+    fn bad_selectors_paths_and_options_are_reported_with_lines() {
+        let text = KINDS
+            .replace("item = \"ul.list > li\"", "item = \"ul.list > li[\"")
+            .replace("items = \"/data/list\"", "items = \"/data/~2list\"")
+            .replace("author = \"user.name\"", "author = \"user..name\"")
+            .replace("brands = [\"度小满\"]", "brands = [\"度小满\", \"百度\"]")
+            .replace("time_zone = \"+08:00\"", "time_zone = \"Beijing\"")
+            .replace("pages = 2", "pages = 0")
+            .replace("weight = 2.0", "weight = 2.0\nfollow = true")
+            .replace("lang = \"zh\"", "lang = 5");
+        let err = parse(&text).unwrap_err();
+        let found: Vec<(usize, &str)> = err
+            .problems
+            .iter()
+            .map(|p| (p.line, p.key.as_str()))
+            .collect();
+        for expected in [
+            (12, "sources[0].pages"),
+            (15, "sources[0].brands[1]"),
+            (16, "sources[0].time_zone"),
+            (21, "sources[0].cookies"),
+            (24, "sources[0].select.item"),
+            (35, "sources[1].follow"),
+            (38, "sources[1].fields.items"),
+            (42, "sources[1].fields.author"),
+        ] {
+            assert!(found.contains(&expected), "{expected:?} not in\n{err}");
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("invalid CSS selector \"ul.list > li[\""),
+            "{text}"
+        );
+        assert!(text.contains("\"~\" must be followed by 0 or 1"), "{text}");
+        assert!(text.contains("unknown brand \"百度\""), "{text}");
+    }
+
+    #[test]
+    fn kinds_need_their_tables_and_templates_their_keys() {
+        let text = r#"
+[[brands]]
+name = "度小满"
+
+[[sources]]
+name = "page"
+kind = "html"
+url = "https://h.example/list"
+interval = "10m"
+follow = true
+
+[[sources]]
+name = "rss"
+kind = "feed"
+url = "https://h.example/rss?p={page}"
+interval = "10m"
+pages = 3
+
+[sources.fields]
+items = "x"
+"#;
+        let err = parse(text).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("sources[0].select: required key \"select\" is missing"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sources[1].url: {page} is for html and json sources"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sources[1].fields: only kind = \"json\""),
+            "{text}"
+        );
+        let follow_without_body = KINDS.replace("body = \"div.article\"", "");
+        let err = parse(&follow_without_body).unwrap_err();
+        assert!(
+            err.to_string().contains("follow = true needs select.body"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_examples_of_each_kind_are_valid() {
+        let start = EMBEDDED_SOURCES_TOML.find("# BEGIN EXAMPLES").unwrap();
+        let end = EMBEDDED_SOURCES_TOML.find("# END EXAMPLES").unwrap();
+        let examples: String = EMBEDDED_SOURCES_TOML[start..end]
+            .lines()
+            .skip(1)
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .unwrap_or(line.trim_start_matches('#'))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let text = format!("[[brands]]\nname = \"度小满\"\n\n{examples}");
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let kinds: Vec<String> = config.sources.iter().map(|s| s.kind.to_string()).collect();
+        assert_eq!(kinds, ["html", "json"]);
     }
 }

@@ -37,22 +37,22 @@ use tokio::task::JoinSet;
 
 use crate::admin::{self, auth::TokenSource, Readiness};
 use crate::analyze::{Analyzer, Judgment};
-use crate::config::{Config, SourceConfig, SourceKind};
+use crate::collect;
+use crate::config::{Config, SourceConfig};
 use crate::dedupe;
 use crate::detect::watch::SpikeWatch;
 use crate::detect::Detector;
-use crate::fetch::{self, FetchError, Fetched, Fetcher, Validators};
+use crate::fetch::{self, FetchError, Fetcher, Validators};
 use crate::incident::Incidents;
 use crate::metrics::{Metrics, PollOutcomeKind};
 use crate::notify::channel::Channel;
 use crate::notify::console::ConsoleChannel;
 use crate::notify::telegram;
 use crate::outbox::{Outbox, RetryPolicy, Worker};
-use crate::parse;
 use crate::post::Post;
 use crate::report::{PollEnd, Rounds};
 use crate::shutdown::{self, Shutdown};
-use crate::source::Schedule;
+use crate::source::{HealthEvent, HealthLimits, Schedule};
 use crate::store::{Hit, PollResult, RecordedPost, Store};
 
 /// How often overdue acknowledgements are looked for.
@@ -263,6 +263,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             batches: batch_tx.clone(),
             rounds: rounds.clone(),
             metrics: metrics.clone(),
+            outbox: outbox.clone(),
         };
         let shutdown = stop.subscribe();
         tasks.spawn(async move { ("poller", poller.run(shutdown).await) });
@@ -416,6 +417,8 @@ struct Poller {
     batches: mpsc::Sender<AnalyzedBatch>,
     rounds: Rounds,
     metrics: Metrics,
+    /// Where source-health notices go.
+    outbox: Outbox,
 }
 
 impl Poller {
@@ -450,11 +453,13 @@ impl Poller {
                 Ok(PollOutcome::Stopping) => return Ok(()),
                 Ok(PollOutcome::Done {
                     validators,
+                    items,
                     new_posts,
                 }) => {
                     let health = match validators {
                         None => PollResult::NotModified,
                         Some(_) => PollResult::Fetched {
+                            items,
                             new_items: new_posts,
                         },
                     };
@@ -467,6 +472,7 @@ impl Poller {
                 Err(e) => {
                     self.record_health(PollResult::Failed {
                         error: format!("{e:#}"),
+                        class: fetch::ErrorClass::of(&e),
                     });
                     let fetch_error = e.downcast_ref::<FetchError>();
                     let next = schedule.failed(fetch_error.and_then(FetchError::retry_after));
@@ -500,59 +506,77 @@ impl Poller {
     }
 
     /// Source health is for people to look at; failing to write it must not stop polling.
+    /// A health limit crossed (or come back within) is announced once on every channel.
     fn record_health(&self, result: PollResult) {
-        if let Err(e) = self
-            .store
-            .record_poll(&self.source.name, Utc::now(), result)
-        {
+        let now = Utc::now();
+        if let Err(e) = self.store.record_poll(&self.source.name, now, result) {
             tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "could not store source health");
+        }
+        let limits = HealthLimits::of(&self.source);
+        match self.store.announce_health(&self.source.name, &limits, now) {
+            Ok(Some(event)) => {
+                let name = &self.source.name;
+                let (title, body) = match &event {
+                    HealthEvent::Unhealthy { why } => {
+                        tracing::warn!(source = %name, %why, "source unhealthy: {why}");
+                        (
+                            format!("⚠️ yuqing source {name} is unhealthy"),
+                            format!(
+                                "{why}\nPosts from {name} are not being read. `yuqing sources` \
+                                 shows its last error."
+                            ),
+                        )
+                    }
+                    HealthEvent::Recovered => {
+                        tracing::info!(source = %name, "source recovered");
+                        (
+                            format!("✅ yuqing source {name} recovered"),
+                            format!("{name} is being read again."),
+                        )
+                    }
+                };
+                if let Err(e) = self.outbox.enqueue_text(&[], &title, &body, false, now) {
+                    tracing::error!(source = %name, error = %format!("{e:#}"), "could not queue the source-health notice");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "could not judge source health")
+            }
         }
     }
 
     async fn poll(&self, validators: &Validators) -> Result<PollOutcome> {
-        let (bytes, validators) = match self.fetcher.fetch(&self.source.url, validators).await? {
-            Fetched::NotModified => {
-                return Ok(PollOutcome::Done {
-                    validators: None,
-                    new_posts: 0,
-                })
-            }
-            Fetched::Body {
-                bytes,
-                validators,
-                content_type,
-            } => {
-                let (utf8, charset, from) = fetch::to_utf8(&bytes, content_type.as_deref());
-                tracing::debug!(source = %self.source.name, charset = charset.name(), from = ?from, "decoded");
-                (utf8, validators)
-            }
+        let collected = collect::poll(&self.source, &self.fetcher, &self.store, validators).await?;
+        let Some(validators) = collected.validators else {
+            return Ok(PollOutcome::Done {
+                validators: None,
+                items: 0,
+                new_posts: 0,
+            });
         };
-        let now = Utc::now();
-        let name = self.source.name.clone();
-        let kind = self.source.kind;
-        let posts = tokio::task::spawn_blocking(move || match kind {
-            SourceKind::Feed => parse::feed::parse_feed(&name, &bytes, now),
-        })
-        .await??;
-        let total = posts.len();
-        let fresh = dedupe::unseen(&self.store, posts)?;
-        tracing::debug!(source = %self.source.name, total, new = fresh.len(), "polled");
+        let (items, fresh) = (collected.items, collected.fresh);
+        tracing::debug!(source = %self.source.name, total = items, new = fresh.len(), "polled");
         let new_posts = fresh.len() as u64;
         self.metrics.posts_seen(&self.source.name, new_posts);
         if fresh.is_empty() {
             return Ok(PollOutcome::Done {
                 validators: Some(validators),
+                items,
                 new_posts,
             });
         }
         let analyzer = self.analyzer.clone();
         let metrics = self.metrics.clone();
-        let items = tokio::task::spawn_blocking(move || {
+        let source = self.source.clone();
+        let analyzed = tokio::task::spawn_blocking(move || {
             fresh
                 .into_iter()
                 .map(|post| {
                     let started = std::time::Instant::now();
-                    let judged = analyzer.analyze(&post.text());
+                    let mut judged = analyzer.analyze(&post.text());
+                    // A source watched for some brands only says nothing about the others.
+                    judged.retain(|(brand, _)| source.watches(brand));
                     metrics.analysis_time(started.elapsed());
                     (post, judged)
                 })
@@ -561,22 +585,25 @@ impl Poller {
         .await?;
         let batch = AnalyzedBatch {
             source_weight: self.source.weight,
-            items,
+            items: analyzed,
         };
         if self.batches.send(batch).await.is_err() {
             return Ok(PollOutcome::Stopping);
         }
         Ok(PollOutcome::Done {
             validators: Some(validators),
+            items,
             new_posts,
         })
     }
 }
 
 enum PollOutcome {
-    /// Polled: the validators to keep (None after a 304), and how many posts were new.
+    /// Polled: the validators to keep (None after a 304), how many items were read and how
+    /// many posts were new.
     Done {
         validators: Option<Validators>,
+        items: u64,
         new_posts: u64,
     },
     /// The recorder is gone: the daemon is stopping.

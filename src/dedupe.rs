@@ -84,6 +84,7 @@ mod tests {
             body: "b".into(),
             published: None,
             fetched_at: Utc::now(),
+            author: None,
         }
     }
 

@@ -1,7 +1,11 @@
-//! HTTP: one shared client, timeouts, conditional GET, a body cap enforced while streaming, and a
-//! global concurrency cap. Never parses; returns bytes.
+//! HTTP: one shared client, timeouts, conditional GET, a body cap enforced while streaming, a
+//! global concurrency cap and a per-host one. Never parses; returns bytes.
+//!
+//! Failures carry their class ([`ErrorClass`]: DNS, TLS, timeout, HTTP status, login wall…),
+//! which is what source health shows: "DNS" tells an operator something different from "HTTP 403".
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{
@@ -17,8 +21,110 @@ pub fn http_client(cfg: &DaemonConfig) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .user_agent(cfg.user_agent.clone())
         .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(redirect_policy())
         .build()?)
+}
+
+/// Follows up to 5 redirects. A permanent one (301, 308) is logged with its new URL: the
+/// source's `url` should be updated, or one day the old address stops redirecting.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 5 {
+            return attempt.error("more than 5 redirects");
+        }
+        if matches!(attempt.status().as_u16(), 301 | 308) {
+            if let Some(from) = attempt.previous().last() {
+                tracing::info!(
+                    from = %from,
+                    to = %attempt.url(),
+                    status = attempt.status().as_u16(),
+                    "permanent redirect: update the source's url to {}",
+                    attempt.url()
+                );
+            }
+        }
+        attempt.follow()
+    })
+}
+
+/// Per-source request options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestOptions<'a> {
+    /// Extra headers (cookies included), sent as given.
+    pub headers: &'a [(String, String)],
+    /// Replaces the client's user agent.
+    pub user_agent: Option<&'a str>,
+}
+
+/// What kind of failure a poll ended with, for source health and its notices.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake or certificate failed.
+    Tls,
+    /// The server did not answer (refused, reset) .
+    Connect,
+    Timeout,
+    /// The server answered with an error status.
+    HttpStatus,
+    /// The body exceeds the size cap.
+    TooLarge,
+    /// The body could not be read as the expected format.
+    Parse,
+    /// The body did not decode in its charset, and could not be read.
+    Charset,
+    /// A login page, a password form, or HTTP 432: the cookie expired or the source now needs one.
+    LoginWall,
+    Other,
+}
+
+impl ErrorClass {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ErrorClass::Dns => "DNS",
+            ErrorClass::Tls => "TLS",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::HttpStatus => "HTTP status",
+            ErrorClass::TooLarge => "too large",
+            ErrorClass::Parse => "parse",
+            ErrorClass::Charset => "charset",
+            ErrorClass::LoginWall => "login wall",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    /// The class of a poll's error, looked for along its chain.
+    pub fn of(error: &anyhow::Error) -> ErrorClass {
+        // Added as context over the parse error it explains, so only anyhow's own downcast,
+        // not the chain of sources, finds it.
+        if error.downcast_ref::<CharsetError>().is_some() {
+            return ErrorClass::Charset;
+        }
+        for cause in error.chain() {
+            if let Some(e) = cause.downcast_ref::<FetchError>() {
+                return e.class();
+            }
+            if let Some(e) = cause.downcast_ref::<crate::parse::ParseError>() {
+                return match e.kind {
+                    crate::parse::ParseErrorKind::LoginWall(_) => ErrorClass::LoginWall,
+                    _ => ErrorClass::Parse,
+                };
+            }
+        }
+        ErrorClass::Other
+    }
+}
+
+/// A body that was not valid in the charset it was read as, and that then could not be parsed:
+/// the likelier cause to report than the parser's complaint.
+#[derive(Debug, thiserror::Error)]
+#[error("the body is not valid {charset} (charset from {from:?}), so it could not be read")]
+pub struct CharsetError {
+    pub charset: &'static str,
+    pub from: CharsetFrom,
 }
 
 /// Cache validators from the last successful fetch, sent back as a conditional GET.
@@ -59,6 +165,9 @@ pub enum FetchError {
         /// No connection was made (refused, DNS, TLS handshake): the server was not reached.
         connect: bool,
     },
+    /// HTTP 432 (Weibo's answer to an expired cookie), or a redirect to a login page.
+    #[error("cookie expired or login required: {url} {why}")]
+    LoginWall { url: String, why: String },
 }
 
 impl FetchError {
@@ -78,6 +187,39 @@ impl FetchError {
             FetchError::Network { connect: true, .. } | FetchError::Timeout { .. }
         )
     }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            FetchError::Status { .. } => ErrorClass::HttpStatus,
+            FetchError::TooLarge { .. } => ErrorClass::TooLarge,
+            FetchError::Timeout { .. } => ErrorClass::Timeout,
+            FetchError::LoginWall { .. } => ErrorClass::LoginWall,
+            FetchError::Network { message, .. } => {
+                let m = message.to_ascii_lowercase();
+                if m.contains("dns") || m.contains("lookup") || m.contains("resolve") {
+                    ErrorClass::Dns
+                } else if m.contains("tls") || m.contains("certificate") || m.contains("handshake")
+                {
+                    ErrorClass::Tls
+                } else if m.contains("timed out") {
+                    ErrorClass::Timeout
+                } else {
+                    ErrorClass::Connect
+                }
+            }
+        }
+    }
+}
+
+/// Whether a redirect landed on a login page rather than on content.
+fn is_login_url(url: &reqwest::Url) -> bool {
+    let path = url.path().to_ascii_lowercase();
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    ["login", "signin", "sign_in", "sign-in", "passport", "/sso"]
+        .iter()
+        .any(|w| path.contains(w))
+        || host.starts_with("passport.")
+        || host.starts_with("login.")
 }
 
 #[derive(Clone)]
@@ -86,6 +228,10 @@ pub struct Fetcher {
     timeout: Duration,
     max_body: usize,
     permits: Arc<Semaphore>,
+    per_host: usize,
+    /// One semaphore per host:port, made on first use. A std Mutex: it is held only to look
+    /// one up, never across an await.
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
 impl Fetcher {
@@ -95,16 +241,39 @@ impl Fetcher {
             timeout: cfg.fetch_timeout,
             max_body: cfg.max_body_bytes,
             permits: Arc::new(Semaphore::new(cfg.max_concurrent_fetches)),
+            per_host: cfg.per_host.max(1),
+            hosts: Arc::default(),
         }
     }
 
     pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Fetched, FetchError> {
+        self.fetch_with(url, validators, RequestOptions::default())
+            .await
+    }
+
+    /// Fetches `url` with a source's own headers and user agent, within the host's and the
+    /// global concurrency caps. The timeout covers the whole request, waiting for a permit
+    /// excluded: a source queued behind a slow host is not the one that timed out.
+    pub async fn fetch_with(
+        &self,
+        url: &str,
+        validators: &Validators,
+        options: RequestOptions<'_>,
+    ) -> Result<Fetched, FetchError> {
+        // The host's permit first, so a request waiting on a busy host holds no global permit
+        // that another host's request could use.
+        let _host_permit = self
+            .host_permits(url)
+            .acquire_owned()
+            .await
+            .expect("a host semaphore is never closed");
         let _permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the fetch semaphore is never closed");
-        match tokio::time::timeout(self.timeout, self.fetch_inner(url, validators)).await {
+        match tokio::time::timeout(self.timeout, self.fetch_inner(url, validators, options)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout {
                 url: url.to_string(),
@@ -113,7 +282,30 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_inner(&self, url: &str, validators: &Validators) -> Result<Fetched, FetchError> {
+    fn host_permits(&self, url: &str) -> Arc<Semaphore> {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or_default(),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            })
+            .unwrap_or_default();
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
+    }
+
+    async fn fetch_inner(
+        &self,
+        url: &str,
+        validators: &Validators,
+        options: RequestOptions<'_>,
+    ) -> Result<Fetched, FetchError> {
         // The URL is said once, by our message; reqwest's own would repeat it.
         let network = |e: reqwest::Error| FetchError::Network {
             url: url.to_string(),
@@ -121,6 +313,12 @@ impl Fetcher {
             message: error_chain(&e.without_url()),
         };
         let mut request = self.client.get(url);
+        if let Some(agent) = options.user_agent {
+            request = request.header(reqwest::header::USER_AGENT, agent);
+        }
+        for (name, value) in options.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         if let Some(etag) = &validators.etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
@@ -129,6 +327,19 @@ impl Fetcher {
         }
         let mut response = request.send().await.map_err(network)?;
         let status = response.status();
+        if status.as_u16() == 432 {
+            return Err(FetchError::LoginWall {
+                url: url.to_string(),
+                why: "answered HTTP 432".into(),
+            });
+        }
+        let redirected = reqwest::Url::parse(url).ok().as_ref() != Some(response.url());
+        if redirected && is_login_url(response.url()) {
+            return Err(FetchError::LoginWall {
+                url: url.to_string(),
+                why: format!("redirected to the login page {}", response.url()),
+            });
+        }
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified);
         }
@@ -221,6 +432,22 @@ pub fn to_utf8(
     bytes: &[u8],
     content_type: Option<&str>,
 ) -> (Vec<u8>, &'static encoding_rs::Encoding, CharsetFrom) {
+    let decoded = decode(bytes, content_type);
+    (decoded.utf8, decoded.encoding, decoded.from)
+}
+
+/// A document decoded to UTF-8 by [`decode`].
+#[derive(Debug)]
+pub struct Decoded {
+    pub utf8: Vec<u8>,
+    pub encoding: &'static encoding_rs::Encoding,
+    pub from: CharsetFrom,
+    /// Some bytes were not valid in that encoding and became U+FFFD.
+    pub malformed: bool,
+}
+
+/// [`to_utf8`], also telling whether the bytes were valid in the charset chosen.
+pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
     let (encoding, from) = if let Some((enc, _)) = encoding_rs::Encoding::for_bom(bytes) {
         (enc, CharsetFrom::Bom)
     } else if let Some(enc) = content_type.and_then(header_charset) {
@@ -234,9 +461,14 @@ pub fn to_utf8(
     };
     // A UTF-16 declaration inside bytes already read as 8-bit text would be a lie; and an
     // "encoding" label for UTF-8 needs nothing done.
-    let (text, _, _) = encoding.decode(bytes);
+    let (text, _, malformed) = encoding.decode(bytes);
     let text = rewrite_declaration(&text);
-    (text.into_bytes(), encoding, from)
+    Decoded {
+        utf8: text.into_bytes(),
+        encoding,
+        from,
+        malformed,
+    }
 }
 
 /// The charset parameter of a Content-Type header, if it names a known encoding.
@@ -396,5 +628,63 @@ mod charset_tests {
         let html = b"<html><head><meta charset=\"gbk\"></head><body>x</body></html>";
         let (_, enc, from) = to_utf8(html, Some("text/html"));
         assert_eq!((enc.name(), from), ("GBK", CharsetFrom::Document));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_pages_are_recognised_by_their_address() {
+        for url in [
+            "https://passport.weibo.example/visitor?entry=mweibo",
+            "https://m.example.com/login?r=%2Ffeed",
+            "https://example.com/account/signin",
+            "https://example.com/sso/auth",
+        ] {
+            assert!(is_login_url(&reqwest::Url::parse(url).unwrap()), "{url}");
+        }
+        for url in ["https://example.com/feed", "https://blog.example/catalogue"] {
+            assert!(!is_login_url(&reqwest::Url::parse(url).unwrap()), "{url}");
+        }
+    }
+
+    #[test]
+    fn network_failures_are_classed() {
+        let network = |message: &str| FetchError::Network {
+            url: "http://x/".into(),
+            message: message.into(),
+            connect: true,
+        };
+        let cases = [
+            (
+                "client error (Connect): dns error: failed to lookup address information",
+                ErrorClass::Dns,
+            ),
+            (
+                "client error (Connect): invalid peer certificate: UnknownIssuer",
+                ErrorClass::Tls,
+            ),
+            (
+                "client error (Connect): tcp connect error: Connection refused (os error 111)",
+                ErrorClass::Connect,
+            ),
+        ];
+        for (message, class) in cases {
+            assert_eq!(network(message).class(), class, "{message}");
+        }
+        let wall = FetchError::LoginWall {
+            url: "u".into(),
+            why: "answered HTTP 432".into(),
+        };
+        assert_eq!(
+            ErrorClass::of(&anyhow::Error::new(wall).context("source \"weibo\"")),
+            ErrorClass::LoginWall
+        );
+        assert_eq!(
+            ErrorClass::of(&anyhow::anyhow!("something else")),
+            ErrorClass::Other
+        );
     }
 }

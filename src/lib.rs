@@ -7,9 +7,10 @@
 //!
 //! | stage | module | owns |
 //! |---|---|---|
-//! | source | [`source`] | when each source is polled: interval, backoff, validators, the stored next check |
-//! | fetch | [`fetch`] | HTTP: one client, timeouts, body cap, conditional GET, charset → UTF-8 |
-//! | parse | [`parse`] | bytes → [`post::Post`]s, one parser per format |
+//! | source | [`source`] | when each source is polled: interval, backoff, validators, the stored next check; health limits and their notices |
+//! | fetch | [`fetch`] | HTTP: one client, timeouts, body cap, conditional GET, per-host and global caps, charset → UTF-8, error classes |
+//! | collect | [`collect`] | one poll of one source: its requests (brands, pages), parsing, new posts, followed item pages |
+//! | parse | [`parse`] | bytes → [`post::Post`]s, one parser per format (feed, html, json) and the dates they hold |
 //! | post | [`post`] | the `Post` type and text clean-up |
 //! | dedupe | [`dedupe`] | seen GUIDs and URLs |
 //! | analyze | [`analyze`] | jieba, brand mentions, target-aware sentiment (CPU only) |
@@ -28,6 +29,7 @@
 
 pub mod admin;
 pub mod analyze;
+pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod dedupe;

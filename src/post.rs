@@ -22,6 +22,9 @@ pub struct Post {
     pub body: String,
     pub published: Option<DateTime<Utc>>,
     pub fetched_at: DateTime<Utc>,
+    /// Who wrote it, when the source says (a page's author selector, a JSON author field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 impl Post {
@@ -45,14 +48,19 @@ impl Post {
     }
 }
 
-/// Turns an HTML fragment (feed descriptions are often HTML) into plain text: tags dropped,
-/// common entities decoded, whitespace collapsed, length capped.
+/// Turns an HTML fragment (feed descriptions are often HTML, list pages always are) into plain
+/// text: tags dropped, the contents of scripts, styles and comments dropped, entities decoded,
+/// whitespace collapsed, length capped.
 pub fn plain_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut chars = html.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '<' => {
+                if chars.peek() == Some(&'!') {
+                    skip_comment(&mut chars);
+                    continue;
+                }
                 // Skip to the end of the tag; a block-level tag separates words.
                 let mut tag = String::new();
                 for t in chars.by_ref() {
@@ -62,6 +70,15 @@ pub fn plain_text(html: &str) -> String {
                     if tag.len() < 8 {
                         tag.push(t.to_ascii_lowercase());
                     }
+                }
+                // Code and styling are not text, and can hold words that read as a complaint.
+                if let Some(hidden) = ["script", "style", "noscript", "template"]
+                    .into_iter()
+                    .find(|h| is_tag(&tag, h))
+                {
+                    skip_until_closing(&mut chars, hidden);
+                    out.push(' ');
+                    continue;
                 }
                 let name = tag.trim_start_matches('/');
                 if ["p", "br", "div", "li", "tr", "h1", "h2", "h3", "h4"]
@@ -107,6 +124,51 @@ pub fn plain_text(html: &str) -> String {
     collapse_whitespace(&out, MAX_TEXT_CHARS)
 }
 
+/// Whether an opening tag's text (lowercased, cut short) names `name`: `script` and
+/// `script src=…` do, `scripts` and `/script` do not.
+fn is_tag(tag: &str, name: &str) -> bool {
+    tag.strip_prefix(name)
+        .is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_alphanumeric()))
+}
+
+/// Skips `<!-- … -->` (or a `<!DOCTYPE …>` / `<![CDATA[` opener up to its `>`), the `<` taken.
+fn skip_comment(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    chars.next(); // '!'
+    let comment = chars.clone().take(2).eq("--".chars());
+    let mut tail = String::new();
+    for c in chars.by_ref() {
+        if !comment && c == '>' {
+            return;
+        }
+        tail.push(c);
+        if comment && tail.len() >= 4 && tail.ends_with("-->") {
+            return;
+        }
+    }
+}
+
+/// Skips everything up to and including `</name…>`, case-insensitively; an unclosed element
+/// runs to the end, as browsers treat it.
+fn skip_until_closing(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, name: &str) {
+    let closing: Vec<char> = format!("</{name}").chars().collect();
+    let mut matched = 0;
+    while let Some(c) = chars.next() {
+        if c.to_ascii_lowercase() == closing[matched] {
+            matched += 1;
+            if matched == closing.len() {
+                for t in chars.by_ref() {
+                    if t == '>' {
+                        return;
+                    }
+                }
+                return;
+            }
+        } else {
+            matched = usize::from(c == '<');
+        }
+    }
+}
+
 fn decode_entity(entity: &str) -> Option<char> {
     match entity {
         "amp" => Some('&'),
@@ -114,11 +176,26 @@ fn decode_entity(entity: &str) -> Option<char> {
         "gt" => Some('>'),
         "quot" => Some('"'),
         "apos" => Some('\''),
-        "nbsp" => Some(' '),
+        "nbsp" | "ensp" | "emsp" | "thinsp" => Some(' '),
         "ldquo" => Some('“'),
         "rdquo" => Some('”'),
+        "lsquo" => Some('‘'),
+        "rsquo" => Some('’'),
+        "laquo" => Some('«'),
+        "raquo" => Some('»'),
         "hellip" => Some('…'),
         "mdash" => Some('—'),
+        "ndash" => Some('–'),
+        "middot" => Some('·'),
+        "bull" => Some('•'),
+        "times" => Some('×'),
+        "divide" => Some('÷'),
+        "yen" => Some('¥'),
+        "copy" => Some('©'),
+        "reg" => Some('®'),
+        "trade" => Some('™'),
+        "deg" => Some('°'),
+        "plusmn" => Some('±'),
         _ => {
             let num = entity.strip_prefix('#')?;
             let code = match num.strip_prefix(['x', 'X']) {
@@ -164,6 +241,17 @@ mod tests {
     }
 
     #[test]
+    fn scripts_styles_and_comments_are_not_text() {
+        let page =
+            "<div>度小满<script type=\"text/javascript\">var s = '暴力催收 </div>';</script>\
+                    <STYLE>.x{color:red}</STYLE>客服<!-- 垃圾 --> 回电<noscript>请开启</noscript>\
+                    <scripts>留下</scripts>&middot;&yen;5&nbsp;&nbsp;元</div>";
+        assert_eq!(plain_text(page), "度小满 客服 回电 留下·¥5 元");
+        assert_eq!(plain_text("a<script>never closed"), "a");
+        assert_eq!(plain_text("<!DOCTYPE html><p>x</p><!-- open"), "x");
+    }
+
+    #[test]
     fn text_is_capped() {
         let long = "坑".repeat(MAX_TEXT_CHARS + 10);
         assert_eq!(plain_text(&long).chars().count(), MAX_TEXT_CHARS);
@@ -180,6 +268,7 @@ mod tests {
             body: String::new(),
             published: Some(now + chrono::Duration::hours(3)),
             fetched_at: now,
+            author: None,
         };
         assert_eq!(post.event_time(), now);
     }

@@ -167,6 +167,7 @@ pub async fn replay(
                 body: recorded.text.clone(),
                 published: Some(recorded.published),
                 fetched_at: recorded.published,
+                author: None,
             };
             let hits: Vec<Hit> = analyzer
                 .analyze(&post.text())

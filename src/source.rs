@@ -1,11 +1,18 @@
 //! When to poll each source: the interval, exponential backoff after failures (honouring
 //! Retry-After), jitter so that sources configured alike do not fire in lockstep, and the cache
 //! validators for conditional GETs. Decides when; never downloads.
+//!
+//! It also judges a source's stored health against its limits ([`health_transition`]): failing
+//! longer than `alert_after`, or no new item for `silent_after`, is announced once, and so is
+//! the recovery.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::SourceConfig;
 use crate::fetch::Validators;
+use crate::store::SourceHealth;
 
 /// The longest a failing source waits between attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -91,19 +98,96 @@ impl Schedule {
     }
 }
 
+/// A source's health limits, from its config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthLimits {
+    /// Failing this long is announced.
+    pub alert_after: Duration,
+    /// No new item this long is announced (None = never).
+    pub silent_after: Option<Duration>,
+}
+
+impl HealthLimits {
+    pub fn of(source: &SourceConfig) -> HealthLimits {
+        HealthLimits {
+            alert_after: source.alert_after,
+            silent_after: source.silent_after,
+        }
+    }
+}
+
+/// A change in a source's health worth telling people about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthEvent {
+    /// The source crossed a limit: failing too long, or silent too long.
+    Unhealthy { why: String },
+    /// It is back within its limits after an `Unhealthy` was announced.
+    Recovered,
+}
+
+/// The transition to announce for a source with health `h` at `now`, and its health with the
+/// announcement recorded; None when there is nothing (new) to say. Pure: storing the returned
+/// health is what makes each announcement happen once (see `Store::announce_health`).
+pub fn health_transition(
+    h: &SourceHealth,
+    limits: &HealthLimits,
+    now: DateTime<Utc>,
+) -> Option<(HealthEvent, SourceHealth)> {
+    let longer_than = |since: Option<DateTime<Utc>>, limit: Duration| {
+        since.is_some_and(|t| (now - t).to_std().is_ok_and(|age| age >= limit))
+    };
+    let failing = (h.consecutive_failures > 0 && longer_than(h.failing_since, limits.alert_after))
+        .then(|| {
+            let class = h
+                .last_error_class
+                .as_ref()
+                .map(|c| format!("[{}] ", c.label()))
+                .unwrap_or_default();
+            format!(
+                "failing for over {} ({} attempts): {class}{}",
+                crate::config::human_duration(limits.alert_after),
+                h.consecutive_failures,
+                h.last_error.as_deref().unwrap_or("unknown error")
+            )
+        });
+    let silent = limits.silent_after.and_then(|limit| {
+        let since = h.last_new_item_at.or(h.watched_since);
+        longer_than(since, limit).then(|| {
+            format!(
+                "no new item for over {}",
+                crate::config::human_duration(limit)
+            )
+        })
+    });
+    match (failing.or(silent), &h.unhealthy) {
+        (Some(why), None) => Some((
+            HealthEvent::Unhealthy { why: why.clone() },
+            SourceHealth {
+                unhealthy: Some(why),
+                ..h.clone()
+            },
+        )),
+        (None, Some(_)) => Some((
+            HealthEvent::Recovered,
+            SourceHealth {
+                unhealthy: None,
+                ..h.clone()
+            },
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SourceKind;
 
     fn schedule(interval: u64) -> Schedule {
-        Schedule::new(&SourceConfig {
-            name: "s".into(),
-            kind: SourceKind::Feed,
-            url: "http://127.0.0.1/".into(),
-            interval: Duration::from_secs(interval),
-            weight: 1.0,
-        })
+        Schedule::new(&SourceConfig::feed(
+            "s",
+            "http://127.0.0.1/",
+            Duration::from_secs(interval),
+        ))
     }
 
     #[test]
@@ -150,13 +234,7 @@ mod tests {
     #[test]
     fn a_stored_next_check_survives_a_restart() {
         use chrono::TimeZone;
-        let source = crate::config::SourceConfig {
-            name: "s".into(),
-            kind: crate::config::SourceKind::Feed,
-            url: "http://127.0.0.1:9/".into(),
-            interval: Duration::from_secs(60),
-            weight: 1.0,
-        };
+        let source = SourceConfig::feed("s", "http://127.0.0.1:9/", Duration::from_secs(60));
         let schedule = Schedule::new(&source);
         let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
         let first = schedule.first_delay();
@@ -172,5 +250,126 @@ mod tests {
             schedule.resume_delay(Some(now - chrono::Duration::seconds(5)), now),
             first
         );
+    }
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + chrono::Duration::minutes(minutes)
+    }
+
+    fn failing_since(minutes: i64, failures: u64) -> SourceHealth {
+        SourceHealth {
+            consecutive_failures: failures,
+            failing_since: Some(at(minutes)),
+            last_error: Some("HTTP 432 from https://weibo.example/".into()),
+            last_error_class: Some(crate::fetch::ErrorClass::LoginWall),
+            watched_since: Some(at(0)),
+            ..SourceHealth::default()
+        }
+    }
+
+    const LIMITS: HealthLimits = HealthLimits {
+        alert_after: Duration::from_secs(6 * 3600),
+        silent_after: None,
+    };
+
+    #[test]
+    fn failing_past_the_limit_is_announced_once_then_the_recovery_once() {
+        let h = failing_since(0, 3);
+        assert_eq!(health_transition(&h, &LIMITS, at(359)), None, "not yet 6h");
+        let (event, h) = health_transition(&h, &LIMITS, at(360)).unwrap();
+        let HealthEvent::Unhealthy { why } = event else {
+            panic!("{event:?}")
+        };
+        assert!(
+            why.contains("[login wall]") && why.contains("HTTP 432") && why.contains("6h"),
+            "{why}"
+        );
+        assert_eq!(
+            health_transition(&h, &LIMITS, at(400)),
+            None,
+            "announced once"
+        );
+        let back = SourceHealth {
+            consecutive_failures: 0,
+            failing_since: None,
+            ..h
+        };
+        let (event, back) = health_transition(&back, &LIMITS, at(410)).unwrap();
+        assert_eq!(event, HealthEvent::Recovered);
+        assert_eq!(
+            health_transition(&back, &LIMITS, at(420)),
+            None,
+            "recovered once"
+        );
+    }
+
+    #[test]
+    fn silence_is_announced_only_when_asked_for() {
+        let quiet = SourceHealth {
+            watched_since: Some(at(0)),
+            last_new_item_at: Some(at(10)),
+            ..SourceHealth::default()
+        };
+        assert_eq!(
+            health_transition(&quiet, &LIMITS, at(10_000)),
+            None,
+            "silent_after is off"
+        );
+        let limits = HealthLimits {
+            silent_after: Some(Duration::from_secs(24 * 3600)),
+            ..LIMITS
+        };
+        assert_eq!(
+            health_transition(&quiet, &limits, at(10 + 24 * 60 - 1)),
+            None
+        );
+        let (event, quiet) = health_transition(&quiet, &limits, at(10 + 24 * 60)).unwrap();
+        assert!(
+            matches!(&event, HealthEvent::Unhealthy { why } if why.contains("no new item")),
+            "{event:?}"
+        );
+        let fresh = SourceHealth {
+            last_new_item_at: Some(at(2000)),
+            ..quiet
+        };
+        assert_eq!(
+            health_transition(&fresh, &limits, at(2001)).unwrap().0,
+            HealthEvent::Recovered
+        );
+        // Never a new item: silent since the first poll.
+        let never = SourceHealth {
+            watched_since: Some(at(0)),
+            ..SourceHealth::default()
+        };
+        assert!(health_transition(&never, &limits, at(24 * 60)).is_some());
+    }
+
+    #[test]
+    fn the_store_announces_each_transition_once() {
+        let store = crate::store::Store::temporary().unwrap();
+        let failed = crate::store::PollResult::Failed {
+            error: "dns error".into(),
+            class: crate::fetch::ErrorClass::Dns,
+        };
+        store.record_poll("s", at(0), failed.clone()).unwrap();
+        assert_eq!(store.announce_health("s", &LIMITS, at(1)).unwrap(), None);
+        store.record_poll("s", at(400), failed).unwrap();
+        let first = store.announce_health("s", &LIMITS, at(400)).unwrap();
+        assert!(
+            matches!(first, Some(HealthEvent::Unhealthy { .. })),
+            "{first:?}"
+        );
+        assert_eq!(store.announce_health("s", &LIMITS, at(401)).unwrap(), None);
+        let ok = crate::store::PollResult::Fetched {
+            items: 3,
+            new_items: 1,
+        };
+        store.record_poll("s", at(402), ok).unwrap();
+        assert_eq!(
+            store.announce_health("s", &LIMITS, at(402)).unwrap(),
+            Some(HealthEvent::Recovered)
+        );
+        assert_eq!(store.announce_health("s", &LIMITS, at(403)).unwrap(), None);
     }
 }

@@ -450,14 +450,13 @@ pub struct InvalidCursor;
 /// How one poll of a source ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollResult {
-    /// A body was fetched; `new_items` posts in it had not been seen.
-    Fetched {
-        new_items: u64,
-    },
+    /// A body was fetched holding `items` posts, `new_items` of which had not been seen.
+    Fetched { items: u64, new_items: u64 },
     /// The source answered 304 Not Modified.
     NotModified,
     Failed {
         error: String,
+        class: crate::fetch::ErrorClass,
     },
 }
 
@@ -483,6 +482,20 @@ pub struct SourceHealth {
     /// honours it.
     #[serde(default)]
     pub next_poll_at: Option<DateTime<Utc>>,
+    /// What kind of failure the last error was (DNS, TLS, timeout, HTTP status, parse,
+    /// charset, login wall…).
+    pub last_error_class: Option<crate::fetch::ErrorClass>,
+    /// The first failure of the current streak (None while the source works).
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Items read over all polls, new or not.
+    pub items_seen: u64,
+    /// When a poll last found a post not seen before.
+    pub last_new_item_at: Option<DateTime<Utc>>,
+    /// The first poll: a source that never had a new item has been silent since then.
+    pub watched_since: Option<DateTime<Utc>>,
+    /// Why the source was announced unhealthy, while that notice stands; cleared when its
+    /// recovery is announced. Stored so that each is announced once, across restarts too.
+    pub unhealthy: Option<String>,
 }
 
 impl SourceHealth {
@@ -490,24 +503,35 @@ impl SourceHealth {
         let mut new = self.clone();
         new.polls += 1;
         new.last_poll_at = Some(at);
+        new.watched_since.get_or_insert(at);
         match outcome {
-            PollResult::Fetched { new_items } => {
+            PollResult::Fetched { items, new_items } => {
                 new.last_success_at = Some(at);
                 new.consecutive_failures = 0;
+                new.failing_since = None;
                 new.last_new_items = *new_items;
                 new.total_new_items += new_items;
+                new.items_seen += items;
+                if *new_items > 0 {
+                    new.last_new_item_at = Some(at);
+                }
             }
             PollResult::NotModified => {
                 new.last_success_at = Some(at);
                 new.consecutive_failures = 0;
+                new.failing_since = None;
                 new.last_new_items = 0;
                 new.not_modified += 1;
             }
-            PollResult::Failed { error } => {
+            PollResult::Failed { error, class } => {
                 new.errors += 1;
+                if new.consecutive_failures == 0 {
+                    new.failing_since = Some(at);
+                }
                 new.consecutive_failures += 1;
                 new.last_new_items = 0;
                 new.last_error = Some(error.clone());
+                new.last_error_class = Some(class.clone());
                 new.last_error_at = Some(at);
             }
         }
@@ -1273,6 +1297,38 @@ impl Store {
             ..current.clone()
         })?;
         Ok(())
+    }
+
+    /// Works out whether `source`'s health crossed a limit (or came back within them) and, if
+    /// so, records that it is being announced, in one compare-and-swap: the transition is
+    /// returned once, however many pollers or restarts ask.
+    pub fn announce_health(
+        &self,
+        source: &str,
+        limits: &crate::source::HealthLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::source::HealthEvent>> {
+        let key = source.as_bytes();
+        // Most polls change nothing: then nothing is written.
+        loop {
+            let old = self.source_health.get(key)?;
+            let current: SourceHealth = match &old {
+                None => return Ok(None),
+                Some(v) => serde_json::from_slice(v).unwrap_or_default(),
+            };
+            let Some((event, next)) = crate::source::health_transition(&current, limits, now)
+            else {
+                return Ok(None);
+            };
+            let bytes = serde_json::to_vec(&next)?;
+            if self
+                .source_health
+                .compare_and_swap(key, old, Some(bytes))?
+                .is_ok()
+            {
+                return Ok(Some(event));
+            }
+        }
     }
 
     /// When `source` was last scheduled to be polled next, if ever.
@@ -2204,7 +2260,14 @@ mod tests {
         let store = Store::temporary().unwrap();
         let t = |m| utc(2026, 3, 1, 8, m, 0);
         let h = store
-            .record_poll("weibo", t(0), PollResult::Fetched { new_items: 4 })
+            .record_poll(
+                "weibo",
+                t(0),
+                PollResult::Fetched {
+                    items: 10,
+                    new_items: 4,
+                },
+            )
             .unwrap();
         assert_eq!((h.polls, h.last_new_items, h.total_new_items), (1, 4, 4));
         assert_eq!(h.last_success_at, Some(t(0)));
@@ -2223,6 +2286,7 @@ mod tests {
                     t(m),
                     PollResult::Failed {
                         error: format!("HTTP 503 at {m}"),
+                        class: crate::fetch::ErrorClass::HttpStatus,
                     },
                 )
                 .unwrap();
@@ -2241,8 +2305,21 @@ mod tests {
         assert_eq!(h.last_error_at, Some(t(3)));
         assert_eq!(h.last_success_at, Some(t(1)));
         assert_eq!(h.last_poll_at, Some(t(3)));
+        assert_eq!(h.failing_since, Some(t(2)), "the streak's first failure");
+        assert_eq!(
+            h.last_error_class,
+            Some(crate::fetch::ErrorClass::HttpStatus)
+        );
+        assert_eq!((h.items_seen, h.last_new_item_at), (10, Some(t(0))));
         let h = store
-            .record_poll("weibo", t(4), PollResult::Fetched { new_items: 1 })
+            .record_poll(
+                "weibo",
+                t(4),
+                PollResult::Fetched {
+                    items: 10,
+                    new_items: 1,
+                },
+            )
             .unwrap();
         assert_eq!(h.consecutive_failures, 0);
         assert_eq!(

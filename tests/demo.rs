@@ -261,6 +261,7 @@ async fn the_daemon_opens_an_incident_on_the_burst() {
                 body: p.body.clone(),
                 published: None,
                 fetched_at: Utc::now(),
+                author: None,
             };
             (p.guid.clone(), dedupe::keys(&post))
         })

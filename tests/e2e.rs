@@ -574,3 +574,41 @@ async fn a_failing_feishu_does_not_delay_telegram() {
     assert!(feishu.accepted().is_empty());
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_is_announced_once_then_its_recovery() {
+    let setup = Setup::new().await;
+    setup
+        .feeds
+        .set_status("/forum", 500, "down for maintenance");
+    let text = format!(
+        "{}\n[[sources]]\nname = \"forum\"\nkind = \"feed\"\nurl = \"{}\"\ninterval = \"100ms\"\nalert_after = \"300ms\"\n",
+        setup.config_text("1h"),
+        setup.feeds.url("/forum")
+    );
+    let daemon = Serving::start(Config::parse(&text, Origin::Embedded).expect("valid")).await;
+    let unhealthy = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("forum is unhealthy"), WAIT)
+        .await;
+    assert!(unhealthy.text.contains("500"), "{}", unhealthy.text);
+    setup
+        .feeds
+        .set("/forum", "application/rss+xml", rss("forum", &calm_items()));
+    setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("forum recovered"), WAIT)
+        .await;
+    daemon.stop().await;
+    let about_forum: Vec<_> = setup
+        .telegram
+        .sent_to(CHAT)
+        .into_iter()
+        .filter(|m| m.text.contains("forum"))
+        .collect();
+    assert_eq!(
+        about_forum.len(),
+        2,
+        "announced once each: {about_forum:#?}"
+    );
+}

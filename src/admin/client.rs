@@ -315,7 +315,10 @@ pub fn sources_table(sources: &[Value]) -> String {
         .map(|s| {
             vec![
                 field(s, "name"),
-                if s["failing"] == Value::Bool(true) {
+                if s["unhealthy"].is_string() {
+                    // Past its alert_after or silent_after: announced as unhealthy.
+                    "UNHEALTHY".into()
+                } else if s["failing"] == Value::Bool(true) {
                     "FAILING".into()
                 } else if s["last_poll_at"].is_null() {
                     "not polled yet".into()
@@ -326,6 +329,12 @@ pub fn sources_table(sources: &[Value]) -> String {
                 short_time(s, "last_success_at"),
                 field(s, "consecutive_failures"),
                 field(s, "total_new_items"),
+                field(s, "items_seen"),
+                short_time(s, "last_new_item_at"),
+                s["last_error_class"]
+                    .as_str()
+                    .map(|c| c.replace('_', " "))
+                    .unwrap_or_else(|| "-".into()),
                 s["last_error"]
                     .as_str()
                     .map(|e| e.chars().take(80).collect())
@@ -341,6 +350,9 @@ pub fn sources_table(sources: &[Value]) -> String {
             "LAST OK",
             "FAILURES",
             "NEW ITEMS",
+            "ITEMS SEEN",
+            "LAST NEW",
+            "CLASS",
             "LAST ERROR",
         ],
         &rows,

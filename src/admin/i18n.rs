@@ -186,6 +186,10 @@ labels! {
     LastError => "最近错误", "Last error";
     ConsecutiveFailures => "连续失败", "Consecutive failures";
     NewItems => "新条目", "New items";
+    ItemsSeen => "累计条目", "Items seen";
+    LastNewItem => "最近新条目", "Last new item";
+    ErrorClass => "错误类别", "Error class";
+    Unhealthy => "已告警", "Alerted";
     Never => "从未", "never";
     NoSources => "尚未配置来源。", "No sources configured.";
 

@@ -492,17 +492,33 @@ pub fn sources(page: &Page, list: &[(String, SourceHealth)]) -> Markup {
                         th { (t(Label::LastSuccess)) }
                         th.num { (t(Label::ConsecutiveFailures)) }
                         th.num { (t(Label::NewItems)) }
+                        th.num { (t(Label::ItemsSeen)) }
+                        th { (t(Label::LastNewItem)) }
+                        th { (t(Label::ErrorClass)) }
                         th { (t(Label::LastError)) }
                     }
                 }
                 tbody {
                     @for (name, h) in list {
                         tr.failing[h.consecutive_failures > 0] {
-                            td { (name) }
+                            td {
+                                (name)
+                                @if let Some(why) = &h.unhealthy {
+                                    " " span.unhealthy title=(why) { "⚠ " (t(Label::Unhealthy)) }
+                                }
+                            }
                             td { (when(h.last_poll_at)) }
                             td { (when(h.last_success_at)) }
                             td.num { (h.consecutive_failures) }
                             td.num { (h.last_new_items) }
+                            td.num { (h.items_seen) }
+                            td { (when(h.last_new_item_at)) }
+                            td {
+                                @match &h.last_error_class {
+                                    Some(class) => (class.label()),
+                                    None => span.muted { "—" },
+                                }
+                            }
                             td {
                                 @if let Some(error) = &h.last_error {
                                     (truncate(error, MAX_TEXT_CHARS))
@@ -1358,7 +1374,10 @@ mod tests {
             last_poll_at: Some(at(30, 5)),
             last_error: Some("timed out".into()),
             last_error_at: Some(at(30, 5)),
+            last_error_class: Some(crate::fetch::ErrorClass::Timeout),
             consecutive_failures: 2,
+            items_seen: 41,
+            unhealthy: Some("failing for over 6h".into()),
             ..SourceHealth::default()
         };
         let html = sources(
@@ -1368,8 +1387,18 @@ mod tests {
         .into_string();
         assert_eq!(html.matches("<tr class=\"failing\">").count(), 1);
         let failing_row = &html[html.find("<tr class=\"failing\">").unwrap()..];
-        assert!(failing_row.starts_with("<tr class=\"failing\"><td>tieba</td>"));
+        assert!(
+            failing_row.starts_with("<tr class=\"failing\"><td>tieba <span class=\"unhealthy\"")
+        );
         assert!(failing_row.contains("timed out") && failing_row.contains("never"));
+        assert!(
+            failing_row.contains("<td>timeout</td>")
+                && failing_row.contains("<td class=\"num\">41</td>")
+        );
+        assert!(
+            failing_row.contains("title=\"failing for over 6h\">⚠ Alerted"),
+            "{failing_row}"
+        );
         assert!(html.contains("<td>weibo</td>"));
         let html = sources(&page(Lang::Zh, None), &[]).into_string();
         assert!(html.contains("id=\"no-sources\">尚未配置来源。"));

@@ -53,8 +53,13 @@ pub fn parse_feed(
             url,
             title,
             body,
-            published: entry.published.or(entry.updated),
+            published: super::date::checked(source, entry.published.or(entry.updated), fetched_at),
             fetched_at,
+            author: entry
+                .authors
+                .first()
+                .map(|a| a.name.trim().to_string())
+                .filter(|a| !a.is_empty()),
         });
     }
     Ok(posts)
@@ -84,7 +89,9 @@ mod tests {
 
     #[test]
     fn rss_items_become_posts() {
-        let posts = parse_feed("news", RSS.as_bytes(), Utc::now()).unwrap();
+        // A fixed fetch time: the item's date must not look ahead of it, whatever today is.
+        let fetched = "2026-11-24T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let posts = parse_feed("news", RSS.as_bytes(), fetched).unwrap();
         assert_eq!(posts.len(), 1, "the empty item is skipped");
         let p = &posts[0];
         assert_eq!(p.guid.as_deref(), Some("a1"));
@@ -95,6 +102,19 @@ mod tests {
             p.published.unwrap().to_rfc3339(),
             "2026-11-24T01:02:03+00:00"
         );
+    }
+
+    #[test]
+    fn a_date_far_ahead_or_before_2000_becomes_the_fetch_time() {
+        let fetched = "2026-11-24T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        for date in [
+            "Sat, 24 Nov 2029 01:02:03 GMT",
+            "Fri, 24 Nov 1995 01:02:03 GMT",
+        ] {
+            let rss = RSS.replace("Tue, 24 Nov 2026 01:02:03 GMT", date);
+            let posts = parse_feed("odd", rss.as_bytes(), fetched).unwrap();
+            assert_eq!(posts[0].published, Some(fetched), "{date}");
+        }
     }
 
     #[test]
