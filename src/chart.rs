@@ -4,9 +4,9 @@
 //! digests; brand names and Chinese text go in the message's caption, never in the image.
 //!
 //! [`negative_volume`] counts (pure reads of the store's negative index);
-//! [`render_png`] draws with plotters' bitmap backend into an RGB buffer, encoded by `png`.
-//! Axis text uses a subset of DejaVu Sans (printable ASCII) built into the binary and handed
-//! to plotters through `ab_glyph`, so the chart renders the same on a server with no fonts.
+//! [`render_png`] draws the shapes with plotters' bitmap backend into an RGB buffer, then the
+//! text with `ab_glyph` from a subset of DejaVu Sans (printable ASCII) built into the binary,
+//! so the chart renders the same on a server with no fonts; `png` encodes the buffer.
 //! DejaVu's licence (Bitstream Vera terms; DejaVu's changes are public domain) allows
 //! embedding and subsetting under a name without "Bitstream" or "Vera"; it is in
 //! `assets/fonts/LICENSE-DejaVu.txt`.
@@ -19,8 +19,7 @@
 //! identical counts still has a band. It is a picture of "usual for this time of day", not the
 //! spike test's own expectation, which lives in the daemon's memory.
 
-use std::sync::OnceLock;
-
+use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use chrono_tz::Tz;
@@ -39,8 +38,6 @@ pub const BASELINE_DAYS: usize = 7;
 
 /// DejaVu Sans cut down to printable ASCII (10 KB); see the module docs for its licence.
 static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Latin.ttf");
-/// The family name plotters' default text style asks for.
-const FONT_FAMILY: &str = "sans-serif";
 
 const VOLUME: RGBColor = RGBColor(201, 48, 44);
 const BAND: RGBColor = RGBColor(31, 95, 191);
@@ -136,17 +133,9 @@ pub fn negative_volume_png(
     render_png(&series, incident_window).with_context(|| format!("drawing {brand}'s volume chart"))
 }
 
-/// Registers the embedded font with plotters, once per process.
-fn ensure_font() -> Result<()> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| {
-        plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT).is_ok()
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(anyhow!("the embedded chart font does not parse"))
-    }
+/// The embedded font, parsed.
+fn font() -> Result<FontRef<'static>> {
+    FontRef::try_from_slice(FONT).map_err(|_| anyhow!("the embedded chart font does not parse"))
 }
 
 /// Draws `series` as a PNG; `incident_window` is shaded where it overlaps the 24 hours.
@@ -154,14 +143,18 @@ pub fn render_png(
     series: &VolumeSeries,
     incident_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<Vec<u8>> {
-    ensure_font()?;
+    let font = font()?;
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-    draw(series, incident_window, &mut rgb).map_err(|e| anyhow!("plotting failed: {e}"))?;
+    let labels = draw_shapes(series, incident_window, &font, &mut rgb)
+        .map_err(|e| anyhow!("plotting failed: {e}"))?;
+    for label in &labels {
+        draw_text(&mut rgb, &font, label);
+    }
     encode_png(&rgb)
 }
 
-/// The x axis' origin: the whole (UTC) hour the chart starts in, so that round numbers on the
-/// axis fall on whole hours and the labels read 12:00, not 12:15.
+/// The x axis' origin: the whole (UTC) hour the chart starts in, so that whole numbers on the
+/// axis fall on whole hours.
 fn origin(series: &VolumeSeries) -> DateTime<Utc> {
     let t = series.start.timestamp();
     DateTime::<Utc>::from_timestamp(t - t.rem_euclid(3600), 0).unwrap_or(series.start)
@@ -172,11 +165,63 @@ fn hours_since(series: &VolumeSeries, at: DateTime<Utc>) -> f64 {
     (at - origin(series)).num_seconds() as f64 / 3600.0
 }
 
-fn draw(
+/// Room around the plot for the labels, in pixels.
+const MARGIN_LEFT: u32 = 52;
+const MARGIN_RIGHT: u32 = 16;
+const MARGIN_TOP: u32 = 34;
+const MARGIN_BOTTOM: u32 = 48;
+const LABEL_PX: f32 = 13.0;
+const GRID: RGBColor = RGBColor(225, 228, 232);
+const AXIS: RGBColor = RGBColor(120, 126, 134);
+
+/// Where a text's anchor point sits on it horizontally.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Align {
+    Left,
+    Centre,
+    Right,
+}
+
+/// A text to draw at a pixel, vertically centred on it.
+#[derive(Debug, Clone, PartialEq)]
+struct Label {
+    text: String,
+    x: i32,
+    y: i32,
+    align: Align,
+}
+
+impl Label {
+    fn new(text: impl Into<String>, (x, y): (i32, i32), align: Align) -> Label {
+        Label {
+            text: text.into(),
+            x,
+            y,
+            align,
+        }
+    }
+}
+
+/// A tick step of 1, 2 or 5 × 10^k giving at most 6 ticks up to `top`.
+fn tick_step(top: f64) -> f64 {
+    let rough = (top / 5.0).max(1.0);
+    let magnitude = 10f64.powf(rough.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| top / step <= 6.0)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// Draws everything but text with plotters, and says which texts go where. Text is drawn
+/// afterwards by [`draw_text`]: plotters' own glyph placement drops each glyph's side bearing,
+/// which spaces digits unevenly.
+fn draw_shapes(
     series: &VolumeSeries,
     incident_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    font: &FontRef<'static>,
     rgb: &mut [u8],
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<Vec<Label>, Box<dyn std::error::Error>> {
     let first = hours_since(series, series.start);
     let span = first + (BINS as i64 * BIN_MINUTES) as f64 / 60.0;
     let bin_hours = BIN_MINUTES as f64 / 60.0;
@@ -185,53 +230,43 @@ fn draw(
         .iter()
         .map(|c| *c as f64)
         .chain(series.baseline.iter().map(|b| b.high))
-        .fold(1.0_f64, f64::max);
-    let y_max = (top * 1.15).ceil();
+        .fold(1.0_f64, f64::max)
+        * 1.1;
+    let step = tick_step(top);
+    let y_max = (top / step).ceil() * step;
 
     let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
-    let label_style = (FONT_FAMILY, 13).into_font().color(&AXIS_TEXT);
-    let mut chart = ChartBuilder::on(&root)
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(48)
-        .build_cartesian_2d(first..span, 0.0..y_max)?;
-    let start = origin(series);
-    let tz = series.time_zone;
-    let x_label = move |x: &f64| {
-        let at = start + ChronoDuration::seconds((x * 3600.0).round() as i64);
-        at.with_timezone(&tz).format("%H:%M").to_string()
-    };
-    let x_desc = format!("local time ({}), {BIN_MINUTES}-minute bins", tz.name());
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(9)
-        .y_labels(6)
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
-        .x_desc(x_desc.as_str())
-        .y_desc("negative posts")
-        .label_style(label_style.clone())
-        .axis_desc_style(label_style)
-        .light_line_style(WHITE.mix(0.0))
-        .bold_line_style(BLACK.mix(0.12))
-        .draw()?;
+    let plot = root.margin(MARGIN_TOP, MARGIN_BOTTOM, MARGIN_LEFT, MARGIN_RIGHT);
+    let mut chart = ChartBuilder::on(&plot).build_cartesian_2d(first..span, 0.0..y_max)?;
+    let mut labels = Vec::new();
 
+    let mut shaded = false;
     if let Some((from, to)) = incident_window {
         let (x0, x1) = (
             hours_since(series, from).clamp(first, span),
             hours_since(series, to).clamp(first, span),
         );
         if x1 > x0 {
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(x0, 0.0), (x1, y_max)],
-                    SHADE.filled(),
-                )))?
-                .label("incident")
-                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], SHADE.filled()));
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x0, 0.0), (x1, y_max)],
+                SHADE.filled(),
+            )))?;
+            shaded = true;
         }
+    }
+
+    let ticks: Vec<f64> = (0..)
+        .map(|k| k as f64 * step)
+        .take_while(|y| *y <= y_max + 1e-9)
+        .collect();
+    for y in &ticks {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(first, *y), (span, *y)],
+            GRID.stroke_width(1),
+        )))?;
+        let (px, py) = chart.backend_coord(&(first, *y));
+        labels.push(Label::new(format!("{y:.0}"), (px - 6, py), Align::Right));
     }
 
     let centre = |i: usize| first + (i as f64 + 0.5) * bin_hours;
@@ -243,10 +278,7 @@ fn draw(
             .rev()
             .map(|i| (centre(i), series.baseline[i].low)),
     );
-    chart
-        .draw_series(std::iter::once(Polygon::new(outline, BAND.mix(0.18))))?
-        .label("usual range (7 days)")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BAND.mix(0.18).filled()));
+    chart.draw_series(std::iter::once(Polygon::new(outline, BAND.mix(0.18))))?;
     let means: Vec<(f64, f64)> = (0..series.baseline.len())
         .map(|i| (centre(i), series.baseline[i].mean))
         .collect();
@@ -255,36 +287,144 @@ fn draw(
         BAND.mix(0.7).stroke_width(1),
     )))?;
 
-    chart
-        .draw_series(
-            series
-                .counts
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| **c > 0)
-                .map(|(i, c)| {
-                    let x0 = first + i as f64 * bin_hours;
-                    Rectangle::new(
-                        [
-                            (x0 + bin_hours * 0.1, 0.0),
-                            (x0 + bin_hours * 0.9, *c as f64),
-                        ],
-                        VOLUME.filled(),
-                    )
-                }),
-        )?
-        .label("negative posts")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], VOLUME.filled()));
+    chart.draw_series(
+        series
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| {
+                let x0 = first + i as f64 * bin_hours;
+                Rectangle::new(
+                    [
+                        (x0 + bin_hours * 0.1, 0.0),
+                        (x0 + bin_hours * 0.9, *c as f64),
+                    ],
+                    VOLUME.filled(),
+                )
+            }),
+    )?;
 
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.2))
-        .label_font((FONT_FAMILY, 12).into_font().color(&AXIS_TEXT))
-        .draw()?;
+    // Axes, and a tick with its local time every 3 hours.
+    chart.draw_series([
+        PathElement::new(vec![(first, 0.0), (span, 0.0)], AXIS.stroke_width(1)),
+        PathElement::new(vec![(first, 0.0), (first, y_max)], AXIS.stroke_width(1)),
+    ])?;
+    let tz = series.time_zone;
+    let start = origin(series);
+    for hour in (first.ceil() as i64)..=(span.floor() as i64) {
+        let when = start + ChronoDuration::hours(hour);
+        let local = when.with_timezone(&tz);
+        if local.format("%H").to_string().parse::<u32>().unwrap_or(1) % 3 != 0 {
+            continue;
+        }
+        let x = hour as f64;
+        let (px, py) = chart.backend_coord(&(x, 0.0));
+        chart.plotting_area().draw(&PathElement::new(
+            vec![(x, 0.0), (x, y_max * 0.015)],
+            AXIS.stroke_width(1),
+        ))?;
+        labels.push(Label::new(
+            local.format("%H:%M").to_string(),
+            (px, py + 12),
+            Align::Centre,
+        ));
+    }
+
+    // The axis description below, the unit above, the legend top right.
+    let (left, bottom) = chart.backend_coord(&(first, 0.0));
+    let (right, top_px) = chart.backend_coord(&(span, y_max));
+    labels.push(Label::new(
+        format!("local time ({})", tz.name()),
+        ((left + right) / 2, bottom + 32),
+        Align::Centre,
+    ));
+    labels.push(Label::new(
+        format!("negative posts per {BIN_MINUTES} min"),
+        (left - 40, top_px - 18),
+        Align::Left,
+    ));
+    let mut legend: Vec<(&str, RGBAColor)> = vec![
+        ("negative posts", VOLUME.to_rgba()),
+        ("usual range (7 days)", BAND.mix(0.18)),
+    ];
+    if shaded {
+        legend.push(("incident", SHADE.to_rgba()));
+    }
+    let mut x = right;
+    for (text, colour) in legend.iter().rev() {
+        // Laid out from the right: text, then its swatch before it.
+        let width = text_width(font, text).ceil() as i32;
+        labels.push(Label::new(*text, (x, top_px - 18), Align::Right));
+        let swatch_right = x - width - 6;
+        root.draw(&Rectangle::new(
+            [
+                (swatch_right - 12, top_px - 23),
+                (swatch_right, top_px - 13),
+            ],
+            colour.filled(),
+        ))?;
+        x = swatch_right - 22;
+    }
     root.present()?;
-    Ok(())
+    Ok(labels)
+}
+
+/// How wide `text` is drawn, in pixels: the advances and kerning of its glyphs.
+fn text_width(font: &FontRef<'static>, text: &str) -> f32 {
+    let scaled = font.as_scaled(PxScale::from(LABEL_PX));
+    let ids: Vec<_> = text.chars().map(|c| scaled.glyph_id(c)).collect();
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            scaled.h_advance(*id)
+                + if i > 0 {
+                    scaled.kern(ids[i - 1], *id)
+                } else {
+                    0.0
+                }
+        })
+        .sum()
+}
+
+/// Blends `label` into the RGB buffer with the embedded font: each glyph at its advance, with
+/// kerning, anti-aliased by its coverage.
+fn draw_text(rgb: &mut [u8], font: &FontRef<'static>, label: &Label) {
+    let scale = PxScale::from(LABEL_PX);
+    let scaled = font.as_scaled(scale);
+    let ids: Vec<_> = label.text.chars().map(|c| scaled.glyph_id(c)).collect();
+    let width = text_width(font, &label.text);
+    let mut caret = match label.align {
+        Align::Left => label.x as f32,
+        Align::Centre => label.x as f32 - width / 2.0,
+        Align::Right => label.x as f32 - width,
+    };
+    // Centre the digits' and capitals' height on the anchor.
+    let baseline = label.y as f32 + (scaled.ascent() + scaled.descent()) / 2.0;
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            caret += scaled.kern(ids[i - 1], *id);
+        }
+        let glyph = id.with_scale_and_position(scale, point(caret, baseline));
+        caret += scaled.h_advance(*id);
+        let Some(outline) = font.outline_glyph(glyph) else {
+            continue;
+        };
+        let bounds = outline.px_bounds();
+        outline.draw(|gx, gy, coverage| {
+            let x = bounds.min.x as i64 + i64::from(gx);
+            let y = bounds.min.y as i64 + i64::from(gy);
+            if x < 0 || y < 0 || x >= i64::from(WIDTH) || y >= i64::from(HEIGHT) {
+                return;
+            }
+            let at = ((y * i64::from(WIDTH) + x) * 3) as usize;
+            let ink = [AXIS_TEXT.0, AXIS_TEXT.1, AXIS_TEXT.2];
+            for (channel, ink) in rgb[at..at + 3].iter_mut().zip(ink) {
+                let c = coverage.clamp(0.0, 1.0);
+                *channel = (f32::from(*channel) * (1.0 - c) + f32::from(ink) * c).round() as u8;
+            }
+        });
+    }
 }
 
 fn encode_png(rgb: &[u8]) -> Result<Vec<u8>> {
