@@ -89,6 +89,7 @@ pub struct Config {
     /// Chat and webhook channels besides Telegram (`[[channels]]`): Feishu, DingTalk, WeCom,
     /// Slack, generic webhooks.
     pub channels: Vec<ChannelConfig>,
+    pub reports: ReportsConfig,
     /// Silences written in the file (`[[silences]]`), put in place at start.
     pub silences: Vec<crate::store::Silence>,
     pub brands: Vec<BrandConfig>,
@@ -209,6 +210,25 @@ pub struct AdminConfig {
     pub open_reads: bool,
     /// The console's language when the browser states no preference: "zh" or "en".
     pub language: String,
+}
+
+/// The daily digest: when it goes out, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportsConfig {
+    /// The local time of day (in `admin.time_zone`) the digest of the previous day is sent;
+    /// `None` (`digest_at = "off"`) sends none.
+    pub digest_at: Option<chrono::NaiveTime>,
+    /// The channels the digest goes to, by name; empty means every configured channel.
+    pub digest_channels: Vec<String>,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            digest_at: Some(chrono::NaiveTime::from_hms_opt(9, 0, 0).expect("09:00 exists")),
+            digest_channels: Vec::new(),
+        }
+    }
 }
 
 /// The file in the data folder that holds the generated admin token (mode 0600).
@@ -932,6 +952,52 @@ impl Config {
             }
         };
 
+        let reports = {
+            let at = root.key("reports");
+            let raw::Table(r) = problems.valid(raw.reports, &at).unwrap_or_default();
+            let defaults = ReportsConfig::default();
+            let digest_at = problems
+                .valid(r.digest_at, &at.key("digest_at"))
+                .and_then(|text| {
+                    if text.trim().eq_ignore_ascii_case("off") {
+                        return Some(None);
+                    }
+                    match chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M") {
+                        Ok(t) => Some(Some(t)),
+                        Err(_) => {
+                            problems.at(
+                                &at.key("digest_at"),
+                                format!(
+                                    "{text:?} is not a local time of day like \"09:00\" (24-hour HH:MM), or \"off\""
+                                ),
+                            );
+                            None
+                        }
+                    }
+                })
+                .unwrap_or(defaults.digest_at);
+            let mut digest_channels = Vec::new();
+            let mut seen = HashSet::new();
+            let channels = problems.valid_items(r.digest_channels, &at.key("digest_channels"));
+            for (i, name) in channels.into_iter().flatten().enumerate() {
+                let Some(name) = name.map(|n| n.trim().to_string()) else {
+                    continue;
+                };
+                let path = at.key("digest_channels").index(i);
+                if name.is_empty() {
+                    problems.at(&path, "must name a channel");
+                } else if !seen.insert(name.clone()) {
+                    problems.at(&path, format!("channel {name:?} is listed twice"));
+                } else {
+                    digest_channels.push(name);
+                }
+            }
+            ReportsConfig {
+                digest_at,
+                digest_channels,
+            }
+        };
+
         let mut brands = Vec::new();
         let raw_brands = problems.valid(raw.brands, &root.key("brands"));
         // A list that is not a list was reported already; "none" would only repeat it.
@@ -1180,6 +1246,23 @@ impl Config {
                 );
             }
         }
+        // So does a digest sent to a channel that does not exist.
+        for (i, name) in reports.digest_channels.iter().enumerate() {
+            if !RESERVED_CHANNEL_NAMES.contains(&name.as_str()) && !channel_names.contains(name) {
+                let configured: Vec<&str> = RESERVED_CHANNEL_NAMES
+                    .iter()
+                    .copied()
+                    .chain(channels.iter().map(|c| c.name.as_str()))
+                    .collect();
+                problems.at(
+                    &root.key("reports").key("digest_channels").index(i),
+                    format!(
+                        "{name:?} is not a configured channel (configured: {})",
+                        configured.join(", ")
+                    ),
+                );
+            }
+        }
 
         let mut sources = Vec::new();
         let raw_sources = problems.valid(raw.sources, &root.key("sources"));
@@ -1397,6 +1480,7 @@ impl Config {
             incidents,
             delivery,
             channels,
+            reports,
             silences,
             brands,
             sources,
@@ -1530,6 +1614,19 @@ impl Config {
         } else {
             let _ = writeln!(out, "admin: disabled");
         }
+        let r = &self.reports;
+        let _ = writeln!(
+            out,
+            "reports: daily digest {} {} to {}",
+            r.digest_at
+                .map_or("off".to_string(), |t| format!("at {}", t.format("%H:%M"))),
+            self.admin.time_zone,
+            if r.digest_channels.is_empty() {
+                "every channel".to_string()
+            } else {
+                r.digest_channels.join(", ")
+            }
+        );
         for w in &self.warnings {
             let _ = writeln!(
                 out,
@@ -2324,6 +2421,7 @@ mod raw {
         pub incidents: Section<Incidents>,
         pub delivery: Section<Delivery>,
         pub channels: Entries<Channel>,
+        pub reports: Section<Reports>,
         pub silences: Entries<SilenceEntry>,
         pub brands: Entries<Brand>,
         pub sources: Entries<Source>,
@@ -2531,6 +2629,22 @@ mod raw {
                 token_env: Valid("YUQING_ADMIN_TOKEN".to_string()),
                 open_reads: Valid(false),
                 language: Valid("zh".to_string()),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(default)]
+    pub struct Reports {
+        pub digest_at: Checked<String>,
+        pub digest_channels: Values<String>,
+    }
+
+    impl Default for Reports {
+        fn default() -> Self {
+            Reports {
+                digest_at: Valid("09:00".to_string()),
+                digest_channels: Valid(List(Vec::new())),
             }
         }
     }
@@ -3067,6 +3181,50 @@ weight = "heavy"
         assert_eq!(c.admin.public_url, "https://yq.example");
         assert_eq!(c.admin.time_zone, chrono_tz::Europe::Berlin);
         assert!(c.admin.open_reads);
+    }
+
+    #[test]
+    fn reports_defaults_and_problems() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.reports, ReportsConfig::default());
+        assert_eq!(c.reports.digest_at.unwrap().to_string(), "09:00:00");
+        assert!(c.reports.digest_channels.is_empty(), "empty means all");
+
+        let text = format!(
+            "[reports]\ndigest_at = \"7:30\"\ndigest_channels = [\"telegram\", \"feishu-pr\"]\n{MINIMAL}\n\
+             [[channels]]\nname = \"feishu-pr\"\nkind = \"feishu\"\nurl_env = \"FEISHU_URL\"\n"
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.reports.digest_at.unwrap().to_string(), "07:30:00");
+        let off = parse(&format!("[reports]\ndigest_at = \"off\"\n{MINIMAL}")).unwrap();
+        assert_eq!(off.reports.digest_at, None);
+        assert_eq!(c.reports.digest_channels, vec!["telegram", "feishu-pr"]);
+
+        let text = format!(
+            "[reports]\ndigest_at = \"9am\"\ndigest_channels = [\"telegram\", \" \", \"telegram\", 3]\nsend_at = 1\n{MINIMAL}"
+        );
+        let err = parse(&text).unwrap_err();
+        let keys: Vec<(usize, &str)> = err
+            .problems
+            .iter()
+            .map(|p| (p.line, p.key.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (2, "reports.digest_at"),
+                (3, "reports.digest_channels[1]"),
+                (3, "reports.digest_channels[2]"),
+                (3, "reports.digest_channels[3]"),
+                (4, "reports.send_at"),
+            ],
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("\"9am\" is not a local time"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("listed twice"), "{err}");
     }
 
     #[test]

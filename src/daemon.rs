@@ -48,7 +48,7 @@ use crate::metrics::{Metrics, PollOutcomeKind};
 use crate::notify::channel::Channel;
 use crate::notify::console::ConsoleChannel;
 use crate::notify::telegram;
-use crate::outbox::{Outbox, RetryPolicy, Worker};
+use crate::outbox::{ChartFn, DigestFn, Outbox, ReportFn, RetryPolicy, Worker};
 use crate::post::Post;
 use crate::report::{PollEnd, Rounds};
 use crate::shutdown::{self, Shutdown};
@@ -198,7 +198,8 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     let outbox = Outbox::new(
         store.clone(),
         channels.iter().map(|c| c.name().to_string()).collect(),
-    );
+    )
+    .with_reports();
     let in_doubt = outbox.recover()?;
     let waiting = store.outbox_waiting()?.len();
     if waiting > 0 {
@@ -299,17 +300,33 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
         .admin
         .enabled
         .then(|| config.admin.public_url.clone());
+    let writers = Writers::new(&store, &config.brands, console_url.clone());
     for channel in channels {
+        // Charts go to chats that show photos; the others would only drop them.
+        let chart = (channel.kind() == "telegram").then(|| writers.chart.clone());
         let worker = Worker {
             channel,
             outbox: outbox.clone(),
             incidents: incidents.clone(),
             console_url: console_url.clone(),
             policy,
-            chart: None,
-            report: None,
+            chart,
+            report: Some(writers.report.clone()),
+            digest: Some(writers.digest.clone()),
         };
         tasks.spawn(worker.run(stop.subscribe()).map_named("outbox worker"));
+    }
+    if let Some(at) = config.reports.digest_at {
+        tasks.spawn(
+            crate::digest::schedule(
+                store.clone(),
+                outbox.clone(),
+                at,
+                config.reports.digest_channels.clone(),
+                stop.subscribe(),
+            )
+            .map_named("digest timer"),
+        );
     }
     if let (Some(bot), Some(chat)) = (bot, config.telegram.chat_id) {
         let ctx = telegram::CommandContext::new(
@@ -319,7 +336,8 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             Some(chat),
             config.brands.iter().map(|b| b.name.clone()).collect(),
         )
-        .with_replies(outbox.clone(), "telegram");
+        .with_replies(outbox.clone(), "telegram")
+        .with_report(writers.on_demand.clone());
         tasks.spawn(
             telegram::run_commands(bot, ctx, config.telegram.poll_timeout, stop.subscribe())
                 .map_named("commands"),
@@ -709,6 +727,108 @@ async fn escalate(
         }
         incidents.tick(&detection.threshold, now).await?;
         incidents.escalate_due(now).await?;
+    }
+}
+
+/// What the outbox's workers and the chat's `/report` write messages with: the report, digest
+/// and chart modules over the store.
+struct Writers {
+    chart: ChartFn,
+    report: ReportFn,
+    digest: DigestFn,
+    on_demand: telegram::ReportHook,
+}
+
+impl Writers {
+    fn new(
+        store: &Store,
+        brands: &[crate::config::BrandConfig],
+        console: Option<String>,
+    ) -> Writers {
+        let brands: Vec<String> = brands.iter().map(|b| b.name.clone()).collect();
+        let chart: ChartFn = {
+            let store = store.clone();
+            Arc::new(move |incident: &crate::store::Incident| {
+                let until = incident.resolved_at.unwrap_or_else(Utc::now);
+                let window = Some((incident.opened_at, until));
+                match crate::chart::negative_volume_png(&store, &incident.brand, until, window) {
+                    Ok(png) => Some(png),
+                    Err(e) => {
+                        tracing::warn!(id = incident.id, error = %format!("{e:#}"), "no chart for this alert");
+                        None
+                    }
+                }
+            })
+        };
+        let report: ReportFn = {
+            let (store, console) = (store.clone(), console.clone());
+            Arc::new(move |incident: &crate::store::Incident| {
+                let report = crate::diagnosis::diagnose(
+                    &store,
+                    incident.id,
+                    console.as_deref(),
+                    Utc::now(),
+                )?
+                .with_context(|| format!("incident #{} is gone", incident.id))?;
+                Ok((
+                    format!(
+                        "📋 yuqing incident report #{} — {} (问题诊断报告)",
+                        incident.id, incident.brand
+                    ),
+                    report.markdown(),
+                ))
+            })
+        };
+        let digest: DigestFn = {
+            let (store, brands, console) = (store.clone(), brands.clone(), console.clone());
+            Arc::new(move |day, with_chart| {
+                let digest = crate::digest::build(&store, &brands, day, console.as_deref())?;
+                // The chart of the brand with the most negative posts that day, if any had any.
+                let worst = digest
+                    .brands
+                    .iter()
+                    .filter(|b| b.negative.value.is_some_and(|n| n > 0.0))
+                    .max_by(|a, b| {
+                        a.negative
+                            .value
+                            .partial_cmp(&b.negative.value)
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    });
+                let image = match (with_chart, worst) {
+                    (true, Some(b)) => {
+                        let (_, end) = crate::digest::day_bounds(store.time_zone(), day)?;
+                        crate::chart::negative_volume_png(&store, &b.brand, end, None).ok()
+                    }
+                    _ => None,
+                };
+                Ok((
+                    format!("📊 yuqing daily digest — {day}"),
+                    digest.text(),
+                    image,
+                ))
+            })
+        };
+        let on_demand: telegram::ReportHook = {
+            let (store, brands, console) = (store.clone(), brands.clone(), console.clone());
+            Arc::new(move |brand: Option<String>| {
+                let chosen: Vec<String> = match brand {
+                    Some(b) => vec![b],
+                    None => brands.clone(),
+                };
+                let today = store.local_date(Utc::now());
+                let text = match crate::digest::build(&store, &chosen, today, console.as_deref()) {
+                    Ok(d) => d.text(),
+                    Err(e) => format!("⚠️ cannot build the digest: {e:#}"),
+                };
+                Box::pin(async move { text })
+            })
+        };
+        Writers {
+            chart,
+            report,
+            digest,
+            on_demand,
+        }
     }
 }
 

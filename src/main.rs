@@ -104,6 +104,21 @@ enum Command {
     },
     /// Show one incident with its timeline.
     Incident { id: String },
+    /// Print an incident's report (问题诊断报告) as Markdown: timeline, counts, topic, top posts.
+    Report { id: String },
+    /// Print the daily digest (日报): each brand's day against the week before, top negative
+    /// posts, incidents with MTTA/MTTR.
+    Digest {
+        /// A local day: 2026-03-01, today or yesterday (the default).
+        #[arg(long, default_value = "yesterday")]
+        day: String,
+        /// One configured brand only.
+        #[arg(long)]
+        brand: Option<String>,
+        /// Markdown instead of plain text.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Acknowledge an incident: you own it until it is resolved.
     Ack { id: String },
     /// Resolve an incident.
@@ -354,6 +369,8 @@ fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Incidents { .. }
         | Command::Incident { .. }
+        | Command::Report { .. }
+        | Command::Digest { .. }
         | Command::Ack { .. }
         | Command::Resolve { .. }
         | Command::Reopen { .. }
@@ -668,6 +685,40 @@ fn run_client(cli: &Cli) -> Result<()> {
                 print_items(std::slice::from_ref(&incident), &|i| {
                     client::incident_text(&i[0])
                 });
+            }
+            Command::Report { id } => {
+                let markdown = client
+                    .get_text(&format!("/api/v1/incidents/{}/report", client::encode(id)))
+                    .await?;
+                if json_lines {
+                    println!("{}", json!({ "id": id, "report": markdown }));
+                } else {
+                    print!("{markdown}");
+                }
+            }
+            Command::Digest {
+                day,
+                brand,
+                markdown,
+            } => {
+                let format = match (json_lines, markdown) {
+                    (true, _) => "json",
+                    (false, true) => "markdown",
+                    (false, false) => "text",
+                };
+                let mut query = format!("day={}&format={format}", client::encode(day));
+                if let Some(b) = brand {
+                    query.push_str(&format!("&brand={}", client::encode(b)));
+                }
+                let answer = client.get_text(&format!("/api/v1/digest?{query}")).await?;
+                if json_lines {
+                    // One line, as every --json answer.
+                    let value: serde_json::Value =
+                        serde_json::from_str(&answer).context("the daemon's digest is not JSON")?;
+                    println!("{}", value["digest"]);
+                } else {
+                    print!("{answer}");
+                }
             }
             Command::Ack { id } => transition(&client, id, "ack", None, json_lines).await?,
             Command::Resolve { id, note } => {

@@ -73,6 +73,10 @@ pub type ChartFn = Arc<dyn Fn(&Incident) -> Option<Vec<u8>> + Send + Sync>;
 /// The incident report (问题诊断报告) as a title and Markdown, written from the store.
 pub type ReportFn = Arc<dyn Fn(&Incident) -> Result<(String, String)> + Send + Sync>;
 
+/// The daily digest of a local day: a title, plain text, and (when asked for) a chart.
+pub type DigestFn =
+    Arc<dyn Fn(chrono::NaiveDate, bool) -> Result<(String, String, Option<Vec<u8>>)> + Send + Sync>;
+
 /// Stores messages for every channel, and wakes their workers.
 #[derive(Clone)]
 pub struct Outbox {
@@ -154,6 +158,26 @@ impl Outbox {
         let mut entries = Vec::new();
         for channel in targets {
             entries.push(self.entry(channel, None, kind.clone(), None, 0, now)?);
+        }
+        self.store.enqueue_outbox(&entries)?;
+        self.wake_all();
+        Ok(())
+    }
+
+    /// Queues the digest of local `day` for `channels` (every channel when empty).
+    pub fn enqueue_digest(
+        &self,
+        channels: &[String],
+        day: chrono::NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut entries = Vec::new();
+        for channel in self
+            .channels
+            .iter()
+            .filter(|c| channels.is_empty() || channels.contains(c))
+        {
+            entries.push(self.entry(channel, None, MessageKind::Digest { day }, None, 0, now)?);
         }
         self.store.enqueue_outbox(&entries)?;
         self.wake_all();
@@ -303,6 +327,7 @@ pub struct Worker {
     pub policy: RetryPolicy,
     pub chart: Option<ChartFn>,
     pub report: Option<ReportFn>,
+    pub digest: Option<DigestFn>,
 }
 
 /// What to do with the head of the queue.
@@ -447,6 +472,22 @@ impl Worker {
             };
             return Ok(message(content, Vec::new(), None));
         }
+        if let MessageKind::Digest { day } = &entry.kind {
+            let Some(digest) = &self.digest else {
+                return Ok(Prepared::Drop(
+                    DeliveryStatus::Failed,
+                    "no digest writer is configured".into(),
+                ));
+            };
+            // Charts go to the channels that draw incident charts too (chat apps with photos).
+            let (title, body, image) = digest(*day, self.chart.is_some())?;
+            let content = Content::Text {
+                title,
+                body,
+                markdown: false,
+            };
+            return Ok(message(content, Vec::new(), image));
+        }
         if let MessageKind::Reply { chat, text } = &entry.kind {
             let content = Content::Reply {
                 chat: chat.clone(),
@@ -543,7 +584,10 @@ impl Worker {
                 by: by.clone(),
                 via: via.clone(),
             },
-            MessageKind::Text { .. } | MessageKind::Report | MessageKind::Reply { .. } => {
+            MessageKind::Text { .. }
+            | MessageKind::Report
+            | MessageKind::Reply { .. }
+            | MessageKind::Digest { .. } => {
                 unreachable!("text and reports are sent as they are")
             }
         }
@@ -727,6 +771,7 @@ mod tests {
                 report: Some(Arc::new(|i: &Incident| {
                     Ok((format!("report #{}", i.id), format!("{} hits", i.hit_count)))
                 })),
+                digest: None,
             };
             self.workers
                 .push(tokio::spawn(worker.run(self.stopped.clone())));

@@ -83,6 +83,16 @@ async fn a_lead_logs_in_and_acknowledges_the_incident_in_a_real_browser() {
     let timeline = browser.text_of("#timeline").await;
     assert!(timeline.contains("web:alice"), "{timeline}");
 
+    // The report (问题诊断报告) is one click away and tells the same story.
+    browser.click("#report").await;
+    browser.wait_for("#report-text", T).await;
+    let report = browser.text_of("#report-text").await;
+    assert!(report.contains("问题诊断报告"), "{report}");
+    assert!(
+        report.contains("acknowledged by web:alice (via web)"),
+        "{report}"
+    );
+
     // The hostile post is shown as text: no script ran, no javascript: link.
     browser.goto(&d.url("/hits?negative=true")).await;
     let hits = browser.page_source().await;

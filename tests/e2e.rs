@@ -52,6 +52,10 @@ fetch_timeout = "5s"
 [admin]
 listen = "127.0.0.1:0"
 
+# The timer would queue a digest into these tests' chats if one ran across 09:00 in Shanghai.
+[reports]
+digest_at = "off"
+
 [detection]
 window = "15m"
 baseline_window = "24h"
@@ -611,4 +615,64 @@ async fn a_failing_source_is_announced_once_then_its_recovery() {
         2,
         "announced once each: {about_forum:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_digest_is_caught_up_with_its_chart_and_a_resolve_sends_the_report() {
+    let setup = Setup::new().await;
+    {
+        // The last digest this store queued was long ago: the daemon was down at digest time.
+        let store = Store::open(setup.data.path()).unwrap();
+        store
+            .set_meta_u64(yuqing::digest::LAST_DIGEST_KEY, 1)
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let text = setup
+        .config_text("1h")
+        .replace("digest_at = \"off\"", "digest_at = \"00:00\"");
+    serve(&setup, burst_items());
+    let daemon = Serving::start(Config::parse(&text, Origin::Embedded).expect("valid")).await;
+    let digest = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("yuqing daily digest"), WAIT)
+        .await;
+    assert!(digest.text.contains("度小满"), "{}", digest.text);
+    let alert = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("🚨"), WAIT)
+        .await;
+    // The alert's chart follows it as a photo replying to it.
+    setup.telegram.wait_for_calls("sendphoto", 1, WAIT).await;
+    let photo = setup.telegram.photos().remove(0);
+    assert!(photo.bytes.starts_with(b"\x89PNG"), "a PNG");
+    assert!(
+        photo.raw["reply_parameters"].is_string(),
+        "it replies to the alert ({}): {:?}",
+        alert.text,
+        photo.raw
+    );
+
+    let token = std::fs::read_to_string(setup.data.path().join("admin-token")).unwrap();
+    let resolved = reqwest::Client::new()
+        .post(format!("{}/api/v1/incidents/1/resolve", daemon.admin))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({"note": "refunds sent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resolved.status(), 200);
+    let report = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("问题诊断报告"), WAIT)
+        .await;
+    assert!(report.text.contains("refunds sent"), "{}", report.text);
+    daemon.stop().await;
+    let digests = setup
+        .telegram
+        .sent_to(CHAT)
+        .into_iter()
+        .filter(|m| m.text.contains("yuqing daily digest"))
+        .count();
+    assert_eq!(digests, 1, "caught up once");
 }

@@ -308,7 +308,7 @@ async fn a_chart_goes_by_send_photo_multipart() {
     );
     assert_eq!(fake.sent_to(CHAT).len(), 1, "the text went as a message");
 
-    // A short one fits a caption: one photo, with the buttons, edited as a caption later.
+    // A short one goes the same way: the text stays a message that can be edited and found.
     let short = Message {
         content: Content::Text {
             title: "Daily <report>".into(),
@@ -318,14 +318,16 @@ async fn a_chart_goes_by_send_photo_multipart() {
         ..message(opened(&incidents), vec![], Some(PNG.to_vec()))
     };
     let delivered = chat.send(&short).await.unwrap();
+    let text = fake.sent_to(CHAT).pop().unwrap();
+    assert_eq!(text.text, "<b>Daily &lt;report&gt;</b>\n\n3 mentions");
     let photo = fake.photos().pop().unwrap();
     assert_eq!(
         photo.caption.as_deref(),
-        Some("<b>Daily &lt;report&gt;</b>\n\n3 mentions")
+        Some("<b>Daily &lt;report&gt;</b>")
     );
     assert_eq!(photo.raw["parse_mode"], json!("HTML"));
-    assert!(delivered.reference.unwrap().starts_with("caption:"));
-    assert_eq!(fake.sent_to(CHAT).len(), 1, "no separate text message");
+    assert!(!delivered.reference.unwrap().starts_with("caption:"));
+    assert_eq!(fake.sent_to(CHAT).len(), 2);
 }
 
 #[tokio::test]

@@ -432,6 +432,81 @@ pub async fn list_notices(
     Ok(Json(json!({ "notices": list })).into_response())
 }
 
+/// The incident report (问题诊断报告) as Markdown.
+pub async fn incident_report(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    state.auth.check_read(&headers)?;
+    let id = parse_id(&id)?;
+    let now = (state.clock)();
+    match crate::diagnosis::diagnose(&state.store, id, Some(&state.public_url), now)? {
+        Some(report) => Ok((
+            [(axum::http::header::CONTENT_TYPE, MARKDOWN)],
+            report.markdown(),
+        )
+            .into_response()),
+        None => Err(ApiError::not_found(format!("no incident #{id}"))),
+    }
+}
+
+/// `POST /api/v1/incidents/{id}/report`: the report is read, not done.
+pub async fn report_is_not_a_transition() -> ApiError {
+    ApiError::not_found(
+        "no transition \"report\"; use ack, resolve or reopen (GET reads the report)",
+    )
+}
+
+/// The media type of the Markdown answers.
+pub const MARKDOWN: &str = "text/markdown; charset=utf-8";
+
+/// The daily digest of `day` (default: yesterday, the day a scheduled digest reports) for
+/// every configured brand, or `brand`; as JSON, or `format=markdown` / `format=text`.
+pub async fn digest(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult {
+    state.auth.check_read(&headers)?;
+    const KNOWN: [&str; 3] = ["day", "brand", "format"];
+    if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown parameter {unknown:?}; known: {}",
+            KNOWN.join(", ")
+        )));
+    }
+    let non_empty = |k: &str| params.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let tz = state.store.time_zone();
+    let day = crate::digest::parse_day(non_empty("day").unwrap_or(""), (state.clock)(), tz)
+        .map_err(|e| ApiError::bad_request(format!("day: {e}")))?;
+    let brands: Vec<String> = match non_empty("brand") {
+        None => state.brands.to_vec(),
+        Some(brand) if state.brands.iter().any(|b| b == brand) => vec![brand.to_string()],
+        Some(brand) => {
+            return Err(ApiError::not_found(format!(
+                "{brand:?} is not a configured brand; configured: {}",
+                state.brands.join(", ")
+            )))
+        }
+    };
+    let digest = crate::digest::build(&state.store, &brands, day, Some(&state.public_url))?;
+    Ok(match non_empty("format").unwrap_or("json") {
+        "json" => Json(json!({ "digest": digest })).into_response(),
+        "markdown" | "md" => (
+            [(axum::http::header::CONTENT_TYPE, MARKDOWN)],
+            digest.markdown(),
+        )
+            .into_response(),
+        "text" => digest.text().into_response(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "format: {other:?} is not json, markdown or text"
+            )))
+        }
+    })
+}
+
 pub async fn list_silences(State(state): State<AdminState>, headers: HeaderMap) -> ApiResult {
     state.auth.check_read(&headers)?;
     let now = (state.clock)();

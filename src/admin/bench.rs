@@ -1,5 +1,6 @@
 //! `yuqing bench-api`: fills a store on disk with synthetic hits, serves the API from it on
-//! loopback, and times the two queries a console page load depends on, over real HTTP.
+//! loopback, and times the two queries a console page load depends on and the daily digest,
+//! over real HTTP, and the negative-volume chart (drawn in process, as the notifier will).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,10 @@ pub struct Report {
     pub fill_s: f64,
     pub hits_last_24h_first_page: Latency,
     pub daily_30_days: Latency,
+    /// `GET /api/v1/digest` for yesterday, all brands.
+    pub digest_yesterday: Latency,
+    /// [`crate::chart::negative_volume_png`] for one brand, up to now.
+    pub chart_png: Latency,
 }
 
 const BRANDS: [&str; 3] = ["度小满", "招联", "微众"];
@@ -58,6 +63,7 @@ pub async fn run(dir: &std::path::Path, hits: u64, requests: usize) -> Result<Re
     store.flush().await?;
     let fill_s = started.elapsed().as_secs_f64();
 
+    let chart_store = store.clone();
     let state = super::AdminState {
         incidents: Incidents::new(store.clone(), vec![], 3),
         store,
@@ -82,6 +88,20 @@ pub async fn run(dir: &std::path::Path, hits: u64, requests: usize) -> Result<Re
     );
     let hits_latency = time(&client, &hits_url, requests).await?;
     let daily_latency = time(&client, &daily_url, requests).await?;
+    let digest_latency = time(
+        &client,
+        &format!("{base}/api/v1/digest?day=yesterday"),
+        requests,
+    )
+    .await?;
+    let mut took = Vec::with_capacity(requests);
+    for _ in 0..requests.max(1) {
+        let started = Instant::now();
+        let png = crate::chart::negative_volume_png(&chart_store, BRANDS[0], Utc::now(), None)?;
+        anyhow::ensure!(!png.is_empty(), "an empty chart");
+        took.push(started.elapsed());
+    }
+    let chart_latency = latency(took);
     stop.trigger();
     server.await.context("the bench server panicked")??;
     Ok(Report {
@@ -89,6 +109,8 @@ pub async fn run(dir: &std::path::Path, hits: u64, requests: usize) -> Result<Re
         fill_s,
         hits_last_24h_first_page: hits_latency,
         daily_30_days: daily_latency,
+        digest_yesterday: digest_latency,
+        chart_png: chart_latency,
     })
 }
 
@@ -105,13 +127,17 @@ async fn time(client: &reqwest::Client, url: &str, requests: usize) -> Result<La
         response.bytes().await?;
         took.push(started.elapsed());
     }
+    Ok(latency(took))
+}
+
+fn latency(mut took: Vec<Duration>) -> Latency {
     took.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |q: f64| took[((took.len() as f64 * q).ceil() as usize).clamp(1, took.len()) - 1];
-    Ok(Latency {
+    Latency {
         requests: took.len(),
         p50_ms: ms(at(0.50)),
         p99_ms: ms(at(0.99)),
         max_ms: ms(*took.last().expect("at least one request")),
-    })
+    }
 }

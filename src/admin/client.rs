@@ -57,12 +57,20 @@ impl Client {
     }
 
     pub async fn get(&self, path_and_query: &str) -> Result<Value, ClientError> {
+        self.send(self.get_request(path_and_query)).await
+    }
+
+    /// GETs a text answer (the Markdown of a report, a digest as text) as it is.
+    pub async fn get_text(&self, path_and_query: &str) -> Result<String, ClientError> {
+        self.send_raw(self.get_request(path_and_query)).await
+    }
+
+    fn get_request(&self, path_and_query: &str) -> reqwest::RequestBuilder {
         let request = self.http.get(format!("{}{path_and_query}", self.base));
-        let request = match &self.token {
+        match &self.token {
             Some(t) => request.bearer_auth(t),
             None => request,
-        };
-        self.send(request).await
+        }
     }
 
     /// POSTs a transition as `cli`.
@@ -85,6 +93,13 @@ impl Client {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let text = self.send_raw(request).await?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Sends `request`; the body of a 2xx answer, or the error (from its JSON `error`) with
+    /// the exit code its status deserves.
+    async fn send_raw(&self, request: reqwest::RequestBuilder) -> Result<String, ClientError> {
         let response = request.send().await.map_err(|e| ClientError {
             exit_code: EXIT_NOT_RUNNING,
             message: format!(
@@ -100,10 +115,10 @@ impl Client {
         })?;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if (200..300).contains(&status) {
-            return Ok(value);
+            return Ok(text);
         }
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         let message = value["error"]
             .as_str()
             .map(str::to_string)

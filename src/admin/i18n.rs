@@ -163,6 +163,9 @@ labels! {
     FalsePositive => "误报", "False positive";
     ResolveNote => "处理说明", "Resolution note";
     LogInToAct => "登录后即可操作", "Log in to act";
+    Report => "问题诊断报告", "Incident report";
+    ReportMarkdown => "Markdown 原文", "Markdown source";
+    BackToIncident => "返回事件", "Back to the incident";
 
     // Hits.
     Title => "标题", "Title";

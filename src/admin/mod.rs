@@ -127,12 +127,19 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/api/v1/incidents", get(api::list_incidents))
         .route("/api/v1/incidents/{id}", get(api::get_incident))
+        // A static segment wins over `{verb}`; POSTing it gets the JSON answer of any unknown
+        // transition rather than a bare 405.
+        .route(
+            "/api/v1/incidents/{id}/report",
+            get(api::incident_report).post(api::report_is_not_a_transition),
+        )
         .route("/api/v1/incidents/{id}/{verb}", post(api::transition))
         .route("/api/v1/hits", get(api::list_hits))
         .route("/api/v1/notices", get(api::list_notices))
         .route("/api/v1/hits/{id}/feedback", post(api::hit_feedback))
         .route("/api/v1/sources", get(api::list_sources))
         .route("/api/v1/brands/{brand}/daily", get(api::brand_daily))
+        .route("/api/v1/digest", get(api::digest))
         .route(
             "/api/v1/silences",
             get(api::list_silences).post(api::create_silence),
@@ -144,6 +151,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/", get(web::overview))
         .route("/incidents/{id}", get(web::incident))
+        .route("/incidents/{id}/report", get(web::report))
         .route("/incidents/{id}/{verb}", post(web::act))
         .route("/hits", get(web::hits))
         .route("/sources", get(web::sources))

@@ -271,6 +271,7 @@ pub fn incident(page: &Page, i: &Incident) -> Markup {
                 }
             }
         }
+        p { a href=(format!("{}/report", incident_path(i.id))) id="report" { (t(Label::Report)) } }
         h2 { (t(Label::Actions)) }
         (incident_actions(page, i))
         h2 { (t(Label::TopPosts)) }
@@ -318,6 +319,26 @@ pub fn incident(page: &Page, i: &Incident) -> Markup {
         }
     };
     layout(page, &title, None, true, content)
+}
+
+/// The incident report: its Markdown as text (escaped like everything else; the console does
+/// not render Markdown, so nothing in a post can become markup), and a link to the raw file.
+pub fn report(page: &Page, i: &Incident, markdown: &str) -> Markup {
+    let lang = page.lang;
+    let t = |label: Label| label.t(lang);
+    let title = format!("{} #{} — {}", t(Label::Report), i.id, i.brand);
+    let content = html! {
+        h1 { (title) }
+        p {
+            a href=(incident_path(i.id)) id="back-to-incident" { (t(Label::BackToIncident)) }
+            " · "
+            a href=(format!("/api/v1/incidents/{}/report", i.id)) id="report-markdown" {
+                (t(Label::ReportMarkdown))
+            }
+        }
+        pre.report id="report-text" { (markdown) }
+    };
+    layout(page, &title, None, false, content)
 }
 
 /// The forms the state allows, or the way to log in to use them.
@@ -618,6 +639,7 @@ th{background:var(--soft)}
 .snippet{font-size:.85rem}
 .terms{color:var(--red)}
 tr.failing td{background:#fdecea}
+pre.report{white-space:pre-wrap;background:var(--soft);border:1px solid var(--line);border-radius:6px;padding:1rem;font-size:.9rem}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
 dl.facts dt{color:var(--muted)}
 dl.facts dd{margin:0}

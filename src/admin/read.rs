@@ -90,8 +90,18 @@ pub fn daily(
 ) -> anyhow::Result<Vec<Day>> {
     let today = store.local_date(now);
     let first = today - ChronoDuration::days(i64::from(days.clamp(1, MAX_DAYS)) - 1);
+    days_between(store, brand, first, today)
+}
+
+/// The local days from `first` to `last` inclusive, oldest first; empty when `first > last`.
+pub fn days_between(
+    store: &Store,
+    brand: &str,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> anyhow::Result<Vec<Day>> {
     Ok(store
-        .daily(brand, first, today)?
+        .daily(brand, first, last)?
         .iter()
         .map(|(date, f)| Day::new(*date, f))
         .collect())

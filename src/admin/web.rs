@@ -154,6 +154,33 @@ pub async fn incident(
     }
 }
 
+/// The incident report (问题诊断报告), shown as its Markdown text.
+pub async fn report(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/incidents/{id}/report");
+    if let Some(r) = must_log_in(&state, &headers, &here) {
+        return r;
+    }
+    let found = match id.parse::<u64>() {
+        Ok(n) => {
+            crate::diagnosis::diagnose(&state.store, n, Some(&state.public_url), (state.clock)())
+        }
+        Err(_) => Ok(None),
+    };
+    match found {
+        Ok(Some(d)) => render(&state, &headers, StatusCode::OK, |p| {
+            pages::report(p, &d.incident, &d.markdown())
+        }),
+        Ok(None) => render(&state, &headers, StatusCode::NOT_FOUND, |p| {
+            pages::not_found(p, &format!("#{id}"))
+        }),
+        Err(e) => internal_error(&state, &headers, e),
+    }
+}
+
 pub async fn hits(
     State(state): State<AdminState>,
     headers: HeaderMap,

@@ -22,7 +22,9 @@ use crate::store::{Incident, IncidentState};
 use super::channel::{Channel, Content, Delivered, Message, SendError, SendFuture};
 
 pub use api::BotApi;
-pub use commands::{handle_callback, handle_command, run_commands, Command, CommandContext};
+pub use commands::{
+    handle_callback, handle_command, run_commands, Command, CommandContext, ReportHook,
+};
 
 /// The Bot API client for the configured server and token, on the shared HTTP client.
 pub fn bot(cfg: &TelegramConfig, token: &str, client: reqwest::Client) -> Result<BotApi> {
@@ -134,9 +136,9 @@ impl TelegramChannel {
         })
     }
 
-    /// Sends `text`. With an image: one photo captioned with `text` when it fits a caption;
-    /// else the text message first (it is what matters, and what later edits change), then the
-    /// photo captioned `short`, as a reply to it. A photo that fails after its text went out is
+    /// Sends `text`. With an image: the text message first (it is what matters, what readers
+    /// search for, and what later edits change), then the photo captioned `short`, as a reply
+    /// to it. A photo that fails after its text went out is
     /// logged, not retried: retrying would send the alert twice.
     async fn send_html(
         &self,
@@ -145,23 +147,6 @@ impl TelegramChannel {
         keyboard: Option<Value>,
         image: Option<&[u8]>,
     ) -> Result<Sent, SendError> {
-        if let Some(png) = image {
-            if html::length(text) <= html::CAPTION_LIMIT {
-                let mut fields = vec![
-                    ("chat_id", self.chat_id.to_string()),
-                    ("caption", text.to_string()),
-                    ("parse_mode", "HTML".to_string()),
-                ];
-                if let Some(k) = &keyboard {
-                    fields.push(("reply_markup", k.to_string()));
-                }
-                let result = self
-                    .api
-                    .call_with_png("sendPhoto", fields, "photo", png.to_vec())
-                    .await?;
-                return Ok(Sent::Caption(message_id(&result)?));
-            }
-        }
         let mut params = json!({
             "chat_id": self.chat_id,
             "text": text,

@@ -67,6 +67,10 @@ pub enum MessageKind {
     },
     /// The incident report (问题诊断报告), written when sent, after the incident resolved.
     Report,
+    /// The daily digest of a local day, written when sent.
+    Digest {
+        day: chrono::NaiveDate,
+    },
     /// An answer to a chat command, to the chat the command came from, in plain text.
     Reply {
         chat: String,
@@ -91,6 +95,7 @@ impl MessageKind {
             MessageKind::Changed { .. } => "changed",
             MessageKind::Report => "report",
             MessageKind::Reply { .. } => "reply",
+            MessageKind::Digest { .. } => "digest",
             MessageKind::Text { .. } => "text",
         }
     }

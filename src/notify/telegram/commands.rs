@@ -114,6 +114,12 @@ impl CommandContext {
         }
     }
 
+    /// `/report` answers with `report` instead of today's figures.
+    pub fn with_report(mut self, report: ReportHook) -> CommandContext {
+        self.report = report;
+        self
+    }
+
     /// Answers go through `outbox`'s queue for `channel`.
     pub fn with_replies(mut self, outbox: crate::outbox::Outbox, channel: &str) -> CommandContext {
         self.replies = Some((outbox, channel.to_string()));
