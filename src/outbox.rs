@@ -33,6 +33,9 @@ use crate::notify::{console, HowToAct};
 use crate::shutdown::Shutdown;
 use crate::store::{DeliveryStatus, Incident, IncidentState, MessageKind, OutboxEntry, Store};
 
+/// How long messages that were done with stay listed (`yuqing notices --all`).
+const KEEP_DAYS: i64 = 30;
+
 /// How a worker waits between failed attempts, and when it gives up waiting quietly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -112,8 +115,18 @@ impl Outbox {
     }
 
     /// Marks messages that were being sent when the daemon stopped as possible repeats and
-    /// puts them back in their queues. Run once, before the workers start.
+    /// puts them back in their queues, and forgets messages done with over a month ago. Run
+    /// once, before the workers start.
     pub fn recover(&self) -> Result<usize> {
+        let pruned = self
+            .store
+            .prune_outbox(Utc::now() - ChronoDuration::days(KEEP_DAYS))?;
+        if pruned > 0 {
+            tracing::info!(
+                pruned,
+                "forgot outbox messages done with over {KEEP_DAYS} days ago"
+            );
+        }
         let mut recovered = 0;
         for mut entry in self.store.outbox_waiting()? {
             if entry.status == DeliveryStatus::Sending {

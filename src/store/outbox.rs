@@ -235,6 +235,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Forgets messages that were done with (delivered, dropped or failed) before `before`, so
+    /// the history a worker reads for earlier references stays bounded. Waiting ones are kept
+    /// whatever their age. Returns how many were removed.
+    pub fn prune_outbox(&self, before: DateTime<Utc>) -> Result<usize> {
+        let mut removed = 0;
+        for kv in self.outbox.iter() {
+            let (key, v) = kv?;
+            let Ok(entry) = serde_json::from_slice::<OutboxEntry>(&v) else {
+                continue;
+            };
+            if !entry.status.is_waiting() && entry.done_at.is_some_and(|at| at < before) {
+                self.outbox.remove(&key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The references of `channel`'s delivered messages about `incident`, oldest first.
     pub fn outbox_references(&self, channel: &str, incident: u64) -> Result<Vec<String>> {
         let mut out = Vec::new();
@@ -297,5 +315,14 @@ mod tests {
         assert!(store.outbox_references("ab", 1).unwrap().is_empty());
         assert_eq!(store.outbox_recent(10).unwrap()[0].seq, 3);
         assert_eq!(store.outbox_head("b").unwrap(), None);
+
+        // Done entries older than the cut are forgotten; waiting ones never are.
+        let later = head.created_at + chrono::Duration::days(40);
+        let mut done = head.clone();
+        done.done_at = Some(head.created_at);
+        store.update_outbox(&done).unwrap();
+        assert_eq!(store.prune_outbox(later).unwrap(), 1);
+        assert_eq!(store.outbox_waiting().unwrap().len(), 2);
+        assert_eq!(store.outbox_recent(10).unwrap().len(), 2);
     }
 }
