@@ -6,8 +6,8 @@
 //!
 //! Full-width ASCII and upper case are already folded by [`super::text::normalize`], which runs
 //! first. Folding keeps every remaining character's UTF-8 length (all mapped pairs are BMP
-//! ideographs, three bytes each), so a position in the folded text maps back by a per-byte
-//! table, built only when something was dropped or changed.
+//! ideographs, three bytes each), so a position in the folded text maps back through the
+//! places where something was dropped.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -62,14 +62,18 @@ const TRADITIONAL_SIMPLIFIED: &str = "\
 臉脸 膽胆 蠶蚕 褲裤 謠谣 陽阳 頸颈 顧顾 鐮镰 闡阐 餵喂 鹹咸 齒齿 條条 鋁铝 鈺钰 鑫鑫 瑩莹 \
 瓊琼 綺绮 緯纬 縉缙 繹绎 贛赣 閩闽 遼辽 蘊蕴 滙汇 碼码 捲卷 準准 幾几 隻只 彥彦 惠惠";
 
-/// The first ideograph the table can hold, and how many follow it.
+/// The ideographs the table holds (CJK Unified Ideographs): all three bytes long in UTF-8.
+#[cfg(test)]
 const CJK_START: u32 = 0x4E00;
+#[cfg(test)]
 const CJK_LEN: usize = 0xA000 - 0x4E00;
 
 struct Table {
-    /// One bit per ideograph: set when it has a Simplified form here. Almost every character
-    /// of a post is looked up; the bitmap is 2.6 KB and stays in cache.
-    traditional: Vec<u64>,
+    /// One bit per BMP code point, 64 to a word: set when it has a Simplified form here. Almost
+    /// every character of a post is looked up, straight from its UTF-8 bytes: the word is
+    /// indexed by the code point's top 10 bits, which a three-byte character's first two bytes
+    /// hold, and the bit by its last byte. 8 KB, in cache.
+    traditional: Box<[u64; 1024]>,
     /// (Traditional, Simplified), sorted by the Traditional character.
     pairs: Vec<(char, char)>,
 }
@@ -87,29 +91,42 @@ fn table() -> &'static Table {
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
-        let mut traditional = vec![0u64; CJK_LEN.div_ceil(64)];
+        let mut traditional = Box::new([0u64; 1024]);
         for &(t, _) in &pairs {
-            let i = t as usize - CJK_START as usize;
-            traditional[i / 64] |= 1 << (i % 64);
+            let code = t as usize;
+            traditional[code >> 6] |= 1 << (code & 63);
         }
         Table { traditional, pairs }
     })
 }
 
+impl Table {
+    /// Whether code point `code` is a Traditional character of the table.
+    fn is_traditional(&self, code: u32) -> bool {
+        code < 0x10000 && self.traditional[(code >> 6) as usize & 1023] >> (code & 63) & 1 == 1
+    }
+
+    /// [`Table::is_traditional`] of the three-byte character starting `bytes`.
+    fn is_traditional_utf8(&self, b0: u8, b1: u8, b2: u8) -> bool {
+        let word = (usize::from(b0 & 0x0F) << 6) | usize::from(b1 & 0x3F);
+        self.traditional[word] >> (b2 & 0x3F) & 1 == 1
+    }
+
+    fn simplified_of(&self, c: char) -> char {
+        match self.pairs.binary_search_by_key(&c, |&(t, _)| t) {
+            Ok(k) => self.pairs[k].1,
+            Err(_) => c,
+        }
+    }
+}
+
 /// The Simplified form of `c`, or `c` itself.
 pub fn simplified(c: char) -> char {
-    let code = c as u32;
-    if !(CJK_START..CJK_START + CJK_LEN as u32).contains(&code) {
-        return c;
-    }
     let table = table();
-    let i = (code - CJK_START) as usize;
-    if table.traditional[i / 64] & (1 << (i % 64)) == 0 {
-        return c;
-    }
-    match table.pairs.binary_search_by_key(&c, |&(t, _)| t) {
-        Ok(k) => table.pairs[k].1,
-        Err(_) => c,
+    if table.is_traditional(c as u32) {
+        table.simplified_of(c)
+    } else {
+        c
     }
 }
 
@@ -156,17 +173,19 @@ pub fn is_separator(c: char) -> bool {
 #[derive(Debug)]
 pub struct Folded<'a> {
     pub text: Cow<'a, str>,
-    /// For each byte of `text` (and one past its end), the byte of the normalized text it came
-    /// from. `None` when the text was unchanged.
-    origin: Option<Vec<u32>>,
+    /// (folded byte, normalized byte) where each run of kept text starts after something was
+    /// dropped, in order. Between two of them, positions move together: a replaced character
+    /// keeps its length.
+    shifts: Vec<(usize, usize)>,
     source_len: usize,
 }
 
 impl Folded<'_> {
-    /// The normalized byte that folded byte `at` (or the end, `text.len()`) came from.
+    /// The normalized byte that folded byte `at` came from.
     pub fn source(&self, at: usize) -> usize {
-        match &self.origin {
-            Some(origin) => origin[at] as usize,
+        let i = self.shifts.partition_point(|&(f, _)| f <= at);
+        match i.checked_sub(1).map(|i| self.shifts[i]) {
+            Some((f, s)) => s + (at - f),
             None => at,
         }
     }
@@ -183,10 +202,11 @@ impl Folded<'_> {
 
     /// The normalized bytes dropped just before folded byte `at` (an empty range when none).
     pub fn dropped_before(&self, at: usize) -> (usize, usize) {
-        match &self.origin {
-            Some(origin) if at > 0 => (origin[at - 1] as usize + 1, origin[at] as usize),
-            _ => (self.source(at), self.source(at)),
+        let here = self.source(at);
+        if at == 0 || self.shifts.is_empty() {
+            return (here, here);
         }
+        (self.source(at - 1) + 1, here)
     }
 
     /// Length of the normalized text.
@@ -195,52 +215,113 @@ impl Folded<'_> {
     }
 }
 
-/// Folds a normalized text. Most texts need no copy: nothing is allocated until the first
-/// character that changes.
+/// ASCII separators, by byte.
+static ASCII_SEPARATOR: [bool; 128] = {
+    let mut table = [false; 128];
+    let seps = b" \t-_.*/|~";
+    let mut i = 0;
+    while i < seps.len() {
+        table[seps[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// Folds a normalized text. It runs over every text that may name a brand, so it works on
+/// bytes: ASCII is looked up in a table, a three-byte ideograph is decoded by hand and tested
+/// against the Traditional bitmap, other characters are decoded only when their lead byte can
+/// start a separator. Nothing is copied until the first change, and runs between changes are
+/// copied whole.
 pub fn fold(text: &str) -> Folded<'_> {
-    let mut out: Option<(String, Vec<u32>)> = None;
-    for (i, c) in text.char_indices() {
-        let replacement = if is_separator(c) {
-            None
-        } else {
-            let s = simplified(c);
-            if s == c {
-                if let Some((folded, origin)) = &mut out {
-                    folded.push(c);
-                    origin.extend((i..i + c.len_utf8()).map(|b| b as u32));
-                }
-                continue;
+    let bytes = text.as_bytes();
+    let table = table();
+    let mut out: Option<String> = None;
+    let mut shifts: Vec<(usize, usize)> = Vec::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Step over what never changes (almost all of a post) before anything else.
+        while let Some(&b) = bytes.get(i) {
+            let unchanged = if b < 0x80 {
+                !ASCII_SEPARATOR[usize::from(b)]
+            } else {
+                (0xE4..=0xE9).contains(&b)
+                    && i + 2 < bytes.len()
+                    && !table.is_traditional_utf8(b, bytes[i + 1], bytes[i + 2])
+            };
+            if !unchanged {
+                break;
             }
-            Some(s)
-        };
-        let (folded, origin) = out.get_or_insert_with(|| {
-            let mut folded = String::with_capacity(text.len());
-            folded.push_str(&text[..i]);
-            let mut origin = Vec::with_capacity(text.len() + 1);
-            origin.extend((0..i).map(|b| b as u32));
-            (folded, origin)
-        });
-        if let Some(s) = replacement {
-            debug_assert_eq!(s.len_utf8(), c.len_utf8());
-            folded.push(s);
-            origin.extend((i..i + c.len_utf8()).map(|b| b as u32));
+            i += if b < 0x80 { 1 } else { 3 };
         }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
+        let (width, change) = if b < 0x80 {
+            let drop = ASCII_SEPARATOR[usize::from(b)];
+            (1, drop.then_some(None))
+        } else if (0xE4..=0xE9).contains(&b) && i + 2 < bytes.len() {
+            let code = decode3(bytes, i);
+            // Decoding is checked only for the rare Traditional character.
+            let change = table
+                .is_traditional(code)
+                .then(|| char::from_u32(code).map(|c| table.simplified_of(c)))
+                .flatten()
+                .map(Some);
+            (3, change)
+        } else {
+            let width = match b {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let change = if matches!(b, 0xC2 | 0xE2 | 0xE3 | 0xEF) {
+                let c = text[i..].chars().next().expect("i is a character boundary");
+                is_separator(c).then_some(None)
+            } else {
+                None
+            };
+            (width, change)
+        };
+        let Some(change) = change else {
+            i += width;
+            continue;
+        };
+        let folded = out.get_or_insert_with(|| String::with_capacity(text.len()));
+        folded.push_str(&text[copied..i]);
+        copied = i + width;
+        match change {
+            Some(replacement) => folded.push(replacement),
+            None => match shifts.last_mut() {
+                // A run of separators: one shift, to after the last of them.
+                Some(last) if last.0 == folded.len() => last.1 = copied,
+                _ => shifts.push((folded.len(), copied)),
+            },
+        }
+        i += width;
     }
     match out {
         None => Folded {
             text: Cow::Borrowed(text),
-            origin: None,
+            shifts,
             source_len: text.len(),
         },
-        Some((folded, mut origin)) => {
-            origin.push(text.len() as u32);
+        Some(mut folded) => {
+            folded.push_str(&text[copied..]);
             Folded {
                 text: Cow::Owned(folded),
-                origin: Some(origin),
+                shifts,
                 source_len: text.len(),
             }
         }
     }
+}
+
+/// The code point of the three-byte character at `i`.
+fn decode3(bytes: &[u8], i: usize) -> u32 {
+    (u32::from(bytes[i] & 0x0F) << 12)
+        | (u32::from(bytes[i + 1] & 0x3F) << 6)
+        | u32::from(bytes[i + 2] & 0x3F)
 }
 
 /// A name (alias or exclusion) folded as texts are: what the search looks for.
@@ -288,7 +369,15 @@ mod tests {
             f.dropped_before(at),
             (text.find('度').unwrap() - 1, text.find('度').unwrap())
         );
-        assert_eq!(f.source(f.text.len()), text.len());
         assert_eq!(f.source_len(), text.len());
+        // Every kept byte maps back to the same character.
+        for (at, c) in f.text.char_indices() {
+            let back = text[f.source(at)..].chars().next().unwrap();
+            assert_eq!(simplified(back), c);
+        }
+        let f = fold("a - b ·c");
+        assert_eq!(f.text, "abc");
+        assert_eq!(f.dropped_before(1), (1, 4));
+        assert_eq!(f.dropped_before(2), (5, 8));
     }
 }
