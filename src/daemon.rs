@@ -495,7 +495,11 @@ impl Poller {
         })
         .await??;
         let total = posts.len();
-        let fresh = dedupe::unseen(&self.store, posts)?;
+        let mut fresh = dedupe::unseen(&self.store, posts)?;
+        // Oldest first (feeds list the newest first), and at one time originals before
+        // reposts: an original is recorded before the reposts of it that came in the same
+        // poll, so it is the one they amplify.
+        fresh.sort_by_key(|p| (p.event_time(), dedupe::says_it_reposts(p)));
         tracing::debug!(source = %self.source.name, total, new = fresh.len(), "polled");
         let new_posts = fresh.len() as u64;
         self.metrics.posts_seen(&self.source.name, new_posts);

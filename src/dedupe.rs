@@ -235,6 +235,11 @@ fn strip_repost_prefix(text: &str) -> Option<&str> {
     Some(&after[after.chars().next().map_or(0, char::len_utf8)..])
 }
 
+/// Whether the post says it is a repost (a `//@user:` chain or a `转发：` prefix).
+pub fn says_it_reposts(post: &Post) -> bool {
+    original_text(&post.body).is_some() || original_text(&post.title).is_some()
+}
+
 /// The post's near-duplicate key: the SimHash of jieba's words of the text it copies.
 pub fn near_key(analyzer: &Analyzer, post: &Post) -> NearKey {
     let text = post.text();
@@ -452,6 +457,12 @@ mod tests {
             Some("lost my bag")
         );
         assert_eq!(original_text("度小满暴力催收"), None);
+        let repost = Post {
+            body: "太坑了//@a:度小满暴力催收".into(),
+            ..post("weibo", Some("r"), None)
+        };
+        assert!(says_it_reposts(&repost));
+        assert!(!says_it_reposts(&post("weibo", Some("o"), None)));
         assert_eq!(original_text("他转发：这条"), None, "only as a prefix");
         assert_eq!(
             original_text("see http://x//@ b: c"),
