@@ -507,4 +507,62 @@ mod tests {
             "the longer word wins"
         );
     }
+
+    #[test]
+    fn the_original_is_found_within_distance_window_and_brands() {
+        use crate::store::{Hit, RecordedPost};
+        let store = Store::temporary().unwrap();
+        let at = Utc::now();
+        let fingerprint = 0xdead_beef_0bad_f00d_u64;
+        let original = Post {
+            title: "度小满暴力催收".into(),
+            ..post("weibo", Some("o"), None)
+        };
+        let hit = Hit::new(&original, "度小满", -2.0, true, vec![], 2.0);
+        let kept = RecordedPost {
+            source: "weibo".into(),
+            title: original.title.clone(),
+            text: original.body.clone(),
+            url: None,
+            published: at,
+            brands: vec!["度小满".into()],
+            fingerprint: Some(fingerprint),
+        };
+        store
+            .record_post_with(&keys(&original), &[hit], Some(&kept), at)
+            .unwrap();
+        let cfg = DedupeConfig::default();
+        let brands = ["度小满".to_string()];
+        let key = |f: u64| NearKey {
+            fingerprint: f,
+            marked_repost: false,
+        };
+        let near = key(fingerprint ^ (1 << 63 | 1 << 20 | 1));
+        let found = original_of(&store, near, at + ChronoDuration::hours(1), &brands, &cfg)
+            .unwrap()
+            .expect("3 bits apart, within the window");
+        assert_eq!(found.fingerprint, fingerprint);
+        let far = key(fingerprint ^ 0b1111);
+        assert!(original_of(&store, far, at, &brands, &cfg)
+            .unwrap()
+            .is_none());
+        let tight = DedupeConfig {
+            near_distance: 2,
+            ..cfg.clone()
+        };
+        assert!(original_of(&store, near, at, &brands, &tight)
+            .unwrap()
+            .is_none());
+        let later = at + ChronoDuration::days(4);
+        assert!(original_of(&store, near, later, &brands, &cfg)
+            .unwrap()
+            .is_none());
+        let more_brands = ["度小满".to_string(), "招联".to_string()];
+        assert!(
+            original_of(&store, near, at, &more_brands, &cfg)
+                .unwrap()
+                .is_none(),
+            "a copy that names another brand too is a post of its own"
+        );
+    }
 }
