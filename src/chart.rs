@@ -450,6 +450,8 @@ mod tests {
 
     fn negative(at: DateTime<Utc>) -> Hit {
         Hit {
+            amplification: 0,
+            reposted_by: Vec::new(),
             brand: "b".into(),
             source: "s".into(),
             url: None,

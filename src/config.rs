@@ -90,6 +90,7 @@ pub struct Config {
     /// Slack, generic webhooks.
     pub channels: Vec<ChannelConfig>,
     pub reports: ReportsConfig,
+    pub dedupe: DedupeConfig,
     /// Silences written in the file (`[[silences]]`), put in place at start.
     pub silences: Vec<crate::store::Silence>,
     pub brands: Vec<BrandConfig>,
@@ -189,6 +190,26 @@ impl Default for DeliveryConfig {
             retry_first: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
             fallback_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// When a post counts as a copy of another (`[dedupe]`): reposts raise the original's
+/// amplification instead of being new hits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DedupeConfig {
+    /// Most bits in which two posts' SimHash fingerprints may differ for one to be a copy of
+    /// the other (0 = identical words only; at most [`crate::store::MAX_NEAR_DISTANCE`]).
+    pub near_distance: u32,
+    /// How far apart in time a copy and its original may be.
+    pub near_window: Duration,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        DedupeConfig {
+            near_distance: 3,
+            near_window: Duration::from_secs(3 * 86_400),
         }
     }
 }
@@ -879,6 +900,26 @@ impl Config {
             }
         };
 
+        let dedupe = {
+            let at = root.key("dedupe");
+            let raw::Table(d) = problems.valid(raw.dedupe, &at).unwrap_or_default();
+            let defaults = DedupeConfig::default();
+            DedupeConfig {
+                near_distance: problems
+                    .valid_if(
+                        d.near_distance,
+                        &at.key("near_distance"),
+                        |&v| v <= crate::store::MAX_NEAR_DISTANCE,
+                        "must be 0, 1, 2 or 3: the near-duplicate index splits the 64-bit SimHash \
+                         into 4 bands, and only fingerprints within 3 bits always share one",
+                    )
+                    .unwrap_or(defaults.near_distance),
+                near_window: problems
+                    .valid(d.near_window, &at.key("near_window"))
+                    .map_or(defaults.near_window, |w| w.0),
+            }
+        };
+
         let admin = {
             let at = root.key("admin");
             let raw::Table(a) = problems.valid(raw.admin, &at).unwrap_or_default();
@@ -1481,6 +1522,7 @@ impl Config {
             delivery,
             channels,
             reports,
+            dedupe,
             silences,
             brands,
             sources,
@@ -2422,6 +2464,7 @@ mod raw {
         pub delivery: Section<Delivery>,
         pub channels: Entries<Channel>,
         pub reports: Section<Reports>,
+        pub dedupe: Section<Dedupe>,
         pub silences: Entries<SilenceEntry>,
         pub brands: Entries<Brand>,
         pub sources: Entries<Source>,
@@ -2603,6 +2646,23 @@ mod raw {
                 retry_first: Valid(HumanDuration(d.retry_first)),
                 retry_max: Valid(HumanDuration(d.retry_max)),
                 fallback_after: Valid(HumanDuration(d.fallback_after)),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(default)]
+    pub struct Dedupe {
+        pub near_distance: Checked<u32>,
+        pub near_window: Checked<HumanDuration>,
+    }
+
+    impl Default for Dedupe {
+        fn default() -> Self {
+            let d = super::DedupeConfig::default();
+            Dedupe {
+                near_distance: Valid(d.near_distance),
+                near_window: Valid(HumanDuration(d.near_window)),
             }
         }
     }
@@ -3225,6 +3285,24 @@ weight = "heavy"
             "{err}"
         );
         assert!(err.to_string().contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn dedupe_settings_default_read_and_are_checked() {
+        assert_eq!(parse(MINIMAL).unwrap().dedupe, DedupeConfig::default());
+        let text = format!("{MINIMAL}\n[dedupe]\nnear_distance = 1\nnear_window = \"12h\"\n");
+        let d = parse(&text).unwrap().dedupe;
+        assert_eq!(d.near_distance, 1);
+        assert_eq!(d.near_window, Duration::from_secs(12 * 3600));
+        let text = format!("{MINIMAL}\n[dedupe]\nnear_distance = 5\nnear_window = \"soon\"\n");
+        let err = parse(&text).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["dedupe.near_distance", "dedupe.near_window"],
+            "{err}"
+        );
+        assert!(err.to_string().contains("4 bands"), "{err}");
     }
 
     #[test]

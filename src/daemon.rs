@@ -38,7 +38,7 @@ use tokio::task::JoinSet;
 use crate::admin::{self, auth::TokenSource, Readiness};
 use crate::analyze::{Analyzer, Judgment};
 use crate::collect;
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, DedupeConfig, SourceConfig};
 use crate::dedupe;
 use crate::detect::watch::SpikeWatch;
 use crate::detect::Detector;
@@ -84,11 +84,14 @@ struct Detection {
     watch: Arc<std::sync::Mutex<SpikeWatch>>,
 }
 
-/// Posts of one poll that were new, each with its judgments.
+/// Posts of one poll that were new, each with its judgments and, when it has any, the key
+/// its copies are found by.
 struct AnalyzedBatch {
     source_weight: f64,
-    items: Vec<(Post, Vec<(String, Judgment)>)>,
+    items: Vec<AnalyzedPost>,
 }
+
+type AnalyzedPost = (Post, Vec<(String, Judgment)>, Option<dedupe::NearKey>);
 
 /// Runs until `shutdown` fires or a task fails. Returns the first failure.
 pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result<()> {
@@ -279,6 +282,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             detection.clone(),
             rounds,
             metrics.clone(),
+            (store.clone(), config.dedupe.clone()),
         )
         .map_named("recorder"),
     );
@@ -573,7 +577,11 @@ impl Poller {
                 new_posts: 0,
             });
         };
-        let (items, fresh) = (collected.items, collected.fresh);
+        let (items, mut fresh) = (collected.items, collected.fresh);
+        // Oldest first (feeds list the newest first), and at one time originals before
+        // reposts: an original is recorded before the reposts of it that came in the same
+        // poll, so it is the one they amplify.
+        fresh.sort_by_key(|p| (p.event_time(), dedupe::says_it_reposts(p)));
         tracing::debug!(source = %self.source.name, total = items, new = fresh.len(), "polled");
         let new_posts = fresh.len() as u64;
         self.metrics.posts_seen(&self.source.name, new_posts);
@@ -595,8 +603,9 @@ impl Poller {
                     let mut judged = analyzer.analyze(&post.text());
                     // A source watched for some brands only says nothing about the others.
                     judged.retain(|(brand, _)| source.watches(brand));
+                    let near = (!judged.is_empty()).then(|| dedupe::near_key(&analyzer, &post));
                     metrics.analysis_time(started.elapsed());
-                    (post, judged)
+                    (post, judged, near)
                 })
                 .collect::<Vec<_>>()
         })
@@ -635,10 +644,26 @@ async fn record(
     detection: Detection,
     rounds: Rounds,
     metrics: Metrics,
+    (store, reposts): (Store, DedupeConfig),
 ) -> Result<()> {
     while let Some(batch) = batches.recv().await {
         let mut negatives: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
-        for (post, judgments) in &batch.items {
+        for (post, judgments, near) in &batch.items {
+            // A copy of a recorded post raises that post's amplification: no new hits.
+            if let Some(key) = near {
+                let brands: Vec<String> = judgments.iter().map(|(b, _)| b.clone()).collect();
+                let at = post.event_time();
+                if let Some(original) = dedupe::original_of(&store, *key, at, &brands, &reposts)? {
+                    let keys = dedupe::keys(post);
+                    if let Some(hits) =
+                        store.record_repost(&keys, &original, &post.source, Utc::now())?
+                    {
+                        let amplification = hits.iter().map(|h| h.amplification).max();
+                        tracing::info!(source = %post.source, title = %post.title, amplification = ?amplification, "repost of a recorded post");
+                    }
+                    continue;
+                }
+            }
             let hits: Vec<Hit> = judgments
                 .iter()
                 .map(|(brand, judgment)| {
@@ -662,6 +687,7 @@ async fn record(
                 url: post.url.clone(),
                 published: post.event_time(),
                 brands: hits.iter().map(|h| h.brand.clone()).collect(),
+                fingerprint: near.map(|k| k.fingerprint),
             };
             let recorded = incidents.record(&dedupe::keys(post), &hits, Some(&kept), Utc::now())?;
             if !recorded.fresh {

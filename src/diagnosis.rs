@@ -500,6 +500,8 @@ mod tests {
 
     fn negative(source: &str, title: &str, when: DateTime<Utc>) -> Hit {
         Hit {
+            amplification: 0,
+            reposted_by: Vec::new(),
             brand: "度小满".into(),
             source: source.into(),
             url: Some(format!("https://{source}.example/{}", when.timestamp())),

@@ -659,6 +659,8 @@ mod tests {
 
     fn hit(when: DateTime<Utc>, negative: bool, severity: f64, title: &str) -> Hit {
         Hit {
+            amplification: 0,
+            reposted_by: Vec::new(),
             brand: BRAND.into(),
             source: "weibo".into(),
             url: Some(format!("https://weibo.example/{}", when.timestamp())),

@@ -165,6 +165,8 @@ mod tests {
 
     fn hit(brand: &str, minute: i64, negative: bool, title: &str) -> Hit {
         Hit {
+            amplification: 0,
+            reposted_by: Vec::new(),
             brand: brand.into(),
             source: "weibo".into(),
             url: Some(format!("https://weibo.example/{minute}")),

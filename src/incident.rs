@@ -1285,6 +1285,8 @@ mod tests {
             terms: vec!["坑".into()],
             severity: -score,
             crisis: vec![],
+            amplification: 0,
+            reposted_by: vec![],
         };
         let first = vec![hit(-1.0, "a")];
         store.insert_hit(&first[0]).unwrap();
@@ -1411,6 +1413,8 @@ mod tests {
             terms: vec!["诈骗".into()],
             severity,
             crisis: vec![],
+            amplification: 0,
+            reposted_by: vec![],
         }
     }
 

@@ -12,8 +12,8 @@
 //! | collect | [`collect`] | one poll of one source: its requests (brands, pages), parsing, new posts, followed item pages |
 //! | parse | [`parse`] | bytes → [`post::Post`]s, one parser per format (feed, html, json) and the dates they hold |
 //! | post | [`post`] | the `Post` type and text clean-up |
-//! | dedupe | [`dedupe`] | seen GUIDs and URLs |
-//! | analyze | [`analyze`] | jieba, brand mentions, target-aware sentiment (CPU only) |
+//! | dedupe | [`dedupe`] | post identity (GUID, canonical URL, content hash); repost chains and SimHash near-copies, which amplify the original |
+//! | analyze | [`analyze`] | jieba, brand mentions (every spelling: `analyze::fold`), target-aware sentiment (CPU only) |
 //! | store | [`store`] | sled: the only module that touches it |
 //! | detect | [`detect`] | the seasonal spike test over count series (`spike`, fed per brand by `watch`, and by `backtest`); the warm-up threshold → `Signal` |
 //! | incident | [`incident`] | Triggered → Acknowledged → Resolved: escalation, critical posts, auto-resolve, reopen, reminders, silences, topic terms |

@@ -48,6 +48,14 @@ impl Post {
     }
 }
 
+/// How much a post that was reposted `reposts` times counts, in severity and in spike
+/// detection: `1 + ln(1 + reposts)`. Reposts raise it with diminishing weight (1 → 1, 1 repost
+/// → 1.69, 10 → 3.40, 100 → 5.62), so a viral post counts more than one complaint but never
+/// as much as a hundred different ones.
+pub fn amplification_factor(reposts: u32) -> f64 {
+    1.0 + f64::from(reposts).ln_1p()
+}
+
 /// Turns an HTML fragment (feed descriptions are often HTML, list pages always are) into plain
 /// text: tags dropped, the contents of scripts, styles and comments dropped, entities decoded,
 /// whitespace collapsed, length capped.

@@ -272,6 +272,7 @@ mod tests {
             url: Some(format!("https://w.example/{i}")),
             published: t0 + ChronoDuration::minutes(i),
             brands: vec![],
+            fingerprint: None,
         };
         let posts = vec![
             post(0, "度小满业务稳健增长，获得用户好评"),
@@ -315,6 +316,7 @@ mod tests {
                 url: Some(format!("https://w.example/calm-{h}")),
                 published: t0 + ChronoDuration::hours(h) + ChronoDuration::minutes(13),
                 brands: vec![],
+                fingerprint: None,
             });
         }
         // Then 30 complaints in ten minutes.
@@ -327,6 +329,7 @@ mod tests {
                 url: Some(format!("https://w.example/burst-{i}")),
                 published: burst + ChronoDuration::seconds(i * 20),
                 brands: vec![],
+                fingerprint: None,
             });
         }
         let events = replay(&config, &analyzer, posts).await.unwrap();

@@ -21,6 +21,13 @@
 //! - `open`: ids of incidents not yet resolved, so periodic escalation checks never scan the
 //!   whole history.
 //! - `source_health`: source name → [`SourceHealth`], the outcome of its recent polls.
+//! - `near`: the near-duplicate index. For each recorded post with hits, four entries, one per
+//!   16-bit band of its SimHash: `band value time seq` → [`NearEntry`] (its fingerprint, hit keys
+//!   and brands). Two fingerprints within [`MAX_NEAR_DISTANCE`] bits agree on at least one band,
+//!   so a repost's candidates are four range scans over a time window.
+//!
+//! A hit's `negative` entry holds its detection weight ([`Hit::amplification_factor`]) as a
+//! big-endian `f64`; empty (as written before reposts counted) means 1.
 //!
 //! # Read model
 //!
@@ -95,9 +102,34 @@ pub struct Hit {
     /// The crisis categories the post signals (fraud, violent collection…).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crisis: Vec<String>,
+    /// How many reposts and near-copies of the post were seen after it (see
+    /// [`Store::record_repost`]); `severity` already includes their weight.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub amplification: u32,
+    /// The sources those reposts came from, each once, at most [`MAX_REPOSTING_SOURCES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reposted_by: Vec<String>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// How many reposting sources a hit remembers.
+pub const MAX_REPOSTING_SOURCES: usize = 20;
+
+/// Most bits two SimHash fingerprints may differ in for the near index to find one from the
+/// other (four 16-bit bands: within 3 bits, one band is always equal).
+pub const MAX_NEAR_DISTANCE: u32 = 3;
+
 impl Hit {
+    /// How much the post counts in spike detection, and the factor its severity carries:
+    /// `1 + ln(1 + amplification)` ([`crate::post::amplification_factor`]). One post with no
+    /// reposts counts 1; ten reposts make it count 3.4.
+    pub fn amplification_factor(&self) -> f64 {
+        crate::post::amplification_factor(self.amplification)
+    }
+
     /// The same hit, with the crisis categories its judgment found.
     pub fn with_crisis(mut self, crisis: Vec<String>) -> Hit {
         self.crisis = crisis;
@@ -127,6 +159,8 @@ impl Hit {
             terms,
             severity,
             crisis: vec![],
+            amplification: 0,
+            reposted_by: vec![],
         }
     }
 }
@@ -253,6 +287,30 @@ pub struct RecordedPost {
     pub published: DateTime<Utc>,
     /// The brands it was judged about.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brands: Vec<String>,
+    /// Its SimHash ([`crate::dedupe::near_key`]): when set, recording the post also enters it
+    /// in the near-duplicate index, so later copies raise its amplification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<u64>,
+}
+
+/// One post in the near-duplicate index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct NearEntry {
+    fingerprint: u64,
+    /// Keys of its hits, in hex.
+    hits: Vec<String>,
+    brands: Vec<String>,
+}
+
+/// A recorded post that a new one may copy ([`Store::near_candidates`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearCandidate {
+    pub fingerprint: u64,
+    /// When it counts (its event time).
+    pub at: DateTime<Utc>,
+    /// Its hits' keys (hex).
+    pub hits: Vec<String>,
     pub brands: Vec<String>,
 }
 
@@ -557,6 +615,7 @@ pub struct Store {
     source_health: sled::Tree,
     outbox: sled::Tree,
     outbox_waiting: sled::Tree,
+    near: sled::Tree,
     /// The zone whose calendar days `daily` counts.
     tz: Tz,
 }
@@ -649,6 +708,7 @@ impl Store {
             source_health: db.open_tree("source_health")?,
             outbox: db.open_tree("outbox")?,
             outbox_waiting: db.open_tree("outbox_waiting")?,
+            near: db.open_tree("near")?,
             db,
             tz,
         })
@@ -735,6 +795,12 @@ impl Store {
             Some(p) => Some((p.published, serde_json::to_vec(p)?)),
             None => None,
         };
+        // A post with hits and a fingerprint enters the near-duplicate index.
+        let indexed: Option<(DateTime<Utc>, u64, Vec<String>)> =
+            post.filter(|_| !hits.is_empty()).and_then(|p| {
+                let brands = hits.iter().map(|h| h.brand.clone()).collect();
+                p.fingerprint.map(|f| (p.published, f, brands))
+            });
         let stamp = now.timestamp_millis().to_be_bytes();
         let encoded: Vec<(&Hit, Vec<u8>)> = hits
             .iter()
@@ -760,9 +826,10 @@ impl Store {
             &self.daily,
             &self.posts,
             &self.incidents,
+            &self.near,
         )
             .transaction(
-                |(seen, hits_tree, negative, by_time, daily, posts, incidents)| {
+                |(seen, hits_tree, negative, by_time, daily, posts, incidents, near)| {
                     let hits = hits_tree;
                     let mut fresh = true;
                     let mut attached = Vec::new();
@@ -774,12 +841,29 @@ impl Store {
                         }
                     }
                     if fresh {
+                        let mut hit_keys = Vec::with_capacity(encoded.len());
                         for (hit, value) in &encoded {
                             let key = hit_key(&hit.brand, hit.at, seen.generate_id()?);
                             hits.insert(&key[..], value.as_slice())?;
                             by_time.insert(time_seq_of(&key), &key[..])?;
                             if hit.negative {
-                                negative.insert(&key[..], &[][..])?;
+                                negative.insert(&key[..], &negative_weight(hit)[..])?;
+                            }
+                            hit_keys.push(to_hex(&key));
+                        }
+                        if let Some((published, fingerprint, brands)) = &indexed {
+                            let (published, fingerprint) = (*published, *fingerprint);
+                            let entry = NearEntry {
+                                fingerprint,
+                                hits: hit_keys,
+                                brands: brands.clone(),
+                            };
+                            let value = serde_json::to_vec(&entry)
+                                .map_err(|_| ConflictableTransactionError::Abort(()))?;
+                            let seq = near.generate_id()?;
+                            for band in 0..4u8 {
+                                let key = near_key(band, fingerprint, published, seq);
+                                near.insert(&key[..], value.as_slice())?;
                             }
                         }
                         for (key, figures) in &days {
@@ -821,6 +905,110 @@ impl Store {
             })
             .context("recording a post")?;
         Ok(recorded)
+    }
+
+    /// Recorded posts whose fingerprint shares a 16-bit band with `fingerprint` and that count
+    /// at `from <= at < to`: the candidates a repost may copy. The caller checks the distance.
+    pub fn near_candidates(
+        &self,
+        fingerprint: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<NearCandidate>> {
+        let mut out: Vec<NearCandidate> = Vec::new();
+        for band in 0..4u8 {
+            let lo = near_key(band, fingerprint, from, 0);
+            let hi = near_key(band, fingerprint, to, 0);
+            for kv in self.near.range(lo..hi) {
+                let (key, value) = kv.context("reading the near-duplicate index")?;
+                let entry: NearEntry = match serde_json::from_slice(&value) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "skipping an unreadable near-duplicate entry");
+                        continue;
+                    }
+                };
+                let at = time_of(&key[3..]);
+                // The same post is found under each band it shares.
+                if out.iter().any(|c| c.hits == entry.hits && c.at == at) {
+                    continue;
+                }
+                out.push(NearCandidate {
+                    fingerprint: entry.fingerprint,
+                    at,
+                    hits: entry.hits,
+                    brands: entry.brands,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a repost of `original` (found by [`Store::near_candidates`]) from `source`, in one
+    /// transaction: its keys become seen, and, if none of them had been, each of the original's
+    /// hits counts one more amplification: `amplification` + 1, `source` among `reposted_by`,
+    /// `severity` and the `negative` weight scaled to the new [`Hit::amplification_factor`],
+    /// and the daily harm index moved by the difference. Returns the original's hits as they
+    /// are now, or `None` when the repost had been recorded before. A hit that is gone (or
+    /// unreadable) is skipped; the repost is still seen, so it is never counted as new.
+    pub fn record_repost(
+        &self,
+        keys: &[String],
+        original: &NearCandidate,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<Hit>>> {
+        let stamp = now.timestamp_millis().to_be_bytes();
+        let hit_keys: Vec<Vec<u8>> = original.hits.iter().filter_map(|k| from_hex(k)).collect();
+        let tz = self.tz;
+        (&self.seen, &self.hits, &self.negative, &self.daily)
+            .transaction(|(seen, hits, negative, daily)| {
+                for key in keys {
+                    if seen.get(key.as_bytes())?.is_some() {
+                        return Ok(None);
+                    }
+                }
+                for key in keys {
+                    seen.insert(key.as_bytes(), &stamp[..])?;
+                }
+                let mut amplified = Vec::with_capacity(hit_keys.len());
+                for key in &hit_keys {
+                    let Some(bytes) = hits.get(key)? else {
+                        continue;
+                    };
+                    let Ok(mut hit) = serde_json::from_slice::<Hit>(&bytes) else {
+                        continue;
+                    };
+                    let before = harm_of(&hit);
+                    let old_factor = hit.amplification_factor();
+                    hit.amplification = hit.amplification.saturating_add(1);
+                    if !hit.reposted_by.iter().any(|s| s == source)
+                        && hit.reposted_by.len() < MAX_REPOSTING_SOURCES
+                    {
+                        hit.reposted_by.push(source.to_string());
+                    }
+                    hit.severity = hit.severity / old_factor * hit.amplification_factor();
+                    let value = serde_json::to_vec(&hit)
+                        .map_err(|_| ConflictableTransactionError::Abort(()))?;
+                    hits.insert(&key[..], value)?;
+                    if hit.negative {
+                        negative.insert(&key[..], &negative_weight(&hit)[..])?;
+                    }
+                    let delta = DailyFigures {
+                        harm: harm_of(&hit) - before,
+                        ..DailyFigures::default()
+                    };
+                    let date = hit.at.with_timezone(&tz).date_naive();
+                    add_daily(daily, &daily_key(&hit.brand, date), &delta)?;
+                    amplified.push(hit);
+                }
+                Ok(Some(amplified))
+            })
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => anyhow::Error::new(e),
+                TransactionError::Abort(()) => anyhow::anyhow!("recording a repost was aborted"),
+            })
+            .context("recording a repost")
     }
 
     /// Kept posts published at or after `since`, oldest first, that mention `brand` (any
@@ -868,6 +1056,21 @@ impl Store {
     pub fn count_negative(&self, brand: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
         let (lo, hi) = (hit_key(brand, from, 0), hit_key(brand, to, 0));
         self.negative.range(lo..hi).count() as u64
+    }
+
+    /// Negative hits about `brand` with `from <= at < to`, each weighted by its
+    /// [`Hit::amplification_factor`]: what the spike test counts. Reads only the `negative`
+    /// index, never a hit.
+    pub fn weighted_negative(&self, brand: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        let (lo, hi) = (hit_key(brand, from, 0), hit_key(brand, to, 0));
+        self.negative
+            .range(lo..hi)
+            .filter_map(|kv| kv.ok())
+            .map(|(_, weight)| match <[u8; 8]>::try_from(weight.as_ref()) {
+                Ok(bytes) => f64::from_be_bytes(bytes),
+                Err(_) => 1.0,
+            })
+            .sum()
     }
 
     /// Hits about `brand` with `from <= at < to`, oldest first. Unreadable records are logged
@@ -1562,6 +1765,37 @@ fn add_daily(
     Ok(())
 }
 
+/// The value of a negative hit's `negative` entry: empty for weight 1 (as every entry was
+/// before reposts counted), else its amplification factor.
+fn negative_weight(hit: &Hit) -> Vec<u8> {
+    if hit.amplification == 0 {
+        Vec::new()
+    } else {
+        hit.amplification_factor().to_be_bytes().to_vec()
+    }
+}
+
+/// A key of the near-duplicate index: band number, the fingerprint's 16 bits in that band,
+/// then time and sequence.
+fn near_key(band: u8, fingerprint: u64, at: DateTime<Utc>, seq: u64) -> [u8; 19] {
+    let mut key = [0u8; 19];
+    key[0] = band;
+    let bits = (fingerprint >> (16 * u32::from(band))) as u16;
+    key[1..3].copy_from_slice(&bits.to_be_bytes());
+    key[3..].copy_from_slice(&time_seq(at, seq));
+    key
+}
+
+/// The time of a [`time_seq`] position.
+fn time_of(time_seq: &[u8]) -> DateTime<Utc> {
+    let millis = time_seq
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes);
+    let millis = (i128::from(millis) + i128::from(i64::MIN)) as i64;
+    DateTime::from_timestamp_millis(millis).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -1607,7 +1841,99 @@ mod tests {
             terms: vec![],
             severity: 0.0,
             crisis: vec![],
+            amplification: 0,
+            reposted_by: vec![],
         }
+    }
+
+    #[test]
+    fn a_repost_amplifies_the_original_hits_once() {
+        let store = Store::temporary().unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 4, 0, 0).unwrap();
+        let fingerprint = 0x0123_4567_89ab_cdef_u64;
+        let negative = Hit {
+            severity: 3.0,
+            ..hit("b", at, true)
+        };
+        let hits = [negative, hit("c", at, false)];
+        let post = RecordedPost {
+            source: "s".into(),
+            title: "t".into(),
+            text: "x".into(),
+            url: None,
+            published: at,
+            brands: vec!["b".into(), "c".into()],
+            fingerprint: Some(fingerprint),
+        };
+        store
+            .record_post_with(&["g\u{0}s\u{0}1".into()], &hits, Some(&post), at)
+            .unwrap();
+        // Found through any band, within the window only, once.
+        let near = fingerprint ^ 0b1011; // 3 bits off, all in band 0
+        let window = chrono::Duration::days(3);
+        let found = store
+            .near_candidates(near, at - window, at + window)
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].fingerprint, fingerprint);
+        assert_eq!(found[0].at, at);
+        assert_eq!(found[0].brands, ["b", "c"]);
+        assert!(store
+            .near_candidates(near, at + window, at + window * 2)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .near_candidates(!fingerprint, at - window, at + window)
+            .unwrap()
+            .is_empty());
+
+        let day = |s: &Store| s.daily("b", s.local_date(at), s.local_date(at)).unwrap()[0].1;
+        let harm_before = day(&store).harm;
+        assert_eq!(store.weighted_negative("b", at - window, at + window), 1.0);
+        let repost_keys = ["g\u{0}weibo\u{0}r1".to_string()];
+        let amplified = store
+            .record_repost(&repost_keys, &found[0], "weibo", at)
+            .unwrap()
+            .expect("a new repost");
+        assert_eq!(amplified.len(), 2);
+        assert!(amplified.iter().all(|h| h.amplification == 1));
+        assert_eq!(amplified[0].reposted_by, ["weibo"]);
+        let factor = crate::post::amplification_factor(1);
+        assert!((amplified[0].severity - 3.0 * factor).abs() < 1e-9);
+        // Recorded once: the same repost again changes nothing.
+        assert!(store
+            .record_repost(&repost_keys, &found[0], "weibo", at)
+            .unwrap()
+            .is_none());
+        assert!(store.seen_any(&repost_keys).unwrap());
+        store
+            .record_repost(&["g\u{0}tieba\u{0}r2".into()], &found[0], "tieba", at)
+            .unwrap()
+            .unwrap();
+        let stored = store.hits_between("b", at - window, at + window);
+        assert_eq!(stored.len(), 1, "no new hits");
+        assert_eq!(stored[0].amplification, 2);
+        assert_eq!(stored[0].reposted_by, ["weibo", "tieba"]);
+        let factor = crate::post::amplification_factor(2);
+        assert!((stored[0].severity - 3.0 * factor).abs() < 1e-9);
+        assert_eq!(store.count_negative("b", at - window, at + window), 1);
+        assert!((store.weighted_negative("b", at - window, at + window) - factor).abs() < 1e-9);
+        // The harm index moved with the severity, and a recount agrees.
+        let harm = day(&store).harm;
+        assert!(
+            (harm - harm_before - 3.0 * (factor - 1.0)).abs() < 1e-9,
+            "{harm}"
+        );
+        let recount = store.recount_daily_all().unwrap();
+        let recounted = &recount[&("b".to_string(), store.local_date(at))];
+        assert!((recounted.harm - harm).abs() < 1e-9);
+        // A hit written before reposts counted reads as amplified 0 and weighs 1.
+        let old: Hit = serde_json::from_str(
+            r#"{"brand":"b","source":"s","url":null,"title":"t","snippet":"s","at":"2026-03-01T04:00:00Z","fetched_at":"2026-03-01T04:00:00Z","score":-2.0,"negative":true,"terms":[],"severity":1.0}"#,
+        )
+        .unwrap();
+        assert_eq!(old.amplification, 0);
+        assert_eq!(old.amplification_factor(), 1.0);
     }
 
     #[test]

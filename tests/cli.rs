@@ -216,15 +216,17 @@ fn score_prints_one_json_object_per_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_alerts_to_the_console_and_stops_cleanly_on_sigterm() {
     let feeds = FeedServer::start().await;
-    let items: Vec<Item> = (0..4)
-        .map(|i| {
-            Item::new(
-                &format!("n{i}"),
-                "有钱花暴力催收",
-                &format!("度小满有钱花暴力催收，骚扰家人，太恶心了 {i}"),
-            )
-        })
-        .collect();
+    // Four different complaints: copies of one would be one post with reposts.
+    let items: Vec<Item> = [
+        "度小满有钱花暴力催收，骚扰家人，太恶心了",
+        "有钱花利息太高，砍头息，就是高利贷",
+        "度小满客服态度极差，投诉无门",
+        "度小满的有钱花乱收费，隐形费用坑人",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, text)| Item::new(&format!("n{i}"), "有钱花暴力催收", text))
+    .collect();
     feeds.set("/feed", "application/rss+xml", rss("f", &items));
     let dir = common::temp_dir();
     let config = dir.path().join("sources.toml");

@@ -287,19 +287,39 @@ async fn the_daemon_opens_an_incident_on_the_burst() {
         "the solar term is not the lender: {hits:?}"
     );
     let negatives = hits.iter().filter(|h| h.negative).count();
-    let burst = script
+    let reposts: Vec<_> = script
         .posts
         .iter()
-        .filter(|p| p.phase == Phase::Burst)
+        .filter(|p| p.repost_of.is_some())
+        .collect();
+    let complaints = script
+        .posts
+        .iter()
+        .filter(|p| p.phase == Phase::Burst && p.repost_of.is_none())
         .count();
     assert_eq!(
-        negatives, burst,
-        "every complaint and repost is a negative hit"
+        negatives, complaints,
+        "every complaint is a negative hit; a repost is none"
     );
+    // Each repost raised its original's amplification instead.
+    for repost in &reposts {
+        let original = script.post(repost.repost_of.as_deref().unwrap()).unwrap();
+        let hit = hits
+            .iter()
+            .find(|h| h.title == original.title)
+            .unwrap_or_else(|| panic!("{} is stored: {hits:?}", original.guid));
+        assert_eq!(hit.amplification, 1, "{hit:?}");
+        assert_eq!(
+            hit.reposted_by,
+            std::slice::from_ref(&repost.source),
+            "{hit:?}"
+        );
+    }
     assert_eq!(
         hits.len(),
-        script.posts.len() - 3,
-        "every post about the brand is a hit (not the outing, the solar term, the takeaway)"
+        script.posts.len() - 3 - reposts.len(),
+        "every post about the brand is a hit (not the outing, the solar term, the takeaway, \
+         nor the reposts)"
     );
 }
 

@@ -676,3 +676,58 @@ async fn a_missed_digest_is_caught_up_with_its_chart_and_a_resolve_sends_the_rep
         .count();
     assert_eq!(digests, 1, "caught up once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reposts_raise_the_originals_amplification_instead_of_counting_again() {
+    let setup = Setup::new().await;
+    let complaint = "度小满暴力催收，每天打十几个电话骚扰我的家人和同事，还威胁要上门";
+    let item = |guid: &str, text: &str| Item {
+        title: text.to_string(),
+        ..Item::new(guid, text, text)
+    };
+    let original = item("orig", complaint);
+    serve(&setup, vec![original.clone()]);
+    let daemon = setup.start("1h");
+    setup.polls(3).await;
+    // Two reposts with GUIDs and links of their own, and one different complaint.
+    serve(
+        &setup,
+        vec![
+            original,
+            item("copy", &format!("转发：{complaint}")),
+            item(
+                "chain",
+                &format!("太过分了//@小王:同感//@受害者:{complaint}"),
+            ),
+            item("other", "有钱花额度突然被降，客服一直推脱，根本不解决问题"),
+        ],
+    );
+    setup.polls(4).await;
+    daemon.stop().await;
+
+    let store = Store::open(setup.data.path()).unwrap();
+    let from = chrono::Utc::now() - chrono::Duration::days(1);
+    let to = chrono::Utc::now() + chrono::Duration::days(1);
+    let hits = store.hits_between("度小满", from, to);
+    assert_eq!(hits.len(), 2, "the reposts are no new hits: {hits:#?}");
+    let amplified = hits
+        .iter()
+        .find(|h| h.title == complaint)
+        .expect("the original is stored");
+    assert_eq!(amplified.amplification, 2);
+    assert_eq!(amplified.reposted_by, ["weibo"]);
+    assert!(amplified.negative);
+    let other = hits.iter().find(|h| h.title != complaint).unwrap();
+    assert_eq!(other.amplification, 0, "a different post is not a repost");
+    // Detection counts the original with its reposts' weight.
+    let weighted = store.weighted_negative("度小满", from, to);
+    let expected = yuqing::post::amplification_factor(2) + f64::from(u8::from(other.negative));
+    assert!(
+        (weighted - expected).abs() < 1e-9,
+        "{weighted} vs {expected}"
+    );
+    assert_eq!(
+        store.count_negative("度小满", from, to),
+        1 + u64::from(other.negative)
+    );
+}

@@ -29,6 +29,8 @@ fn local(h: u32, m: u32) -> DateTime<Utc> {
 fn complaint(n: u32, title: &str) -> Hit {
     let at = local(9, n);
     Hit {
+        amplification: 0,
+        reposted_by: Vec::new(),
         brand: BRAND.into(),
         source: "tousu".into(),
         url: Some(format!("https://tousu.example/{n}")),

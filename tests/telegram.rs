@@ -33,6 +33,8 @@ fn api(url: &str) -> BotApi {
 fn hit(minute: i64, title: &str, snippet: &str) -> Hit {
     let at = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap() + chrono::Duration::minutes(minute);
     Hit {
+        amplification: 0,
+        reposted_by: Vec::new(),
         brand: "度小满".into(),
         source: "黑猫投诉".into(),
         url: Some(format!("https://tousu.example/{minute}")),

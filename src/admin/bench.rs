@@ -57,6 +57,8 @@ pub async fn run(dir: &std::path::Path, hits: u64, requests: usize) -> Result<Re
             terms: vec!["暴力催收".into()],
             severity: if negative { 2.0 } else { 0.0 },
             crisis: vec![],
+            amplification: 0,
+            reposted_by: vec![],
         };
         store.record_post(&[format!("g:{i}")], &[hit], at)?;
     }

@@ -1017,6 +1017,8 @@ mod tests {
                 terms: vec!["骗子".into()],
                 severity: 1.0,
                 crisis: vec![],
+                amplification: 0,
+                reposted_by: vec![],
             },
         }
     }

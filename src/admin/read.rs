@@ -233,6 +233,8 @@ mod tests {
             terms: vec![],
             severity: if negative { 1.5 } else { 0.0 },
             crisis: vec![],
+            amplification: 0,
+            reposted_by: vec![],
         }
     }
 

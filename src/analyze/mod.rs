@@ -12,6 +12,7 @@
 //! window weights, sum, learned weights → [`Judgment`].
 
 pub mod brand;
+pub mod fold;
 pub mod learned;
 pub mod lexicon;
 pub mod sentiment;
@@ -217,7 +218,7 @@ impl Judgment {
         if !self.negative {
             return 0.0;
         }
-        let amplification = 1.0 + (1.0 + f64::from(reposts)).ln();
+        let amplification = crate::post::amplification_factor(reposts);
         (-self.score) * self.harm_weight * source_weight * amplification
     }
 }
@@ -318,7 +319,12 @@ impl Analyzer {
         focus: Focus,
     ) -> (Doc, Vec<Vec<Mention>>) {
         let text::Normalized { text, stops } = text::normalize_marking_stops(raw);
-        let mentions: Vec<Vec<Mention>> = targets.iter().map(|m| m.find(&text)).collect();
+        let folded = fold::fold(&text);
+        let mentions: Vec<Vec<Mention>> = targets
+            .iter()
+            .map(|m| m.find_folded(&folded, &text))
+            .collect();
+        drop(folded);
         let mut spans: Vec<(usize, usize)> = mentions
             .iter()
             .flatten()
@@ -716,6 +722,19 @@ impl Analyzer {
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, None);
         let weights = vec![1.0; doc.clauses.len()];
         self.judge_doc(&doc, &raw, &crisis, &weights, &[], self.learned.as_ref())
+    }
+
+    /// The words of `text` (normalized, segmented by jieba, punctuation and spaces left out),
+    /// for near-duplicate fingerprints.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        let text = text::normalize(text);
+        self.jieba
+            .cut(&text, true)
+            .into_iter()
+            .map(|t| t.word)
+            .filter(|w| text::token_kind(w) == TokenKind::Word)
+            .map(str::to_string)
+            .collect()
     }
 
     /// Segments only; the baseline for the analysis benchmark.

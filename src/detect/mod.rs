@@ -148,6 +148,8 @@ mod tests {
                 terms: vec![],
                 severity: if negative { -score } else { 0.0 },
                 crisis: vec![],
+                amplification: 0,
+                reposted_by: vec![],
             })
             .unwrap();
     }

@@ -8,7 +8,11 @@
 //! warm-up, the simple threshold of `[detection]` (`min_negative`, `spike_ratio`) guards it
 //! instead; see [`SpikeWatch::is_warm`].
 //!
-//! Values are counts of negative hits, not severity sums, so `min_count` keeps meaning "posts".
+//! Values are counts of negative hits, each weighted by its amplification
+//! (`Hit::amplification_factor`, `1 + ln(1 + reposts)`): a post nobody reposted counts 1, so
+//! `min_count` keeps meaning "posts", and a post reposted ten times counts 3.4. They are not
+//! severity sums, whose scale (negativity × harm × source weight) would change what the
+//! thresholds mean.
 
 use std::collections::BTreeMap;
 
@@ -83,7 +87,7 @@ impl SpikeWatch {
                 series.next = DateTime::from_timestamp(aligned, 0);
             }
             while let Some(start) = series.next.filter(|s| *s + bin <= now) {
-                let count = store.count_negative(brand, start, start + bin) as f64;
+                let count = store.weighted_negative(brand, start, start + bin);
                 let mut alarms = series.state.push(start, count);
                 alarms.extend(series.state.flush());
                 for alarm in alarms {
@@ -123,6 +127,8 @@ mod tests {
             terms: vec![],
             severity: 2.0,
             crisis: vec![],
+            amplification: 0,
+            reposted_by: vec![],
         }
     }
 
