@@ -660,6 +660,11 @@ async fn record(
                     {
                         let amplification = hits.iter().map(|h| h.amplification).max();
                         tracing::info!(source = %post.source, title = %post.title, amplification = ?amplification, "repost of a recorded post");
+                        // Reposts can make the original critical; what it decides goes to the
+                        // outbox with the decision.
+                        incidents
+                            .on_amplified(&hits, &detection.threshold, Utc::now())
+                            .await?;
                     }
                     continue;
                 }

@@ -397,6 +397,34 @@ impl Incidents {
     }
 
     /// The most severe hit at or above `critical_severity`, if that is on.
+    /// A post's hits grew more severe because it was reposted: a hit that is now critical
+    /// opens an incident for its brand, unless the brand has one open (the hit is counted in
+    /// it already, and is not counted twice).
+    pub async fn on_amplified(
+        &self,
+        hits: &[Hit],
+        detector: &Detector,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Notice>> {
+        let open: Vec<String> = self
+            .store
+            .open_incidents()?
+            .into_iter()
+            .map(|i| i.brand)
+            .collect();
+        let mut notices = Vec::new();
+        for hit in hits.iter().filter(|h| !open.contains(&h.brand)) {
+            let hit = std::slice::from_ref(hit);
+            if self.critical_post(hit).is_some() {
+                notices.extend(
+                    self.on_negative_hits(&hit[0].brand, hit, detector, false, now)
+                        .await?,
+                );
+            }
+        }
+        Ok(notices)
+    }
+
     fn critical_post<'h>(&self, hits: &'h [Hit]) -> Option<&'h Hit> {
         let bar = self.lifecycle.critical_severity;
         if bar <= 0.0 {
@@ -1426,6 +1454,29 @@ mod tests {
 
     fn with_lifecycle(store: &Store) -> Incidents {
         Incidents::new(store.clone(), tiers(), 3).with_lifecycle(lifecycle())
+    }
+
+    #[tokio::test]
+    async fn a_post_reposted_into_criticality_opens_an_incident_once() {
+        let store = Store::temporary().unwrap();
+        let inc = with_lifecycle(&store);
+        let d = detector(5);
+        let mut post = negative_hit(t0(), 6.0, "催收");
+        store.insert_hit(&post).unwrap();
+        assert!(inc
+            .on_amplified(std::slice::from_ref(&post), &d, t0())
+            .await
+            .unwrap()
+            .is_empty());
+        // Reposted until its severity crosses critical_severity (8 here): it opens an
+        // incident, once.
+        post.amplification = 3;
+        post.severity = 6.0 * crate::post::amplification_factor(3);
+        let opened = inc.on_amplified(&[post.clone()], &d, t0()).await.unwrap();
+        assert!(matches!(&opened[..], [Notice::Opened { .. }]), "{opened:?}");
+        let again = inc.on_amplified(&[post.clone()], &d, t0()).await.unwrap();
+        assert!(again.is_empty(), "the brand's incident is open: {again:?}");
+        assert_eq!(store.open_incidents().unwrap().len(), 1);
     }
 
     #[tokio::test]
