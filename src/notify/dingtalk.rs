@@ -43,29 +43,7 @@ impl DingTalk {
         }
         let bytes = serde_json::to_vec(&body).expect("a JSON value serializes");
         let answer = self.endpoint.post(url, bytes, &[]).await?;
-        if answer.status.is_server_error() || answer.status.as_u16() == 429 {
-            return Err(self.endpoint.by_status(&answer).expect("a failure status"));
-        }
-        if let Ok(reply) = serde_json::from_str::<Value>(&answer.body) {
-            match reply.get("errcode").and_then(Value::as_i64) {
-                Some(0) if answer.status.is_success() => return Ok(Delivered::default()),
-                Some(code) if code != 0 => {
-                    let msg = reply
-                        .get("errmsg")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    return Err(self.endpoint.by_code(code, msg, classify(code)));
-                }
-                _ => {}
-            }
-        }
-        match self.endpoint.by_status(&answer) {
-            Some(failure) => Err(failure),
-            None => Err(SendError::transient(self.endpoint.failure(
-                "answer without an errcode, delivery unknown",
-                &answer.body,
-            ))),
-        }
+        self.endpoint.errcode_answer(&answer, classify)
     }
 }
 

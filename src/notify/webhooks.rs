@@ -267,6 +267,41 @@ impl Endpoint {
         })
     }
 
+    /// Reads the answer of a platform that reports with `{"errcode": N, "errmsg": "..."}`
+    /// (DingTalk, WeCom): 0 with a 2xx status is delivered; any other code is classified by
+    /// `classify`; no code falls back to the HTTP status, and a 2xx without one is in doubt.
+    pub fn errcode_answer(
+        &self,
+        answer: &Answer,
+        classify: fn(i64) -> CodeClass,
+    ) -> Result<super::channel::Delivered, SendError> {
+        if answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(self.by_status(answer).expect("a failure status"));
+        }
+        if let Ok(reply) = serde_json::from_str::<serde_json::Value>(&answer.body) {
+            match reply.get("errcode").and_then(serde_json::Value::as_i64) {
+                Some(0) if answer.status.is_success() => {
+                    return Ok(super::channel::Delivered::default())
+                }
+                Some(code) if code != 0 => {
+                    let msg = reply
+                        .get("errmsg")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default();
+                    return Err(self.by_code(code, msg, classify(code)));
+                }
+                _ => {}
+            }
+        }
+        match self.by_status(answer) {
+            Some(failure) => Err(failure),
+            None => Err(SendError::transient(self.failure(
+                "answer without an errcode, delivery unknown",
+                &answer.body,
+            ))),
+        }
+    }
+
     /// A platform's error code, classified by the platform's table.
     pub fn by_code(&self, code: i64, message: &str, class: CodeClass) -> SendError {
         let reason = self.failure(&format!("platform error {code}"), message);
