@@ -15,10 +15,20 @@ pub fn parse_feed(
     bytes: &[u8],
     fetched_at: DateTime<Utc>,
 ) -> Result<Vec<Post>, ParseError> {
-    let feed = feed_rs::parser::parse(bytes).map_err(|e| ParseError {
-        source_name: source.to_string(),
-        kind: ParseErrorKind::NotAFeed(e.to_string()),
-    })?;
+    let feed = match feed_rs::parser::parse(bytes) {
+        Ok(feed) => feed,
+        // feed-rs wants an RSS version it knows; `<rss>` without one, and 0.93/0.94, are read as
+        // the 2.0 they are compatible with.
+        Err(e) => match rss_as_2_0(bytes).map(|fixed| feed_rs::parser::parse(&fixed[..])) {
+            Some(Ok(feed)) => feed,
+            _ => {
+                return Err(ParseError {
+                    source_name: source.to_string(),
+                    kind: ParseErrorKind::NotAFeed(e.to_string()),
+                })
+            }
+        },
+    };
     let mut posts = Vec::with_capacity(feed.entries.len());
     for entry in feed.entries {
         let title = entry
@@ -75,9 +85,78 @@ fn written_in(document: &[u8], id: &str) -> bool {
         || memchr::memmem::find(document, escaped.as_bytes()).is_some()
 }
 
+/// The document with its `<rss ...>` root tag saying `version="2.0"`, or `None` when it has no
+/// such root.
+fn rss_as_2_0(bytes: &[u8]) -> Option<Vec<u8>> {
+    let start = memchr::memmem::find_iter(bytes, b"<rss")
+        .find(|&i| matches!(bytes.get(i + 4), Some(b' ' | b'>' | b'\t' | b'\r' | b'\n')))?;
+    let end = start + memchr::memchr(b'>', &bytes[start..])?;
+    let tag = std::str::from_utf8(&bytes[start + 4..end]).ok()?;
+    // The attributes without `version`, whatever its quotes.
+    let mut kept = String::new();
+    let mut rest = tag;
+    while let Some(at) = rest.find("version") {
+        let before = &rest[..at];
+        let after = rest[at + "version".len()..].trim_start();
+        let starts_attribute = before.is_empty() || before.ends_with(char::is_whitespace);
+        let Some(value) = after.strip_prefix('=').map(str::trim_start) else {
+            kept.push_str(&rest[..at + "version".len()]);
+            rest = &rest[at + "version".len()..];
+            continue;
+        };
+        if !starts_attribute {
+            kept.push_str(&rest[..at + "version".len()]);
+            rest = &rest[at + "version".len()..];
+            continue;
+        }
+        let quote = value.chars().next()?;
+        let close = value[1..].find(quote)? + 2;
+        kept.push_str(before);
+        rest = &value[close..];
+    }
+    kept.push_str(rest);
+    let mut fixed = Vec::with_capacity(bytes.len() + 16);
+    fixed.extend_from_slice(&bytes[..start]);
+    fixed.extend_from_slice(b"<rss version=\"2.0\"");
+    fixed.extend_from_slice(kept.trim_end().as_bytes());
+    fixed.extend_from_slice(&bytes[end..]);
+    Some(fixed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rss_version_and_rdf_is_read() {
+        let fetched = "2026-11-24T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let item = "<item><title>度小满暴力催收</title><link>https://x.example/1</link></item>";
+        for root in [
+            "<rss>",
+            "<rss version=\"0.91\">",
+            "<rss version=\"0.92\">",
+            "<rss version=\"0.93\">",
+            "<rss version=\"0.94\">",
+            "<rss version='2.0'>",
+            "<rss version=\"3.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">",
+        ] {
+            let doc = format!(
+                "<?xml version=\"1.0\"?>{root}<channel><title>t</title>{item}</channel></rss>"
+            );
+            let posts = parse_feed("news", doc.as_bytes(), fetched)
+                .unwrap_or_else(|e| panic!("{root}: {e}"));
+            assert_eq!(posts.len(), 1, "{root}");
+            assert_eq!(posts[0].title, "度小满暴力催收", "{root}");
+        }
+        let rdf = format!(
+            "<?xml version=\"1.0\"?><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" \
+             xmlns=\"http://purl.org/rss/1.0/\"><channel><title>t</title></channel>{item}</rdf:RDF>"
+        );
+        assert_eq!(
+            parse_feed("news", rdf.as_bytes(), fetched).unwrap().len(),
+            1
+        );
+    }
 
     const RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>t</title>
