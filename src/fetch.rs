@@ -69,6 +69,8 @@ pub enum ErrorClass {
     Timeout,
     /// The server answered with an error status.
     HttpStatus,
+    /// HTTP 410: the server says the feed is gone for good.
+    Gone,
     /// The body exceeds the size cap.
     TooLarge,
     /// The body could not be read as the expected format.
@@ -88,6 +90,7 @@ impl ErrorClass {
             ErrorClass::Connect => "connect",
             ErrorClass::Timeout => "timeout",
             ErrorClass::HttpStatus => "HTTP status",
+            ErrorClass::Gone => "gone",
             ErrorClass::TooLarge => "too large",
             ErrorClass::Parse => "parse",
             ErrorClass::Charset => "charset",
@@ -174,6 +177,9 @@ impl FetchError {
     /// How long the server asked us to wait, if it did (429/503 with Retry-After).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
+            // Gone for good, says the server: look again only at the longest backoff, in case
+            // it was a mistake.
+            FetchError::Status { status: 410, .. } => Some(crate::source::MAX_BACKOFF),
             FetchError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
@@ -190,6 +196,7 @@ impl FetchError {
 
     pub fn class(&self) -> ErrorClass {
         match self {
+            FetchError::Status { status: 410, .. } => ErrorClass::Gone,
             FetchError::Status { .. } => ErrorClass::HttpStatus,
             FetchError::TooLarge { .. } => ErrorClass::TooLarge,
             FetchError::Timeout { .. } => ErrorClass::Timeout,

@@ -136,20 +136,29 @@ pub fn health_transition(
     let longer_than = |since: Option<DateTime<Utc>>, limit: Duration| {
         since.is_some_and(|t| (now - t).to_std().is_ok_and(|age| age >= limit))
     };
-    let failing = (h.consecutive_failures > 0 && longer_than(h.failing_since, limits.alert_after))
-        .then(|| {
-            let class = h
-                .last_error_class
-                .as_ref()
-                .map(|c| format!("[{}] ", c.label()))
-                .unwrap_or_default();
-            format!(
-                "failing for over {} ({} attempts): {class}{}",
-                crate::config::human_duration(limits.alert_after),
-                h.consecutive_failures,
-                h.last_error.as_deref().unwrap_or("unknown error")
-            )
-        });
+    // A 410 says the feed is gone for good: waiting `alert_after` would only delay the fix.
+    let gone = h.last_error_class == Some(crate::fetch::ErrorClass::Gone);
+    let failing = (h.consecutive_failures > 0
+        && (gone || longer_than(h.failing_since, limits.alert_after)))
+    .then(|| {
+        if gone {
+            return format!(
+                "the server says it is gone (HTTP 410): fix its URL or remove it ({})",
+                h.last_error.as_deref().unwrap_or("410")
+            );
+        }
+        let class = h
+            .last_error_class
+            .as_ref()
+            .map(|c| format!("[{}] ", c.label()))
+            .unwrap_or_default();
+        format!(
+            "failing for over {} ({} attempts): {class}{}",
+            crate::config::human_duration(limits.alert_after),
+            h.consecutive_failures,
+            h.last_error.as_deref().unwrap_or("unknown error")
+        )
+    });
     let silent = limits.silent_after.and_then(|limit| {
         let since = h.last_new_item_at.or(h.watched_since);
         longer_than(since, limit).then(|| {
@@ -302,6 +311,27 @@ mod tests {
             None,
             "recovered once"
         );
+    }
+
+    #[test]
+    fn a_feed_that_is_gone_is_announced_at_once_and_checked_rarely() {
+        let mut h = failing_since(0, 1);
+        h.last_error = Some("HTTP 410 from https://forum.example/feed".into());
+        h.last_error_class = Some(crate::fetch::ErrorClass::Gone);
+        let (event, h) = health_transition(&h, &LIMITS, at(1)).unwrap();
+        let HealthEvent::Unhealthy { why } = event else {
+            panic!("{event:?}")
+        };
+        assert!(why.contains("gone (HTTP 410)"), "{why}");
+        assert_eq!(health_transition(&h, &LIMITS, at(2)), None, "once");
+        let gone = crate::fetch::FetchError::Status {
+            status: 410,
+            url: "https://forum.example/feed".into(),
+            retry_after: None,
+        };
+        assert_eq!(gone.class(), crate::fetch::ErrorClass::Gone);
+        let mut schedule = schedule(60);
+        assert!(schedule.failed(gone.retry_after()) >= MAX_BACKOFF);
     }
 
     #[test]

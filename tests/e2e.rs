@@ -731,3 +731,37 @@ async fn reposts_raise_the_originals_amplification_instead_of_counting_again() {
         1 + u64::from(other.negative)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_is_gone_is_announced_at_once() {
+    let setup = Setup::new().await;
+    setup.feeds.set_status("/old", 410, "Gone");
+    // The default alert_after (6h) does not apply: 410 means it will not come back.
+    let text = format!(
+        "{}\n[[sources]]\nname = \"old-forum\"\nkind = \"feed\"\nurl = \"{}\"\ninterval = \"100ms\"\n",
+        setup.config_text("1h"),
+        setup.feeds.url("/old")
+    );
+    let daemon = Serving::start(Config::parse(&text, Origin::Embedded).expect("valid")).await;
+    let gone = setup
+        .telegram
+        .wait_for_sent_matching(|m| m.text.contains("old-forum is unhealthy"), WAIT)
+        .await;
+    assert!(gone.text.contains("gone (HTTP 410)"), "{}", gone.text);
+    let sources: serde_json::Value = reqwest::get(format!("{}/api/v1/sources", daemon.admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old = sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "old-forum")
+        .cloned()
+        .unwrap();
+    assert_eq!(old["last_error_class"], "gone", "{old}");
+    daemon.stop().await;
+    assert_eq!(setup.feeds.hits("/old"), 1, "not polled again for an hour");
+}
