@@ -64,13 +64,14 @@ impl Schedule {
         self.failures
     }
 
-    /// Records a success; returns the delay until the next poll.
+    /// Records a success; returns the delay until the next poll: the interval ± 5%, so sources
+    /// that started together drift apart while each keeps its interval on average.
     pub fn succeeded(&mut self, validators: Option<Validators>) -> Duration {
         self.failures = 0;
         if let Some(v) = validators {
             self.validators = v;
         }
-        self.interval + self.jitter(self.interval / 10, 2)
+        self.interval - self.interval / 20 + self.jitter(self.interval / 10, 2)
     }
 
     /// Records a failure; returns the delay until the next attempt: the interval doubled per
@@ -218,7 +219,7 @@ mod tests {
         assert!(s.failed(None) <= MAX_BACKOFF + MAX_BACKOFF / 10);
         let after = s.succeeded(None);
         assert_eq!(s.failures(), 0);
-        assert!(after >= Duration::from_secs(60) && after <= Duration::from_secs(66));
+        assert!(after >= Duration::from_secs(57) && after <= Duration::from_secs(63));
     }
 
     #[test]
