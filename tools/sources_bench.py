@@ -93,7 +93,10 @@ def main():
     proc = subprocess.Popen(["/usr/bin/time", "-v", "-o", timing, args.bin, "--config", config,
                              "--log-format", "json", "run"], stdout=log, stderr=log)
     time.sleep(args.minutes * 60)
-    proc.send_signal(signal.SIGTERM)
+    # Stop the daemon itself (time(1) does not pass signals on), then let time(1) report.
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    for pid in children:
+        os.kill(int(pid), signal.SIGTERM)
     proc.wait()
 
     stats = {}
