@@ -626,10 +626,19 @@ pub struct Store {
 /// after this wait.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// sled's page cache. Its default (1 GiB) lets a daemon that polls thousands of sources grow
+/// toward it; the hot data here (seen keys, the open incidents, the outbox heads, today's
+/// aggregates) is small, and the rest is read rarely (exports, old pages of hits).
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 fn open_waiting_for_lock(path: &Path) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::open(path) {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < deadline =>
