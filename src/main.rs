@@ -188,9 +188,18 @@ enum Command {
         /// Where to write the weights.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Report K-fold cross-validated figures (folds keep each text together) first.
+        /// Report K-fold cross-validated figures first (see --group).
         #[arg(long, default_value_t = 0)]
         cv: usize,
+        /// What a fold keeps together: `entity` (every row of an entity, and of the entities
+        /// nested in its name, is tested in one fold, and no text of it is trained on: a brand
+        /// the model has never seen) or `text` (every row of one text).
+        #[arg(long, value_enum, default_value_t = eval::Grouping::Entity)]
+        group: eval::Grouping,
+        /// Cross-validate the rules alone: a model of the rule score and a bias only, which
+        /// turns the rules' score into a calibrated probability.
+        #[arg(long)]
+        rules_only: bool,
         /// Inverse L2 regularisation strength.
         #[arg(long, default_value_t = 0.3)]
         c: f64,
@@ -498,6 +507,8 @@ fn run(cli: Cli) -> Result<()> {
             columns,
             out,
             cv,
+            group,
+            rules_only,
             c,
             iterations,
             prune,
@@ -521,15 +532,39 @@ fn run(cli: Cli) -> Result<()> {
                 set.vocabulary.names.len(),
                 started.elapsed().as_secs_f64()
             );
-            if *cv > 1 {
+            if *cv > 0 {
                 let started = std::time::Instant::now();
-                let confusion = eval::cross_validate(&set, &data.examples, *cv, &opts);
+                let folds = eval::Folds::new(&data.examples, *cv, *group)?;
+                let choice = if *rules_only {
+                    eval::FeatureChoice::RulesOnly
+                } else {
+                    eval::FeatureChoice::All
+                };
+                let result = eval::cross_validate(&set, &data.examples, &folds, &opts, choice);
                 let docs_per_s =
                     data.examples.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 let missing = set.rows.iter().filter(|r| r.is_none()).count() as u64;
-                let report =
-                    eval::Report::new(confusion, docs_per_s, data.malformed.len(), missing, *cv);
-                println!("{}", serde_json::to_string(&report)?);
+                let reliability = eval::reliability(&result.predictions);
+                eprintln!("reliability (held-out rows): P(negative) bin, rows, mean predicted, observed negative rate");
+                for bin in &reliability {
+                    eprintln!(
+                        "  [{:.1}, {:.1})  {:>5}  {:.3}  {:.3}",
+                        bin.low, bin.high, bin.n, bin.mean_predicted, bin.observed_negative
+                    );
+                }
+                let report = eval::Report::new(
+                    result.confusion,
+                    docs_per_s,
+                    data.malformed.len(),
+                    missing,
+                    *cv,
+                );
+                let mut line = serde_json::to_value(&report)?;
+                line["group"] = serde_json::to_value(group)?;
+                line["rules_only"] = json!(rules_only);
+                line["purged_training_rows"] = json!(result.purged);
+                line["reliability"] = serde_json::to_value(&reliability)?;
+                println!("{line}");
             }
             if let Some(out) = out {
                 let rows: Vec<&yuqing::analyze::learned::Row> = set.rows.iter().flatten().collect();
@@ -543,8 +578,8 @@ fn run(cli: Cli) -> Result<()> {
                      model: L2 logistic regression, C={}, {} iterations; {} of {} non-zero weights kept (|w| >= {})\n\
                      __bias__ includes analysis.negative_threshold ({}), so a score below -{} means P(negative) > 0.5.\n\
                      Lines are feature<TAB>weight, strongest first; positive weights push towards negative.\n\
-                     Features: word, a_b (bigram in a clause), wl:/wr: (left/right of the brand), c: (in the brand's clause),\n\
-                     s: (structure), lex:score (the hand-rule score). <E> stands for the brand.",
+                     Features: word, a_b (bigram in a clause), s: (structure), s:ctx= (how the mention stands to what is said),\n\
+                     lex:score (the hand-rule score). <E> stands for the brand.",
                     file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
                     columns.describe(),
                     out.display(),
