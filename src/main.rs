@@ -940,8 +940,9 @@ fn read_dataset(file: &std::path::Path, columns: &eval::Columns) -> Result<eval:
 }
 
 /// One `yuqing score` line. Without `--brand`, every configured brand the text mentions is
-/// judged and the most negative verdict is reported; a text that names none is judged as a
-/// whole.
+/// judged and the most negative verdict is reported. A text that names no brand (or not the
+/// `--brand` asked about) is no brand hit: `brand_hit` is false, `negative` is false, and the
+/// whole text's general tone is reported apart, under `tone`.
 fn score_json(
     analyzer: &Analyzer,
     target: Option<&yuqing::analyze::brand::BrandMatcher>,
@@ -959,23 +960,37 @@ fn score_json(
     let decisive = judged
         .iter()
         .map(|(_, j)| j)
-        .min_by(|a, b| a.score.total_cmp(&b.score))
-        .cloned()
-        .unwrap_or_else(|| {
-            if target.is_some() {
-                // The brand asked about is not in the text: nothing is said about it.
-                yuqing::analyze::Judgment {
-                    score: 0.0,
-                    negative: false,
-                    clauses: vec![],
-                    contributions: vec![],
-                    crisis: vec![],
-                    harm_weight: 1.0,
-                }
-            } else {
-                analyzer.judge_text(text)
-            }
+        .min_by(|a, b| a.score.total_cmp(&b.score));
+    let explanation = |j: &yuqing::analyze::Judgment| {
+        json!({
+            "clauses": j.clauses,
+            "contributions": j.contributions,
+            "harm_weight": j.harm_weight,
+        })
+    };
+    let Some(decisive) = decisive else {
+        let tone = analyzer.judge_text(text);
+        let mut tone_json = json!({
+            "score": round(tone.score),
+            "negative": tone.negative,
+            "terms": tone.terms(),
+            "crisis": tone.crisis,
         });
+        if explain {
+            tone_json["explanation"] = explanation(&tone);
+        }
+        return json!({
+            "text": text,
+            "brand_hit": false,
+            "brands": brands,
+            "score": 0.0,
+            "negative": false,
+            "terms": [],
+            "crisis": [],
+            "by_brand": {},
+            "tone": tone_json,
+        });
+    };
     let by_brand: serde_json::Map<String, serde_json::Value> = judged
         .iter()
         .map(|(b, j)| {
@@ -987,6 +1002,7 @@ fn score_json(
         .collect();
     let mut line = json!({
         "text": text,
+        "brand_hit": true,
         "brands": brands,
         "score": round(decisive.score),
         "negative": decisive.negative,
@@ -995,11 +1011,7 @@ fn score_json(
         "by_brand": by_brand,
     });
     if explain {
-        line["explanation"] = json!({
-            "clauses": decisive.clauses,
-            "contributions": decisive.contributions,
-            "harm_weight": decisive.harm_weight,
-        });
+        line["explanation"] = explanation(decisive);
     }
     line
 }

@@ -506,6 +506,7 @@ impl LearnedModel {
         &self,
         doc: &Doc,
         target_tokens: &[usize],
+        negatives: &[usize],
         window: Option<&[f64]>,
         rule_score: f64,
     ) -> (f64, Vec<(u32, f64)>) {
@@ -517,7 +518,7 @@ impl LearnedModel {
             fired: Vec::with_capacity(256),
             seen,
         };
-        visit_features(doc, target_tokens, window, rule_score, &mut sink);
+        visit_features(doc, target_tokens, negatives, window, rule_score, &mut sink);
         let ScoringSink {
             fired, mut seen, ..
         } = sink;
@@ -648,11 +649,13 @@ fn bucket(n: usize, edges: &[usize]) -> usize {
 }
 
 /// Calls `emit(name, value)` for every feature of `doc` seen from the target at
-/// `target_tokens` (empty for a whole-text judgment). Names repeat when a feature fires more
-/// than once; callers deduplicate.
+/// `target_tokens` (empty for a whole-text judgment); `negatives` are the tokens where the
+/// rules found something negative (sorted). Names repeat when a feature fires more than once;
+/// callers deduplicate.
 pub fn for_each_feature(
     doc: &Doc,
     target_tokens: &[usize],
+    negatives: &[usize],
     window: Option<&[f64]>,
     rule_score: f64,
     emit: &mut dyn FnMut(&str, f64),
@@ -661,7 +664,7 @@ pub fn for_each_feature(
         emit,
         buf: String::with_capacity(32),
     };
-    visit_features(doc, target_tokens, window, rule_score, &mut sink);
+    visit_features(doc, target_tokens, negatives, window, rule_score, &mut sink);
 }
 
 /// Token ranges (half-open, sorted) whose words a judgment about the target at
@@ -695,9 +698,15 @@ fn near_ranges(mention_tokens: &[usize], runs: &[(usize, usize)]) -> Vec<(usize,
 /// read, as for the rules: what an article says far from the brand does not decide what it
 /// says about the brand. About a target, the word features come from the words near its
 /// mentions (`near_ranges`); the structural features count every word read.
+///
+/// The negative words of the structural features are the tokens in `negatives` (sorted): where
+/// the rules scored something negative. That covers what a lookup of single tokens misses
+/// (English phrases such as `on hold`, negated praise, compounds), so `s:no_neg` never says
+/// "nothing negative" about a text the rules found negative.
 pub fn visit_features<'d, S: FeatureSink<'d>>(
     doc: &'d Doc,
     target_tokens: &[usize],
+    negatives: &[usize],
     window: Option<&[f64]>,
     rule_score: f64,
     sink: &mut S,
@@ -744,6 +753,7 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
     let mut mentions_read: Vec<(usize, usize)> = Vec::new();
     // `target_tokens`, `near` and the tokens walked are all in order: cursors find them.
     let mut next_target = 0;
+    let mut next_negative = 0;
     let mut range = 0;
     for (ci, clause) in doc.clauses.iter().enumerate() {
         if !reads(ci) {
@@ -761,11 +771,14 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
                 next_target += 1;
             }
             let is_target = target_tokens.get(next_target) == Some(&t);
+            while negatives.get(next_negative).is_some_and(|&x| x < t) {
+                next_negative += 1;
+            }
             let sign = doc.known[t].sign;
             if is_target {
                 target_words.push((word_index, ci));
                 mentions_read.push((t, ci as usize));
-            } else if sign < 0 {
+            } else if negatives.get(next_negative) == Some(&t) {
                 negative_words.push((word_index, ci));
             }
             while near.get(range).is_some_and(|&(_, end)| end <= t) {

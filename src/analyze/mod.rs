@@ -682,7 +682,8 @@ impl Analyzer {
         if let Some(model) = model.filter(|m| m.targeted != mentions.is_empty()) {
             let target_tokens = mention_tokens_sorted(doc, mentions);
             let window = (!mentions.is_empty()).then_some(weights);
-            let (z, parts) = model.score(doc, &target_tokens, window, score);
+            let negatives = negative_tokens(raw, weights);
+            let (z, parts) = model.score(doc, &target_tokens, &negatives, window, score);
             contributions = combine(model, score, contributions, parts);
             // The model gives the log-odds that the post is negative about the target; the
             // score is its opposite so that, as with the rules alone, below zero is negative.
@@ -730,7 +731,8 @@ impl Analyzer {
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, mask);
         let rules = self.judge_doc(&doc, &raw, &crisis, &weights, target_mentions, None);
         let tokens = mention_tokens_sorted(&doc, target_mentions);
-        learned::for_each_feature(&doc, &tokens, mask, rules.score, emit);
+        let negatives = negative_tokens(&raw, &weights);
+        learned::for_each_feature(&doc, &tokens, &negatives, mask, rules.score, emit);
         true
     }
 
@@ -995,6 +997,19 @@ fn is_passive_agent(doc: &Doc, ci: usize, mention: usize) -> bool {
         .filter(is_word)
         .take(PASSIVE_REACH)
         .any(|t| doc.word(t) == "了" || doc.word(t).ends_with('了'))
+}
+
+/// The tokens where the rules scored something negative inside the window (`weights`), sorted:
+/// the model's notion of a negative word.
+fn negative_tokens(raw: &[RawContribution], weights: &[f64]) -> Vec<usize> {
+    let mut out: Vec<usize> = raw
+        .iter()
+        .filter(|c| c.value < 0.0 && weights[c.clause] > 0.0)
+        .map(|c| c.token)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The token indices of `mentions` (each mention is one token, see [`Analyzer::prepare`]).

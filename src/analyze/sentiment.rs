@@ -743,4 +743,40 @@ mod tests {
         );
         assert_eq!(about("度小满发布公告。内容很长,服务差。", "度小满"), 0.0);
     }
+
+    #[test]
+    fn english_complaint_patterns() {
+        for text in [
+            "skyjet still waiting for my refund",
+            "no one at skyjet answers",
+            "skyjet is the worst",
+            "skyjet cancelled my flight",
+            "skyjet lost my bag",
+            "on hold for two hours with skyjet",
+            "thanks for nothing skyjet",
+            "not impressed with skyjet",
+            "so disappointed in skyjet",
+            "skyjet still hasn't called back",
+            "skyjet charged me twice",
+        ] {
+            assert!(
+                about(text, "skyjet") < 0.0,
+                "{text}: {}",
+                about(text, "skyjet")
+            );
+        }
+        // Negation and praise phrases the other way.
+        for text in [
+            "no complaints, skyjet did everything right",
+            "skyjet was not bad at all",
+        ] {
+            assert!(
+                about(text, "skyjet") > 0.0,
+                "{text}: {}",
+                about(text, "skyjet")
+            );
+        }
+        // An intensifier strengthens the complaint.
+        assert!(about("skyjet was really rude", "skyjet") < about("skyjet was rude", "skyjet"));
+    }
 }
