@@ -203,9 +203,18 @@ enum Command {
         /// Where to write the weights.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Report K-fold cross-validated figures (folds keep each text together) first.
+        /// Report K-fold cross-validated figures first (see --group).
         #[arg(long, default_value_t = 0)]
         cv: usize,
+        /// What a fold keeps together: `entity` (every row of an entity, and of the entities
+        /// nested in its name, is tested in one fold, and no text of it is trained on: a brand
+        /// the model has never seen) or `text` (every row of one text).
+        #[arg(long, value_enum, default_value_t = eval::Grouping::Entity)]
+        group: eval::Grouping,
+        /// Cross-validate the rules alone: a model of the rule score and a bias only, which
+        /// turns the rules' score into a calibrated probability.
+        #[arg(long)]
+        rules_only: bool,
         /// Inverse L2 regularisation strength.
         #[arg(long, default_value_t = 0.3)]
         c: f64,
@@ -515,6 +524,8 @@ fn run(cli: Cli) -> Result<()> {
             columns,
             out,
             cv,
+            group,
+            rules_only,
             c,
             iterations,
             prune,
@@ -538,15 +549,39 @@ fn run(cli: Cli) -> Result<()> {
                 set.vocabulary.names.len(),
                 started.elapsed().as_secs_f64()
             );
-            if *cv > 1 {
+            if *cv > 0 {
                 let started = std::time::Instant::now();
-                let confusion = eval::cross_validate(&set, &data.examples, *cv, &opts);
+                let folds = eval::Folds::new(&data.examples, *cv, *group)?;
+                let choice = if *rules_only {
+                    eval::FeatureChoice::RulesOnly
+                } else {
+                    eval::FeatureChoice::All
+                };
+                let result = eval::cross_validate(&set, &data.examples, &folds, &opts, choice);
                 let docs_per_s =
                     data.examples.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 let missing = set.rows.iter().filter(|r| r.is_none()).count() as u64;
-                let report =
-                    eval::Report::new(confusion, docs_per_s, data.malformed.len(), missing, *cv);
-                println!("{}", serde_json::to_string(&report)?);
+                let reliability = eval::reliability(&result.predictions);
+                eprintln!("reliability (held-out rows): P(negative) bin, rows, mean predicted, observed negative rate");
+                for bin in &reliability {
+                    eprintln!(
+                        "  [{:.1}, {:.1})  {:>5}  {:.3}  {:.3}",
+                        bin.low, bin.high, bin.n, bin.mean_predicted, bin.observed_negative
+                    );
+                }
+                let report = eval::Report::new(
+                    result.confusion,
+                    docs_per_s,
+                    data.malformed.len(),
+                    missing,
+                    *cv,
+                );
+                let mut line = serde_json::to_value(&report)?;
+                line["group"] = serde_json::to_value(group)?;
+                line["rules_only"] = json!(rules_only);
+                line["purged_training_rows"] = json!(result.purged);
+                line["reliability"] = serde_json::to_value(&reliability)?;
+                println!("{line}");
             }
             if let Some(out) = out {
                 let rows: Vec<&yuqing::analyze::learned::Row> = set.rows.iter().flatten().collect();
@@ -560,8 +595,8 @@ fn run(cli: Cli) -> Result<()> {
                      model: L2 logistic regression, C={}, {} iterations; {} of {} non-zero weights kept (|w| >= {})\n\
                      __bias__ includes analysis.negative_threshold ({}), so a score below -{} means P(negative) > 0.5.\n\
                      Lines are feature<TAB>weight, strongest first; positive weights push towards negative.\n\
-                     Features: word, a_b (bigram in a clause), wl:/wr: (left/right of the brand), c: (in the brand's clause),\n\
-                     s: (structure), lex:score (the hand-rule score). <E> stands for the brand.",
+                     Features: word, a_b (bigram in a clause), s: (structure), s:ctx= (how the mention stands to what is said),\n\
+                     lex:score (the hand-rule score). <E> stands for the brand.",
                     file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
                     columns.describe(),
                     out.display(),
@@ -956,8 +991,9 @@ fn read_dataset(file: &std::path::Path, columns: &eval::Columns) -> Result<eval:
 }
 
 /// One `yuqing score` line. Without `--brand`, every configured brand the text mentions is
-/// judged and the most negative verdict is reported; a text that names none is judged as a
-/// whole.
+/// judged and the most negative verdict is reported. A text that names no brand (or not the
+/// `--brand` asked about) is no brand hit: `brand_hit` is false, `negative` is false, and the
+/// whole text's general tone is reported apart, under `tone`.
 fn score_json(
     analyzer: &Analyzer,
     target: Option<&yuqing::analyze::brand::BrandMatcher>,
@@ -975,23 +1011,37 @@ fn score_json(
     let decisive = judged
         .iter()
         .map(|(_, j)| j)
-        .min_by(|a, b| a.score.total_cmp(&b.score))
-        .cloned()
-        .unwrap_or_else(|| {
-            if target.is_some() {
-                // The brand asked about is not in the text: nothing is said about it.
-                yuqing::analyze::Judgment {
-                    score: 0.0,
-                    negative: false,
-                    clauses: vec![],
-                    contributions: vec![],
-                    crisis: vec![],
-                    harm_weight: 1.0,
-                }
-            } else {
-                analyzer.judge_text(text)
-            }
+        .min_by(|a, b| a.score.total_cmp(&b.score));
+    let explanation = |j: &yuqing::analyze::Judgment| {
+        json!({
+            "clauses": j.clauses,
+            "contributions": j.contributions,
+            "harm_weight": j.harm_weight,
+        })
+    };
+    let Some(decisive) = decisive else {
+        let tone = analyzer.judge_text(text);
+        let mut tone_json = json!({
+            "score": round(tone.score),
+            "negative": tone.negative,
+            "terms": tone.terms(),
+            "crisis": tone.crisis,
         });
+        if explain {
+            tone_json["explanation"] = explanation(&tone);
+        }
+        return json!({
+            "text": text,
+            "brand_hit": false,
+            "brands": brands,
+            "score": 0.0,
+            "negative": false,
+            "terms": [],
+            "crisis": [],
+            "by_brand": {},
+            "tone": tone_json,
+        });
+    };
     let by_brand: serde_json::Map<String, serde_json::Value> = judged
         .iter()
         .map(|(b, j)| {
@@ -1003,6 +1053,7 @@ fn score_json(
         .collect();
     let mut line = json!({
         "text": text,
+        "brand_hit": true,
         "brands": brands,
         "score": round(decisive.score),
         "negative": decisive.negative,
@@ -1011,11 +1062,7 @@ fn score_json(
         "by_brand": by_brand,
     });
     if explain {
-        line["explanation"] = json!({
-            "clauses": decisive.clauses,
-            "contributions": decisive.contributions,
-            "harm_weight": decisive.harm_weight,
-        });
+        line["explanation"] = explanation(decisive);
     }
     line
 }

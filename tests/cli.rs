@@ -167,7 +167,27 @@ fn score_prints_one_json_object_per_line() {
         serde_json::json!([]),
         "the solar term is not the brand"
     );
+    assert_eq!(lines[0]["brand_hit"], true);
+    assert!(
+        lines[0].get("tone").is_none(),
+        "a brand hit has no separate tone"
+    );
+    // No brand named: no brand hit, however gloomy; the gloom is the general tone.
+    assert_eq!(lines[1]["brand_hit"], false, "{}", lines[1]);
+    assert_eq!(lines[1]["negative"], false, "{}", lines[1]);
+    assert_eq!(lines[1]["tone"]["negative"], true, "{}", lines[1]);
+    assert!(
+        lines[1]["tone"]["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "太差"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2]["brand_hit"], false);
     assert_eq!(lines[2]["negative"], false);
+    assert_eq!(lines[2]["tone"]["negative"], false, "{}", lines[2]);
 
     let out = yuqing()
         .args(["score", "--brand", "招联", "招联比度小满差", "度小满很好"])
@@ -178,6 +198,11 @@ fn score_prints_one_json_object_per_line() {
     assert_eq!(lines[0]["negative"], true, "{}", lines[0]);
     assert_eq!(lines[1]["brands"], serde_json::json!([]), "{}", lines[1]);
     assert_eq!(lines[1]["score"], 0.0);
+    assert_eq!(
+        lines[1]["brand_hit"], false,
+        "the brand asked about is not in it"
+    );
+    assert_eq!(lines[1]["tone"]["negative"], false, "{}", lines[1]);
 
     // --explain: the clauses judged and each term's part, adding up to the score.
     let out = yuqing()

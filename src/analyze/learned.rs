@@ -12,17 +12,21 @@
 //! something else (5-fold CV F1 0.8937 this way when windows were whole sentences, against
 //! 0.8889 over all their words).
 //! - every token the hand lexicons do not score (`清退`), and every bigram inside a clause
-//!   (`暴力_催收`);
-//! - tokens up to [`WINDOW`] places left and right of a mention (`wl:被`, `wr:立案`);
-//! - tokens of the clauses that hold a mention (`c:跑路`);
+//!   (`暴力_催收`, and `<E>_回应` with the mention itself);
 //! - structure, over every word of the window's clauses: how often and where the target
 //!   appears, and how far the nearest negative lexicon word is (`s:ecnt=2`,
 //!   `s:e_first_clause`, `s:e_pos=0`, `s:negdist=1`, `s:no_neg`);
+//! - the mention's context, which describes how the brand stands to what is said rather than
+//!   which brand it is ([`MentionContext`], `s:ctx=subject`);
 //! - `lex:score`, the hand-rule score (a real value, not 0/1).
 //!
 //! The entity's own name is deliberately not a feature: in training data it identifies the
 //! companies of that data set (and their base rates), which says nothing about the brands a
-//! user configures. Measured cost: about 0.01 F1 in cross-validation.
+//! user configures. Measured cost: about 0.01 F1 in cross-validation. For the same reason the
+//! words left and right of a mention and in its clause are no longer features of their own
+//! (`wl:`, `wr:`, `c:` until issue 15): they learned the training companies' usual contexts.
+//! Without them, entity-grouped cross-validation (brands never seen in training) rose from
+//! F1 0.832 to 0.839, and text-grouped fell from 0.889 to 0.882 (BENCHMARKS.md).
 //!
 //! The file (`lexicons/learned.tsv`) is plain `feature<TAB>weight`, strongest first, so a person
 //! can read why the model thinks what it thinks, and edit or delete a line.
@@ -34,11 +38,8 @@ use rustc_hash::FxHashMap;
 
 use super::Doc;
 
-/// Words either side of a mention that count as its window (`wl:`, `wr:`).
-pub const WINDOW: usize = 10;
 /// Tokens either side of a mention whose words a judgment about it reads (see
-/// [`visit_features`]). At least [`WINDOW`], so that the window is whole unless fillers or the
-/// text's end cut it.
+/// [`visit_features`]).
 pub const NEAR: usize = 12;
 /// The feature carrying the hand-rule score.
 pub const RULE_FEATURE: &str = "lex:score";
@@ -49,41 +50,19 @@ const TARGETED_KEY: &str = "__targeted__";
 /// The token that stands for the target's mention.
 pub const TARGET: &str = "<E>";
 
-/// The word-based feature families. Their names are `word`, `a_b`, `wl:word`, `wr:word`,
-/// `c:word`.
+/// The word-based feature families. Their names are `word` and `a_b`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
-    Unigram = 1,
-    Bigram = 2,
-    Left = 3,
-    Right = 4,
-    Clause = 5,
+    Unigram,
+    Bigram,
 }
+
+/// Prefixes of the positional word families that models before issue 15 held; such a file is
+/// refused rather than read with those weights silently ignored.
+const RETIRED_PREFIXES: [&str; 3] = ["wl:", "wr:", "c:"];
 
 /// No feature behind a code, in [`LearnedModel::code_features`].
 const NONE: u32 = u32::MAX;
-
-impl Family {
-    /// Where a one-word family sits in [`ModelWord::weights`] and in its codes (bigrams have
-    /// their own list).
-    fn slot(self) -> usize {
-        match self {
-            Family::Unigram | Family::Bigram => 0,
-            Family::Left => 1,
-            Family::Right => 2,
-            Family::Clause => 3,
-        }
-    }
-
-    fn prefix(self) -> &'static str {
-        match self {
-            Family::Left => "wl:",
-            Family::Right => "wr:",
-            Family::Clause => "c:",
-            Family::Unigram | Family::Bigram => "",
-        }
-    }
-}
 
 /// Buckets of [`Shape::Mentions`] and [`Shape::NegativeDistance`]: a bucket is named by its
 /// lower edge.
@@ -106,12 +85,87 @@ pub enum Shape {
     NoNegative,
     /// Words from a mention to the nearest negative lexicon word, bucketed: `s:negdist=1`.
     NegativeDistance(usize),
+    /// What a mention stands in, whatever the brand: see [`MentionContext`]. `s:ctx=neg_same_clause`.
+    Context(MentionContext),
     /// The hand-rule score, a real value: `lex:score`.
     RuleScore,
 }
 
+/// How a mention relates to what is said around it. These describe the relation, not the
+/// company, so they carry over to a brand the model has never seen (word features learn the
+/// training set's companies too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MentionContext {
+    /// A negative lexicon word stands in a mention's own clause.
+    NegativeSameClause,
+    /// A negative lexicon word follows a mention in its clause (where the predicate about a
+    /// subject sits: 度小满真坑).
+    NegativeAfter,
+    /// A mention opens its clause: the brand is the subject.
+    Subject,
+    /// A mention is followed within a few words by a reply verb (度小满回应/否认/澄清): a company
+    /// answering an accusation, which is news about a complaint rather than a complaint.
+    Responds,
+    /// A mention is an item of a list (度小满、京东金融、360借条等): news round-ups name many
+    /// companies and say little of each.
+    InList,
+    /// A mention is the start of a longer organisation name (度小满(北京)科技有限公司).
+    InName,
+}
+
+impl MentionContext {
+    const ALL: [MentionContext; 6] = [
+        MentionContext::NegativeSameClause,
+        MentionContext::NegativeAfter,
+        MentionContext::Subject,
+        MentionContext::Responds,
+        MentionContext::InList,
+        MentionContext::InName,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            MentionContext::NegativeSameClause => "neg_same_clause",
+            MentionContext::NegativeAfter => "neg_after",
+            MentionContext::Subject => "subject",
+            MentionContext::Responds => "responds",
+            MentionContext::InList => "in_list",
+            MentionContext::InName => "in_name",
+        }
+    }
+}
+
+/// Words that make a company's mention an answer to an accusation ([`MentionContext::Responds`]).
+const REPLY_WORDS: &[&str] = &[
+    "回应", "否认", "澄清", "辟谣", "声明", "回复", "致歉", "道歉", "表示", "称", "发布", "公告",
+];
+/// How many words after a mention a reply verb may stand.
+const REPLY_REACH: usize = 3;
+/// Words that continue a name into an organisation's full name ([`MentionContext::InName`]).
+const NAME_SUFFIXES: &[&str] = &[
+    "(",
+    "公司",
+    "有限公司",
+    "集团",
+    "股份",
+    "控股",
+    "科技",
+    "分公司",
+    "支行",
+    "分行",
+    "有限",
+];
+/// Words that close a list of companies ([`MentionContext::InList`]).
+const LIST_WORDS: &[&str] = &["等", "等等"];
+
 impl Shape {
-    const COUNT: usize = MENTION_EDGES.len() + 1 + POSITIONS + 1 + DISTANCE_EDGES.len() + 1;
+    const COUNT: usize = MENTION_EDGES.len()
+        + 1
+        + POSITIONS
+        + 1
+        + DISTANCE_EDGES.len()
+        + MentionContext::ALL.len()
+        + 1;
 
     fn all() -> impl Iterator<Item = Shape> {
         MENTION_EDGES
@@ -121,6 +175,7 @@ impl Shape {
             .chain((0..POSITIONS).map(Shape::Position))
             .chain([Shape::NoNegative])
             .chain(DISTANCE_EDGES.iter().map(|&e| Shape::NegativeDistance(e)))
+            .chain(MentionContext::ALL.iter().map(|&c| Shape::Context(c)))
             .chain([Shape::RuleScore])
     }
 
@@ -134,6 +189,15 @@ impl Shape {
             Shape::Position(p) => m + 1 + p.min(POSITIONS - 1),
             Shape::NoNegative => m + 1 + POSITIONS,
             Shape::NegativeDistance(e) => m + 2 + POSITIONS + edge(&DISTANCE_EDGES, e),
+            Shape::Context(c) => {
+                m + 2
+                    + POSITIONS
+                    + DISTANCE_EDGES.len()
+                    + MentionContext::ALL
+                        .iter()
+                        .position(|&x| x == c)
+                        .unwrap_or(0)
+            }
             Shape::RuleScore => Shape::COUNT - 1,
         }
     }
@@ -145,6 +209,7 @@ impl Shape {
             Shape::Position(p) => format!("s:e_pos={p}"),
             Shape::NoNegative => "s:no_neg".into(),
             Shape::NegativeDistance(e) => format!("s:negdist={e}"),
+            Shape::Context(c) => format!("s:ctx={}", c.name()),
             Shape::RuleScore => RULE_FEATURE.into(),
         }
     }
@@ -160,15 +225,15 @@ pub trait FeatureSink<'d> {
     fn intern(&mut self, doc: &'d Doc, token: usize) -> Self::Word;
     /// The target's mention, [`TARGET`].
     fn target(&mut self) -> Self::Word;
-    fn word(&mut self, family: Family, word: Self::Word);
+    fn word(&mut self, word: Self::Word);
     fn bigram(&mut self, a: Self::Word, b: Self::Word);
     fn shape(&mut self, shape: Shape, value: f64);
 }
 
 /// What the model knows of one word, in one piece so that a token costs one memory access:
-/// its id, the weight of each one-word family by `Family::slot` (0 when the model has no
-/// such feature: a zero weight adds nothing, so the two are the same), and the range of its
-/// bigrams in `LearnedModel::successors`.
+/// its id, its weight as a word (0 when the model has no such feature: a zero weight adds
+/// nothing, so the two are the same), and the range of its bigrams in
+/// `LearnedModel::successors`.
 ///
 /// The analyzer copies it into its word table ([`super::Known`]), so the lookup that finds a
 /// token's lexicon entry brings its model weights too, and scoring reads them from the
@@ -179,16 +244,16 @@ pub trait FeatureSink<'d> {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ModelWord {
     id: u32,
-    weights: [f32; 4],
+    weight: f32,
     bigrams: (u32, u32),
 }
 
-const _: () = assert!(std::mem::size_of::<ModelWord>() == 28);
+const _: () = assert!(std::mem::size_of::<ModelWord>() == 16);
 
 /// A learned linear model: weights by feature name, laid out for scoring by integer codes.
 ///
-/// Scoring names a fired feature by its code: `word id × 4 + family slot` for one-word
-/// features, then one code per bigram (its place in `successors`), then one per [`Shape`].
+/// Scoring names a fired feature by its code: the word id for word features, then one code
+/// per bigram (its place in `successors`), then one per [`Shape`].
 /// Codes need no lookup of their own (the word id is already known), and they are dense, so a
 /// bitset over them deduplicates a document's features.
 #[derive(Debug, Clone)]
@@ -225,11 +290,6 @@ pub struct LearnedModel {
 fn classify(name: &str) -> Option<(Family, &str, Option<&str>)> {
     if name.starts_with("s:") || name.starts_with("lex:") {
         return None;
-    }
-    for family in [Family::Left, Family::Right, Family::Clause] {
-        if let Some(word) = name.strip_prefix(family.prefix()) {
-            return Some((family, word, None));
-        }
     }
     // A bigram joins two tokens with '_'. jieba never glues '_' to other characters, so a '_'
     // inside a token only happens when the token is "_" itself.
@@ -276,19 +336,19 @@ impl LearnedModel {
             words.insert(word.to_string(), id);
             id
         };
-        let mut one: Vec<(u32, usize, u32)> = Vec::new();
+        let mut one: Vec<(u32, u32)> = Vec::new();
         let mut bigrams: Vec<(u32, u32, u32)> = Vec::new();
         for (i, name) in names.iter().enumerate() {
-            let Some((family, a, b)) = classify(name) else {
+            let Some((_, a, b)) = classify(name) else {
                 continue;
             };
             let a = word_id(a);
             match b {
                 Some(b) => bigrams.push((a, word_id(b), i as u32)),
-                None => one.push((a, family.slot(), i as u32)),
+                None => one.push((a, i as u32)),
             }
         }
-        let word_codes = 4 * words.len();
+        let word_codes = words.len();
         let mut code_features = vec![NONE; word_codes + bigrams.len() + Shape::COUNT];
         let mut by_word: Vec<ModelWord> = (0..words.len() as u32)
             .map(|id| ModelWord {
@@ -296,9 +356,9 @@ impl LearnedModel {
                 ..ModelWord::default()
             })
             .collect();
-        for (w, slot, i) in one {
-            by_word[w as usize].weights[slot] = weights[i as usize] as f32;
-            code_features[w as usize * 4 + slot] = i;
+        for (w, i) in one {
+            by_word[w as usize].weight = weights[i as usize] as f32;
+            code_features[w as usize] = i;
         }
         bigrams.sort_unstable();
         let mut successors = Vec::with_capacity(bigrams.len());
@@ -364,7 +424,7 @@ impl LearnedModel {
 
     /// The code of a shape's feature.
     fn shape_code(&self, shape: Shape) -> u32 {
-        (4 * self.by_word.len() + self.successors.len() + shape.slot()) as u32
+        (self.by_word.len() + self.successors.len() + shape.slot()) as u32
     }
 
     /// Parses the TSV; every malformed line is an error naming `origin` and the line.
@@ -392,6 +452,13 @@ impl LearnedModel {
                 })?;
             if name.is_empty() {
                 bail!("{origin}:{}: empty feature name", i + 1);
+            }
+            if let Some(prefix) = RETIRED_PREFIXES.iter().find(|p| name.starts_with(*p)) {
+                bail!(
+                    "{origin}:{}: feature {name:?}: {prefix} features are no longer used (they \
+                     memorised the training companies); write the file again with `yuqing learn`",
+                    i + 1
+                );
             }
             if name == BIAS_KEY {
                 bias = Some(weight);
@@ -439,6 +506,7 @@ impl LearnedModel {
         &self,
         doc: &Doc,
         target_tokens: &[usize],
+        negatives: &[usize],
         window: Option<&[f64]>,
         rule_score: f64,
     ) -> (f64, Vec<(u32, f64)>) {
@@ -450,7 +518,7 @@ impl LearnedModel {
             fired: Vec::with_capacity(256),
             seen,
         };
-        visit_features(doc, target_tokens, window, rule_score, &mut sink);
+        visit_features(doc, target_tokens, negatives, window, rule_score, &mut sink);
         let ScoringSink {
             fired, mut seen, ..
         } = sink;
@@ -490,11 +558,10 @@ impl<'d> FeatureSink<'d> for ScoringSink<'d> {
         self.model.target_word.as_ref()
     }
 
-    fn word(&mut self, family: Family, word: Option<&'d ModelWord>) {
+    fn word(&mut self, word: Option<&'d ModelWord>) {
         if let Some(w) = word {
-            let weight = w.weights[family.slot()];
-            if weight != 0.0 {
-                self.fire(w.id * 4 + family.slot() as u32, f64::from(weight));
+            if w.weight != 0.0 {
+                self.fire(w.id, f64::from(w.weight));
             }
         }
     }
@@ -504,7 +571,7 @@ impl<'d> FeatureSink<'d> for ScoringSink<'d> {
             let (start, end) = a.bigrams;
             let next = &self.model.successors[start as usize..end as usize];
             if let Ok(k) = next.binary_search_by_key(&b.id, |&(w, _)| w) {
-                let code = 4 * self.model.by_word.len() + start as usize + k;
+                let code = self.model.by_word.len() + start as usize + k;
                 self.fire(code as u32, f64::from(next[k].1));
             }
         }
@@ -545,11 +612,8 @@ impl<'d> FeatureSink<'d> for NamingSink<'_> {
         TARGET
     }
 
-    fn word(&mut self, family: Family, word: &'d str) {
-        self.buf.clear();
-        self.buf.push_str(family.prefix());
-        self.buf.push_str(word);
-        (self.emit)(&self.buf, 1.0);
+    fn word(&mut self, word: &'d str) {
+        (self.emit)(word, 1.0);
     }
 
     fn bigram(&mut self, a: &'d str, b: &'d str) {
@@ -565,16 +629,13 @@ impl<'d> FeatureSink<'d> for NamingSink<'_> {
     }
 }
 
-/// A feature name as a person reads it in an explanation: the word, without its prefix
-/// (`wl:立案` → 立案, `暴力_催收` → 暴力催收). `None` for structural features, which are not words.
+/// A feature name as a person reads it in an explanation: the word (`暴力_催收` → 暴力催收).
+/// `None` for structural features, which are not words.
 pub fn display_term(feature: &str) -> Option<String> {
     if feature.starts_with("s:") || feature.starts_with("lex:") || feature.contains(TARGET) {
         return None;
     }
-    let word = ["wl:", "wr:", "c:"]
-        .iter()
-        .find_map(|p| feature.strip_prefix(p))
-        .unwrap_or(feature);
+    let word = feature;
     Some(if word.contains('_') {
         word.replace('_', "")
     } else {
@@ -588,11 +649,13 @@ fn bucket(n: usize, edges: &[usize]) -> usize {
 }
 
 /// Calls `emit(name, value)` for every feature of `doc` seen from the target at
-/// `target_tokens` (empty for a whole-text judgment). Names repeat when a feature fires more
-/// than once; callers deduplicate.
+/// `target_tokens` (empty for a whole-text judgment); `negatives` are the tokens where the
+/// rules found something negative (sorted). Names repeat when a feature fires more than once;
+/// callers deduplicate.
 pub fn for_each_feature(
     doc: &Doc,
     target_tokens: &[usize],
+    negatives: &[usize],
     window: Option<&[f64]>,
     rule_score: f64,
     emit: &mut dyn FnMut(&str, f64),
@@ -601,7 +664,7 @@ pub fn for_each_feature(
         emit,
         buf: String::with_capacity(32),
     };
-    visit_features(doc, target_tokens, window, rule_score, &mut sink);
+    visit_features(doc, target_tokens, negatives, window, rule_score, &mut sink);
 }
 
 /// Token ranges (half-open, sorted) whose words a judgment about the target at
@@ -635,9 +698,15 @@ fn near_ranges(mention_tokens: &[usize], runs: &[(usize, usize)]) -> Vec<(usize,
 /// read, as for the rules: what an article says far from the brand does not decide what it
 /// says about the brand. About a target, the word features come from the words near its
 /// mentions (`near_ranges`); the structural features count every word read.
+///
+/// The negative words of the structural features are the tokens in `negatives` (sorted): where
+/// the rules scored something negative. That covers what a lookup of single tokens misses
+/// (English phrases such as `on hold`, negated praise, compounds), so `s:no_neg` never says
+/// "nothing negative" about a text the rules found negative.
 pub fn visit_features<'d, S: FeatureSink<'d>>(
     doc: &'d Doc,
     target_tokens: &[usize],
+    negatives: &[usize],
     window: Option<&[f64]>,
     rule_score: f64,
     sink: &mut S,
@@ -668,7 +737,6 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
         clause: u32,
         segment: u32,
         word: W,
-        is_target: bool,
     }
     let target_word = sink.target();
     let mut flat: Vec<Item<S::Word>> = Vec::with_capacity(if everything_near {
@@ -676,14 +744,16 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
     } else {
         near.len() * (2 * NEAR + 1)
     });
-    let mut target_at: Vec<usize> = Vec::new();
     // Every word read, near or not, by its place among them: for the structural features.
     let mut words_read = 0;
     let mut first_clause = None;
     let mut target_words: Vec<(usize, u32)> = Vec::new();
-    let mut negative_words: Vec<usize> = Vec::new();
+    let mut negative_words: Vec<(usize, u32)> = Vec::new();
+    // Each mention read: its token and clause.
+    let mut mentions_read: Vec<(usize, usize)> = Vec::new();
     // `target_tokens`, `near` and the tokens walked are all in order: cursors find them.
     let mut next_target = 0;
+    let mut next_negative = 0;
     let mut range = 0;
     for (ci, clause) in doc.clauses.iter().enumerate() {
         if !reads(ci) {
@@ -701,11 +771,15 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
                 next_target += 1;
             }
             let is_target = target_tokens.get(next_target) == Some(&t);
+            while negatives.get(next_negative).is_some_and(|&x| x < t) {
+                next_negative += 1;
+            }
             let sign = doc.known[t].sign;
             if is_target {
                 target_words.push((word_index, ci));
-            } else if sign < 0 {
-                negative_words.push(word_index);
+                mentions_read.push((t, ci as usize));
+            } else if negatives.get(next_negative) == Some(&t) {
+                negative_words.push((word_index, ci));
             }
             while near.get(range).is_some_and(|&(_, end)| end <= t) {
                 range += 1;
@@ -715,12 +789,10 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
             }
             let segment = range as u32;
             if is_target {
-                target_at.push(flat.len());
                 flat.push(Item {
                     clause: ci,
                     segment,
                     word: target_word,
-                    is_target: true,
                 });
                 continue;
             }
@@ -728,13 +800,12 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
             // Sentiment words of the hand lexicons speak through the rule score (which knows
             // negation and degree); the model learns only what the lists do not know.
             if sign == 0 {
-                sink.word(Family::Unigram, word);
+                sink.word(word);
             }
             flat.push(Item {
                 clause: ci,
                 segment,
                 word,
-                is_target: false,
             });
         }
     }
@@ -744,39 +815,6 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
             sink.bigram(pair[0].word, pair[1].word);
         }
     }
-    for &p in &target_at {
-        let at = flat[p];
-        for item in &flat[p.saturating_sub(WINDOW)..p] {
-            if !item.is_target && together(item, &at) {
-                sink.word(Family::Left, item.word);
-            }
-        }
-        for item in &flat[p + 1..(p + 1 + WINDOW).min(flat.len())] {
-            if !item.is_target && together(item, &at) {
-                sink.word(Family::Right, item.word);
-            }
-        }
-    }
-    // The clauses that hold a mention form runs in `flat`, in order.
-    let mut last_run = None;
-    for &p in &target_at {
-        let at = flat[p];
-        if last_run == Some((at.clause, at.segment)) {
-            continue;
-        }
-        last_run = Some((at.clause, at.segment));
-        let same = |it: &Item<S::Word>| it.clause == at.clause && it.segment == at.segment;
-        let from = flat[..p]
-            .iter()
-            .rposition(|it| !same(it))
-            .map_or(0, |i| i + 1);
-        for item in flat[from..].iter().take_while(|it| same(it)) {
-            if !item.is_target {
-                sink.word(Family::Clause, item.word);
-            }
-        }
-    }
-
     // Structure.
     sink.shape(
         Shape::Mentions(bucket(target_words.len(), &MENTION_EDGES)),
@@ -793,7 +831,7 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
     }
     let nearest_negative = negative_words
         .iter()
-        .flat_map(|&n| target_words.iter().map(move |&(t, _)| t.abs_diff(n)))
+        .flat_map(|&(n, _)| target_words.iter().map(move |&(t, _)| t.abs_diff(n)))
         .min();
     if negative_words.is_empty() {
         sink.shape(Shape::NoNegative, 1.0);
@@ -803,7 +841,67 @@ pub fn visit_features<'d, S: FeatureSink<'d>>(
             1.0,
         );
     }
+    for context in mention_contexts(doc, &mentions_read, &target_words, &negative_words) {
+        sink.shape(Shape::Context(context), 1.0);
+    }
     sink.shape(Shape::RuleScore, rule_score.clamp(-RULE_CLIP, RULE_CLIP));
+}
+
+/// The [`MentionContext`]s of a judgment's mentions (`mentions`: token and clause of each mention
+/// read), given every mention and negative lexicon word read as (place among the words read,
+/// clause).
+fn mention_contexts(
+    doc: &Doc,
+    mentions: &[(usize, usize)],
+    target_words: &[(usize, u32)],
+    negative_words: &[(usize, u32)],
+) -> impl Iterator<Item = MentionContext> {
+    let mut found = [false; MentionContext::ALL.len()];
+    let mut set = |c: MentionContext| {
+        found[MentionContext::ALL
+            .iter()
+            .position(|&x| x == c)
+            .unwrap_or(0)] = true
+    };
+    for &(n, nc) in negative_words {
+        for &(t, tc) in target_words {
+            if nc == tc {
+                set(MentionContext::NegativeSameClause);
+                if n > t {
+                    set(MentionContext::NegativeAfter);
+                }
+            }
+        }
+    }
+    let word = |t: usize| doc.kinds[t] != super::text::TokenKind::Filler;
+    for &(t, ci) in mentions {
+        let clause = &doc.clauses[ci];
+        if (clause.start..clause.end).find(|&x| word(x)) == Some(t) {
+            set(MentionContext::Subject);
+        }
+        let mut after = (t + 1..clause.end)
+            .filter(|&x| word(x))
+            .map(|x| doc.word(x));
+        let following: Vec<&str> = after.by_ref().take(REPLY_REACH).collect();
+        if following.iter().any(|w| REPLY_WORDS.contains(w)) {
+            set(MentionContext::Responds);
+        }
+        // `(` is filler, so the very next token is read, not the next word.
+        if t + 1 < clause.end && NAME_SUFFIXES.contains(&doc.word(t + 1)) {
+            set(MentionContext::InName);
+        }
+        let listed_by = |b: usize| b < doc.tokens.len() && doc.word(b) == "、";
+        if listed_by(clause.end)
+            || (clause.start > 0 && listed_by(clause.start - 1))
+            || following.iter().take(2).any(|w| LIST_WORDS.contains(w))
+        {
+            set(MentionContext::InList);
+        }
+    }
+    MentionContext::ALL
+        .into_iter()
+        .zip(found)
+        .filter_map(|(c, on)| on.then_some(c))
 }
 
 /// Training settings.
@@ -914,14 +1012,14 @@ mod tests {
     #[test]
     fn tsv_round_trip_and_errors() {
         let m = LearnedModel::from_weights(
-            vec![("wl:立案".to_string(), 1.25), ("好评".to_string(), -0.5)],
+            vec![("立案".to_string(), 1.25), ("好评".to_string(), -0.5)],
             0.75,
             false,
         );
         let text = m.to_tsv("trained on a fixture\nsecond line");
         assert!(
             text.starts_with(
-                "# trained on a fixture\n# second line\n__targeted__\t0\n__bias__\t0.750000\nwl:立案\t1.250000\n"
+                "# trained on a fixture\n# second line\n__targeted__\t0\n__bias__\t0.750000\n立案\t1.250000\n"
             ),
             "{text}"
         );
@@ -937,11 +1035,18 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("__bias__"));
+        // A file from before issue 15 names its positional features: refused, with the way out.
+        let err = LearnedModel::parse("__bias__\t0\n好\t1\nwr:立案\t1\n", "old.tsv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("old.tsv:3") && err.contains("wr:立案") && err.contains("yuqing learn"),
+            "{err}"
+        );
     }
 
     #[test]
     fn feature_names_classify() {
-        assert_eq!(classify("wl:立案"), Some((Family::Left, "立案", None)));
         assert_eq!(
             classify("暴力_催收"),
             Some((Family::Bigram, "暴力", Some("催收")))
@@ -952,16 +1057,16 @@ mod tests {
         let m = LearnedModel::from_weights(
             vec![
                 ("暴力_催收".into(), 1.0),
-                ("c:跑路".into(), 0.5),
+                ("跑路".into(), 0.5),
                 ("s:no_neg".into(), -1.0),
             ],
             0.0,
             true,
         );
         assert_eq!(m.weight("暴力_催收"), Some(1.0));
-        assert_eq!(m.weight("c:跑路"), Some(0.5));
+        assert_eq!(m.weight("跑路"), Some(0.5));
         assert_eq!(m.weight("s:no_neg"), Some(-1.0));
-        assert_eq!(m.weight("跑路"), None);
+        assert_eq!(m.weight("催收"), None);
     }
 
     #[test]
@@ -1023,7 +1128,7 @@ mod tests {
 
     #[test]
     fn display_terms() {
-        assert_eq!(display_term("wl:立案").as_deref(), Some("立案"));
+        assert_eq!(display_term("立案").as_deref(), Some("立案"));
         assert_eq!(display_term("暴力_催收").as_deref(), Some("暴力催收"));
         assert_eq!(display_term("s:no_neg"), None);
         assert_eq!(display_term("<E>_被"), None);

@@ -35,6 +35,9 @@ const ALIAS_FREQ: usize = 100_000;
 const SHOWN_LEARNED: usize = 12;
 /// Smallest learned contribution that is named among a judgment's deciding terms.
 const MIN_LEARNED_TERM: f64 = 0.25;
+/// Degree adverbs (one character each) that jieba may glue to the verdict after them; see
+/// `Analyzer::glued_degree`. 好 is praise on its own, but "so" before a negative word.
+const GLUED_DEGREES: &[char] = &['真', '太', '好', '很', '超', '巨', '贼', '挺', '最', '特'];
 /// Longest Weibo emoticon we look for, in bytes, brackets included (`[笑cry]` is 9).
 const MAX_EMOTICON_BYTES: usize = 20;
 
@@ -190,8 +193,33 @@ pub struct Judgment {
     pub harm_weight: f64,
 }
 
+/// Fragments of addresses and markup that tokenise as words but say nothing to a person.
+const URL_FRAGMENTS: &[&str] = &[
+    "http", "https", "www", "com", "cn", "net", "org", "html", "htm", "php", "img", "amp", "nbsp",
+];
+
+/// Whether a term may be shown to people as a word that decided a judgment: letters or
+/// ideographs (an English phrase may hold spaces, apostrophes and hyphens), not a bare number,
+/// not a piece of a URL or of markup (`//`, `http`, `{IMG:1}`, `[`). Weibo emoticons (`[怒]`)
+/// and emoji are shown whole: they are what the writer chose to say.
+fn shows_as_word(term: &str, rules: sentiment::Rules) -> bool {
+    if rules.contains(sentiment::Rules::EMOTICON) || rules.contains(sentiment::Rules::EMOJI) {
+        return true;
+    }
+    let mut letters = false;
+    for c in term.chars() {
+        if c.is_alphabetic() {
+            letters = true;
+        } else if !(c.is_numeric() || matches!(c, ' ' | '\'' | '-' | '…')) {
+            return false;
+        }
+    }
+    letters && !URL_FRAGMENTS.iter().any(|f| term.eq_ignore_ascii_case(f))
+}
+
 impl Judgment {
-    /// The words that decided it: contributions pulling the same way as the verdict.
+    /// The words that decided it: contributions pulling the same way as the verdict, never
+    /// punctuation, markup or URL pieces (see `shows_as_word`).
     pub fn terms(&self) -> Vec<String> {
         let sign = if self.score < 0.0 { -1.0 } else { 1.0 };
         let mut terms: Vec<String> = Vec::new();
@@ -204,7 +232,8 @@ impl Judgment {
                 || c.term.starts_with('(')
                 || c.term.starts_with("s:")
                 || c.term.starts_with("lex:")
-                || c.term.contains("<E>"));
+                || c.term.contains("<E>"))
+                && shows_as_word(&c.term, c.rules);
             if is_word && c.value * sign > 0.0 && !terms.contains(&c.term) {
                 terms.push(c.term.clone());
             }
@@ -242,7 +271,13 @@ impl Analyzer {
         // Lexicon phrases must come out of jieba whole (暴力催收, not 暴力/催收) or they would
         // never be looked up. Single characters and ASCII are left to jieba.
         for word in lexicon.words() {
-            if word.chars().count() > 1 && !word.is_ascii() && !jieba.has_word(word) {
+            if word.chars().count() < 2 || word.is_ascii() {
+                continue;
+            }
+            // A word jieba knows can still be too rare to win against its characters (无语 came
+            // out as 无/语): raise it to the frequency that keeps it whole.
+            let whole = || jieba.cut(word, false).len() == 1;
+            if !jieba.has_word(word) || !whole() {
                 jieba.add_word(word, None, None);
             }
         }
@@ -505,8 +540,29 @@ impl Analyzer {
             return;
         }
         for t in self.jieba.cut(&text[from..to], true) {
-            tokens.push((from + t.byte_start, from + t.byte_end));
+            let (s, e) = (from + t.byte_start, from + t.byte_end);
+            match self.glued_degree(&text[s..e]) {
+                Some(cut) => tokens.extend([(s, s + cut), (s + cut, e)]),
+                None => tokens.push((s, e)),
+            }
         }
+    }
+
+    /// Where to split a token that jieba's new-word guessing (HMM) glued together from a degree
+    /// adverb and a one-character verdict (真坑, 太黑, 好坑): no lexicon knows the pair, so
+    /// neither the rules nor the model would read the verdict. `None` for every other token.
+    fn glued_degree(&self, word: &str) -> Option<usize> {
+        let b = word.as_bytes();
+        // Two ideographs, the first a degree adverb: cheap byte checks first, as this is asked
+        // of every token.
+        if b.len() != 6 || !text::is_ideograph_lead(b[0]) || !word.starts_with(GLUED_DEGREES) {
+            return None;
+        }
+        let verdict = self
+            .lexicon
+            .get(&word[3..])
+            .is_some_and(|e| e.polarity != 0.0);
+        (verdict && self.lexicon.get(word).is_none()).then_some(3)
     }
 
     fn find_emoticons(&self, text: &str, tokens: &[(usize, usize)]) -> Vec<(usize, usize, f64)> {
@@ -572,6 +628,16 @@ impl Analyzer {
                     rules.insert(sentiment::Rules::COMPARATIVE);
                 }
             }
+            // "度小满真坑": a negative word right after the target, or after degree words only,
+            // is a verdict on the target itself.
+            if value < 0.0
+                && mention_tokens
+                    .iter()
+                    .any(|&m| is_verdict_on(doc, m, c.token))
+            {
+                value *= VERDICT;
+                rules.insert(sentiment::Rules::VERDICT);
+            }
             if w != 1.0 {
                 rules.insert(sentiment::Rules::WINDOW_DISTANCE);
             }
@@ -581,6 +647,26 @@ impl Analyzer {
                 term: c.term.clone(),
                 value,
                 clause: Some(ci),
+                rules,
+            });
+        }
+        // "被度小满坑了": the writer suffered at the target's hands, whatever the verb.
+        for &m in &mention_tokens {
+            let Some(ci) = doc.clauses.iter().position(|c| c.start <= m && m < c.end) else {
+                continue;
+            };
+            if weights[ci] == 0.0 || !is_passive_agent(doc, ci, m) {
+                continue;
+            }
+            let value = PASSIVE * weights[ci];
+            score += value;
+            let clause = index_of(&mut clause_ids, ci);
+            let mut rules = sentiment::Rules::default();
+            rules.insert(sentiment::Rules::PASSIVE);
+            contributions.push(Contribution {
+                term: "被…了".into(),
+                value,
+                clause: Some(clause),
                 rules,
             });
         }
@@ -602,7 +688,8 @@ impl Analyzer {
         if let Some(model) = model.filter(|m| m.targeted != mentions.is_empty()) {
             let target_tokens = mention_tokens_sorted(doc, mentions);
             let window = (!mentions.is_empty()).then_some(weights);
-            let (z, parts) = model.score(doc, &target_tokens, window, score);
+            let negatives = negative_tokens(raw, weights);
+            let (z, parts) = model.score(doc, &target_tokens, &negatives, window, score);
             contributions = combine(model, score, contributions, parts);
             // The model gives the log-odds that the post is negative about the target; the
             // score is its opposite so that, as with the rules alone, below zero is negative.
@@ -650,7 +737,8 @@ impl Analyzer {
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, mask);
         let rules = self.judge_doc(&doc, &raw, &crisis, &weights, target_mentions, None);
         let tokens = mention_tokens_sorted(&doc, target_mentions);
-        learned::for_each_feature(&doc, &tokens, mask, rules.score, emit);
+        let negatives = negative_tokens(&raw, &weights);
+        learned::for_each_feature(&doc, &tokens, &negatives, mask, rules.score, emit);
         true
     }
 
@@ -872,6 +960,77 @@ fn combine(
     out
 }
 
+/// A negative word this soon after the target, with only degree words between, is a verdict on
+/// it (度小满真坑, 度小满太黑了): it counts this much more.
+const VERDICT: f64 = 1.5;
+/// What "被<target>…了" adds (negative).
+const PASSIVE: f64 = -1.0;
+/// How many words "…" in 被<target>…了 may hold.
+const PASSIVE_REACH: usize = 6;
+
+/// Whether `token` (a negative word) follows the mention at `mention` in the same clause with
+/// nothing but degree words between (or is glued to one: 真坑 is one token).
+fn is_verdict_on(doc: &Doc, mention: usize, token: usize) -> bool {
+    if token <= mention
+        || doc
+            .clauses
+            .iter()
+            .any(|c| c.start <= mention && mention < c.end && token >= c.end)
+    {
+        return false;
+    }
+    (mention + 1..token).all(|t| {
+        doc.kinds[t] == TokenKind::Filler
+            || matches!(
+                doc.word(t),
+                "真" | "太"
+                    | "好"
+                    | "很"
+                    | "超"
+                    | "巨"
+                    | "贼"
+                    | "挺"
+                    | "最"
+                    | "特别"
+                    | "真的"
+                    | "这么"
+                    | "那么"
+                    | "也太"
+                    | "实在"
+                    | "简直"
+                    | "就是"
+            )
+    })
+}
+
+/// Whether the mention at `mention`, in clause `ci`, is the agent of a passive: 被 right before
+/// it and 了 within [`PASSIVE_REACH`] words after it, in the clause.
+fn is_passive_agent(doc: &Doc, ci: usize, mention: usize) -> bool {
+    let clause = &doc.clauses[ci];
+    let is_word = |t: &usize| doc.kinds[*t] != TokenKind::Filler;
+    let before = (clause.start..mention).rev().find(is_word);
+    if before.is_none_or(|t| doc.word(t) != "被") {
+        return false;
+    }
+    (mention + 1..clause.end)
+        .filter(is_word)
+        .take(PASSIVE_REACH)
+        .any(|t| doc.word(t) == "了" || doc.word(t).ends_with('了'))
+}
+
+/// The tokens where the rules scored something negative inside the window (`weights`), sorted:
+/// the model's notion of a negative word.
+fn negative_tokens(raw: &[RawContribution], weights: &[f64]) -> Vec<usize> {
+    let mut out: Vec<usize> = raw
+        .iter()
+        .filter(|c| c.value < 0.0 && weights[c.clause] > 0.0)
+        .map(|c| c.token)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// The token indices of `mentions` (each mention is one token, see [`Analyzer::prepare`]).
 fn mention_tokens_sorted(doc: &Doc, mentions: &[Mention]) -> Vec<usize> {
     let mut out: Vec<usize> = mentions
@@ -1037,9 +1196,9 @@ pub(crate) mod tests {
         ];
         let weights: Vec<(String, f64)> = [
             ("清退", 1.5),
-            ("wl:被", 0.75),
-            ("wr:利息", 0.5),
-            ("c:回应", -0.5),
+            ("被", 0.75),
+            ("利息", 0.5),
+            ("s:ctx=subject", -0.5),
             ("被_立案", 0.25),
             ("<E>_利息", 0.4),
             ("s:ecnt=2", 0.3),
@@ -1152,9 +1311,9 @@ pub(crate) mod tests {
         }];
         let weights: Vec<(String, f64)> = [
             ("清退", 1.5),
-            ("wl:被", 0.75),
-            ("wr:立案", 2.0),
-            ("c:回应", -0.5),
+            ("被", 0.75),
+            ("s:ctx=responds", 2.0),
+            ("s:ctx=subject", -0.5),
             ("被_立案", 0.25),
             ("<E>_被", 0.125),
             ("s:ecnt=1", -0.0625),
@@ -1213,7 +1372,7 @@ pub(crate) mod tests {
             names
         };
         let about = names(Some("度小满"));
-        assert!(about.iter().any(|n| n == "wr:清退"), "{about:?}");
+        assert!(about.iter().any(|n| n == "一个"), "{about:?}");
         assert!(about.iter().any(|n| n == "<E>_清退"), "{about:?}");
         assert!(
             !about.iter().any(|n| n.contains("周末")),
@@ -1224,5 +1383,254 @@ pub(crate) mod tests {
         let whole = names(None);
         assert!(whole.iter().any(|n| n == "周末"), "{whole:?}");
         assert!(whole.iter().any(|n| n == "平台_周末"), "{whole:?}");
+    }
+
+    /// The `s:ctx=` features of `text` judged about `entity`.
+    fn contexts(text: &str, entity: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        assert!(analyzer().features(text, Some(entity), &mut |name, _| {
+            if let Some(c) = name.strip_prefix("s:ctx=") {
+                names.push(c.to_string());
+            }
+        }));
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn context_features_describe_the_mention_not_the_company() {
+        // Any name works: these features never spell the brand.
+        for brand in ["度小满", "星辰贷"] {
+            let has = |text: &str, c: &str| {
+                contexts(&text.replace("X", brand), brand).contains(&c.to_string())
+            };
+            assert!(has("X太坑了，还款后还在扣钱", "neg_same_clause"));
+            assert!(has("X太坑了，还款后还在扣钱", "neg_after"));
+            assert!(has("X太坑了，还款后还在扣钱", "subject"));
+            assert!(
+                !has("垃圾客服，我再也不用X", "neg_after"),
+                "the complaint stands before it"
+            );
+            assert!(!has("今天去银行，X上线新功能", "neg_same_clause"));
+            assert!(has("据报道，X回应暴力催收投诉", "responds"));
+            assert!(has("针对网友投诉，X否认存在砍头息", "responds"));
+            assert!(!has("X暴力催收，天天打电话", "responds"));
+            assert!(has("招商银行、X、京东金融被点名", "in_list"));
+            assert!(has("蚂蚁借呗、X等平台", "in_list"));
+            assert!(!has("我用X借了一笔钱", "in_list"));
+            assert!(has("X(北京)科技有限公司发布公告", "in_name"));
+            assert!(has("X科技有限公司发布公告", "in_name"));
+            assert!(!has("X的客服态度很好", "in_name"));
+            assert!(!has("我觉得X不错", "subject"));
+        }
+    }
+
+    #[test]
+    fn terms_are_never_punctuation_markup_or_url_pieces() {
+        let learned = sentiment::Rules::LEARNED;
+        let plain = sentiment::Rules::default();
+        let contribution = |term: &str, rules| Contribution {
+            term: term.into(),
+            value: -1.0,
+            clause: None,
+            rules,
+        };
+        let judgment = Judgment {
+            score: -5.0,
+            negative: true,
+            clauses: vec![],
+            contributions: [
+                "[",
+                "//",
+                "http",
+                "{IMG:1}",
+                "://",
+                "2019",
+                "www",
+                "t.cn",
+                "{",
+                "】",
+                "?",
+                "_",
+                "暴力催收",
+                "不…好",
+                "hidden fees",
+                "don't",
+                "[怒]",
+            ]
+            .iter()
+            .map(|t| {
+                contribution(
+                    t,
+                    if t.starts_with('[') && t.len() > 1 {
+                        plain
+                    } else {
+                        learned
+                    },
+                )
+            })
+            .chain([
+                contribution("[怒]", sentiment::Rules::EMOTICON),
+                contribution("😡", sentiment::Rules::EMOJI),
+            ])
+            .collect(),
+            crisis: vec![],
+            harm_weight: 1.0,
+        };
+        assert_eq!(
+            judgment.terms(),
+            ["暴力催收", "不…好", "hidden fees", "don't", "[怒]", "😡"],
+            "only words, and emoticons the rules read"
+        );
+        // End to end: a model that learned weights for junk tokens does not show them.
+        let model = learned::LearnedModel::from_weights(
+            [
+                "[", "//", "http", "IMG", "[_据说", "//_http", "<E>_[", "跑路",
+            ]
+            .iter()
+            .map(|f| (f.to_string(), 3.0)),
+            0.0,
+            true,
+        );
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_learned(Some(model));
+        let j = a
+            .judge_target(
+                "星辰贷[ 据说 // http://t.cn/abc {IMG:1} 跑路",
+                &a.matcher_for("星辰贷"),
+            )
+            .unwrap();
+        assert!(j.negative, "{j:?}");
+        for t in j.terms() {
+            assert!(
+                t.chars().all(|c| c.is_alphanumeric()),
+                "{t:?} in {:?}",
+                j.terms()
+            );
+        }
+    }
+
+    /// The rules' judgment of `text` about 度小满.
+    fn about_duxiaoman(text: &str) -> Judgment {
+        let a = analyzer();
+        a.judge_target(text, &a.matcher_for("度小满"))
+            .unwrap_or_else(|| panic!("{text}: 度小满 not found"))
+    }
+
+    #[test]
+    fn complaint_idioms_and_short_verdicts() {
+        for idiom in [
+            "坑",
+            "真坑",
+            "坑人",
+            "垃圾",
+            "骗子",
+            "黑心",
+            "无语",
+            "恶心",
+            "吃相难看",
+            "割韭菜",
+            "暴雷",
+            "跑路",
+            "套路贷",
+            "砍头息",
+            "爆通讯录",
+        ] {
+            for text in [format!("度小满{idiom}"), format!("我觉得度小满{idiom}")] {
+                let j = about_duxiaoman(&text);
+                assert!(j.negative, "{text}: {j:?}");
+                assert!(!j.clauses.is_empty(), "{text}: a clause was judged");
+                assert!(
+                    j.terms()
+                        .iter()
+                        .any(|t| idiom.contains(t.as_str()) || t.contains(idiom)),
+                    "{text}: {:?}",
+                    j.terms()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_reported_misses_judge_a_clause() {
+        // Issue 15: these scored positive with `clauses: []`. jieba's new-word guessing glued
+        // 真 and 坑 into a token no lexicon knew; the split in `cut_into` brings 坑 back.
+        for text in ["度小满真坑", "我觉得度小满真坑"] {
+            let j = about_duxiaoman(text);
+            assert!(j.negative && j.clauses == [text], "{text}: {j:?}");
+        }
+        let a = analyzer();
+        assert_eq!(
+            a.glued_degree("巨坑"),
+            Some(3),
+            "degree + one-character verdict"
+        );
+        assert_eq!(a.glued_degree("贼坑"), Some(3));
+        assert_eq!(a.glued_degree("太坑"), None, "a lexicon word of its own");
+        assert_eq!(a.glued_degree("真的"), None, "的 is no verdict");
+        assert_eq!(a.glued_degree("好用"), None, "a lexicon word stays whole");
+        assert_eq!(a.glued_degree("坑人"), None);
+        assert_eq!(a.glued_degree("真坑人"), None, "only pairs");
+        // Lexicon words that jieba knew but split (无/语) come out whole.
+        assert!(a.jieba.cut("无语", false).len() == 1);
+    }
+
+    #[test]
+    fn brand_then_intensifier_then_adjective() {
+        // <brand> + 真/太/好 + negative word: a verdict on the brand, stronger than the word.
+        for text in [
+            "度小满真坑",
+            "度小满太差了",
+            "度小满好坑",
+            "度小满太坑",
+            "度小满真的太恶心",
+        ] {
+            let j = about_duxiaoman(text);
+            assert!(j.negative, "{text}: {j:?}");
+            assert!(
+                j.contributions
+                    .iter()
+                    .any(|c| c.rules.contains(sentiment::Rules::VERDICT)),
+                "{text}: {:?}",
+                j.contributions
+            );
+        }
+        // 好 before a negative word is "so", not praise: nothing positive remains.
+        let j = about_duxiaoman("度小满好恶心");
+        assert!(j.contributions.iter().all(|c| c.value < 0.0), "{j:?}");
+        // Praise stays praise, and a complaint about something else is no verdict on the brand.
+        assert!(!about_duxiaoman("度小满真方便").negative);
+        assert!(!about_duxiaoman("度小满好用").negative);
+        let j = about_duxiaoman("天气太差，度小满照常营业");
+        assert!(
+            !j.contributions
+                .iter()
+                .any(|c| c.rules.contains(sentiment::Rules::VERDICT)),
+            "{j:?}"
+        );
+    }
+
+    #[test]
+    fn passive_with_the_brand_as_agent() {
+        // 被<brand>…了 is negative whatever the verb, even one no lexicon knows (薅).
+        for text in ["被度小满坑了", "又被度小满薅了一把", "我被度小满骗了"] {
+            let j = about_duxiaoman(text);
+            assert!(j.negative, "{text}: {j:?}");
+            assert!(
+                j.terms().contains(&"被…了".to_string()),
+                "{text}: {:?}",
+                j.terms()
+            );
+        }
+        // Not passive: 被 elsewhere, or no 了 after the brand.
+        for text in ["度小满被评为优秀企业", "被拒以后我用了度小满"] {
+            let j = about_duxiaoman(text);
+            assert!(
+                !j.contributions
+                    .iter()
+                    .any(|c| c.rules.contains(sentiment::Rules::PASSIVE)),
+                "{text}: {j:?}"
+            );
+        }
     }
 }

@@ -27,6 +27,9 @@ const EXCLAIM_RUN: f64 = 1.5;
 const DEGREE_REACH: u8 = 3;
 /// Negation prefixes that jieba often glues to the word they negate (不好, 没用, 无效).
 const GLUED_NEGATIONS: &[char] = &['不', '没', '无', '未', '非', '别'];
+/// How much 好 intensifies the negative word right after it (好坑, 好恶心): there it means
+/// "so", not "good".
+const HAO_DEGREE: f64 = 1.5;
 /// Longest English lexicon phrase, in words.
 const MAX_PHRASE_WORDS: usize = 4;
 /// Longest token searched for lexicon terms inside it, in characters.
@@ -52,8 +55,10 @@ impl Rules {
     pub const COMPARATIVE: Rules = Rules(1 << 9);
     pub const WINDOW_DISTANCE: Rules = Rules(1 << 10);
     pub const LEARNED: Rules = Rules(1 << 11);
+    pub const VERDICT: Rules = Rules(1 << 12);
+    pub const PASSIVE: Rules = Rules(1 << 13);
 
-    const NAMES: [&'static str; 12] = [
+    const NAMES: [&'static str; 14] = [
         "emoticon",
         "emoji",
         "degree",
@@ -66,6 +71,8 @@ impl Rules {
         "comparative (target is the better side)",
         "window distance",
         "learned weight",
+        "verdict on the target (<target> 真/太/好 + negative word)",
+        "passive (被<target>…了)",
     ];
 
     pub fn insert(&mut self, rule: Rules) {
@@ -241,6 +248,15 @@ pub fn contributions(
                         c.rules.insert(Rules::BEFORE_CONTRAST);
                     }
                     after_contrast = after;
+                    continue;
+                }
+                // 好 right before a negative word is "so" (好坑, 好 恶心), not praise.
+                if unit_word == "好"
+                    && doc.known.get(ti).is_some_and(|k| k.sign < 0)
+                    && ti < clause.end
+                {
+                    degree *= HAO_DEGREE;
+                    degree_left = DEGREE_REACH;
                     continue;
                 }
                 if entry.polarity == 0.0 {
@@ -726,5 +742,41 @@ mod tests {
             0.0
         );
         assert_eq!(about("度小满发布公告。内容很长,服务差。", "度小满"), 0.0);
+    }
+
+    #[test]
+    fn english_complaint_patterns() {
+        for text in [
+            "skyjet still waiting for my refund",
+            "no one at skyjet answers",
+            "skyjet is the worst",
+            "skyjet cancelled my flight",
+            "skyjet lost my bag",
+            "on hold for two hours with skyjet",
+            "thanks for nothing skyjet",
+            "not impressed with skyjet",
+            "so disappointed in skyjet",
+            "skyjet still hasn't called back",
+            "skyjet charged me twice",
+        ] {
+            assert!(
+                about(text, "skyjet") < 0.0,
+                "{text}: {}",
+                about(text, "skyjet")
+            );
+        }
+        // Negation and praise phrases the other way.
+        for text in [
+            "no complaints, skyjet did everything right",
+            "skyjet was not bad at all",
+        ] {
+            assert!(
+                about(text, "skyjet") > 0.0,
+                "{text}: {}",
+                about(text, "skyjet")
+            );
+        }
+        // An intensifier strengthens the complaint.
+        assert!(about("skyjet was really rude", "skyjet") < about("skyjet was rude", "skyjet"));
     }
 }
