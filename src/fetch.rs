@@ -280,7 +280,10 @@ impl Fetcher {
             .acquire_owned()
             .await
             .expect("the fetch semaphore is never closed");
-        match tokio::time::timeout(self.timeout, self.fetch_inner(url, validators, options)).await {
+        // Boxed only once both permits are held: the request's state is large, and a poll
+        // queued behind a busy host should not carry it while it waits.
+        let request = Box::pin(self.fetch_inner(url, validators, options));
+        match tokio::time::timeout(self.timeout, request).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout {
                 url: url.to_string(),
