@@ -100,6 +100,9 @@ fn known_words(
     general: Option<&learned::LearnedModel>,
 ) -> words::WordTable<Known> {
     let mut known: words::WordTable<Known> = words::WordTable::default();
+    // Sized once: growing by doubling leaves every smaller table behind as garbage.
+    let models = [model, general].into_iter().flatten();
+    known.reserve(lexicon.len() + models.map(|m| m.word_count()).sum::<usize>());
     for word in lexicon.words() {
         *known.entry(word) = Known::of_entry(lexicon, lexicon.id(word));
     }
@@ -320,6 +323,10 @@ impl Analyzer {
     ) -> anyhow::Result<Analyzer> {
         let lexicon = Lexicon::load(analysis.lexicon_dir.as_deref())?;
         let dir = analysis.lexicon_dir.as_deref();
+        // jieba's dictionary first: loading it leaves the most garbage behind, which the
+        // models' tables can then reuse instead of raising the peak (BENCHMARKS.md, "Memory of
+        // the analyzer").
+        let analyzer = Analyzer::new(lexicon, brands, analysis.negative_threshold);
         let model = analysis
             .learned
             .then(|| lexicon::load_learned(dir))
@@ -328,7 +335,7 @@ impl Analyzer {
             .general
             .then(|| lexicon::load_general(dir))
             .transpose()?;
-        Ok(Analyzer::new(lexicon, brands, analysis.negative_threshold).with_models(model, general))
+        Ok(analyzer.with_models(model, general))
     }
 
     /// Adds the brand model's weights: from now on judgments combine them with the rules.
@@ -761,16 +768,22 @@ impl Analyzer {
             let target_tokens = mention_tokens_sorted(doc, mentions);
             let window = (!mentions.is_empty()).then_some(weights);
             let negatives = negative_tokens(raw, weights);
-            let general = window.and_then(|w| self.general_of_window(doc, &negatives, w, score));
-            let (z, parts) = model.score(
-                doc,
-                column,
-                &target_tokens,
-                &negatives,
-                window,
-                score,
-                general,
-            );
+            let (z, parts) = match window {
+                Some(w) => {
+                    let general = self.general_of_window(doc, &negatives, w, score);
+                    model.score(
+                        doc,
+                        column,
+                        &target_tokens,
+                        &negatives,
+                        window,
+                        score,
+                        general,
+                    )
+                }
+                // A whole text has no target: the one-pass scorer gives the same.
+                None => model.score_whole(doc, column, &negatives, None, score),
+            };
             contributions = combine(model, score, contributions, parts);
             // The model gives the log-odds that the post is negative about the target; the
             // score is its opposite so that, as with the rules alone, below zero is negative.
@@ -797,16 +810,13 @@ impl Analyzer {
         rule_score: f64,
     ) -> Option<f64> {
         let general = self.general.as_ref()?;
-        let (z, _) = general.score(
+        Some(general.window_log_odds(
             doc,
             learned::Column::General,
-            &[],
             negatives,
-            Some(weights),
+            weights,
             rule_score,
-            None,
-        );
-        Some(z)
+        ))
     }
 
     /// Calls `emit` for every learned-model feature of `text` judged about `entity` (or as a
@@ -1736,6 +1746,70 @@ pub(crate) mod tests {
                     .any(|c| c.rules.contains(sentiment::Rules::PASSIVE)),
                 "{text}: {j:?}"
             );
+        }
+    }
+
+    /// `window_log_odds` is the general traversal without a target, in one pass: the two must
+    /// give the same log-odds, or the brand model's `s:general` would not mean what the general
+    /// model says.
+    #[test]
+    fn window_log_odds_agrees_with_the_general_traversal() {
+        let brands = vec![BrandConfig {
+            name: "度小满".into(),
+            aliases: vec!["有钱花".into()],
+            exclusions: vec![],
+        }];
+        let general = lexicon::load_general(None).unwrap();
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &brands, 0.5)
+            .with_general(Some(general.clone()));
+        let texts = [
+            "度小满真坑，天天打电话催收，等了两个小时客服还是没来",
+            "用了有钱花，还挺方便的。今天天气不错，外卖味道不错，很快就到了",
+            "听说度小满被立案了？不是吧！我家猫走了，再也见不到它了。[泪][泪]",
+            "度小满",
+            "度小满。。。好好好，差差差，不是不好",
+        ];
+        for text in texts {
+            for focus in [Focus::Whole, Focus::Mentions(1)] {
+                let target = a.matcher_for("度小满");
+                let (doc, mentions) = a.prepare(text, &[&target], focus);
+                let window = a.window(&doc, &mentions[0], &[]);
+                let (raw, _) = sentiment::contributions(&doc, &a.lexicon, Some(&window));
+                let negatives = negative_tokens(&raw, &window);
+                let rule: f64 = raw.iter().map(|c| c.value * window[c.clause]).sum();
+                let (expected, parts) = general.score(
+                    &doc,
+                    learned::Column::General,
+                    &[],
+                    &negatives,
+                    Some(&window),
+                    rule,
+                    None,
+                );
+                assert!(parts.len() > 2, "{text}: the model took part");
+                let got = general.window_log_odds(
+                    &doc,
+                    learned::Column::General,
+                    &negatives,
+                    &window,
+                    rule,
+                );
+                assert!((got - expected).abs() < 1e-9, "{text}: {got} vs {expected}");
+                // Whole texts: the same features fired, with the same parts.
+                let (doc, _) = a.prepare(text, &[], Focus::Whole);
+                let (raw, _) = sentiment::contributions(&doc, &a.lexicon, None);
+                let all = vec![1.0; doc.clauses.len()];
+                let negatives = negative_tokens(&raw, &all);
+                let rule: f64 = raw.iter().map(|c| c.value).sum();
+                let column = learned::Column::General;
+                let (z, mut parts) = general.score(&doc, column, &[], &negatives, None, rule, None);
+                let (got, mut got_parts) =
+                    general.score_whole(&doc, column, &negatives, None, rule);
+                assert!((got - z).abs() < 1e-9, "{text}: {got} vs {z}");
+                parts.sort_by_key(|p| p.0);
+                got_parts.sort_by_key(|p| p.0);
+                assert_eq!(parts, got_parts, "{text}");
+            }
         }
     }
 
