@@ -293,6 +293,14 @@ pub struct LearnedModel {
     /// Bigrams as (second word id, weight), grouped by first word (see
     /// [`ModelWord::bigrams`]: the groups follow word ids) and sorted by second word.
     successors: Vec<(u32, f32)>,
+    /// The first word of each bigram in `successors`, for explanations (a binary search over
+    /// `by_word` for each named bigram cost more than these 4 bytes a bigram).
+    firsts: Vec<u32>,
+    /// A bit per word id: the word is shown as itself in explanations (no `_` to drop, not
+    /// the target, not a structural name), so [`LearnedModel::term`] needs no string checks.
+    plain: Vec<u64>,
+    /// The id of [`TARGET`], if a feature names it.
+    target_id: Option<u32>,
     /// The features of [`TARGET`], looked up once rather than for every post.
     target_word: Option<ModelWord>,
     /// Weight of each [`Shape`] by [`Shape::slot`]; `None` when the model lacks it.
@@ -388,6 +396,7 @@ impl<'a> Builder<'a> {
         // Stable: of equal pairs, the last is the latest given.
         self.bigrams.sort_by_key(|&(a, b, _)| (a, b));
         let mut successors: Vec<(u32, f32)> = Vec::with_capacity(self.bigrams.len());
+        let mut firsts: Vec<u32> = Vec::with_capacity(self.bigrams.len());
         let mut groups = self.bigrams.chunk_by(|x, y| x.0 == y.0).peekable();
         for (id, word) in by_word.iter_mut().enumerate() {
             let start = successors.len() as u32;
@@ -396,21 +405,23 @@ impl<'a> Builder<'a> {
                     let (_, b, weight) = same[same.len() - 1];
                     if weight != 0.0 {
                         successors.push((b, weight));
+                        firsts.push(id as u32);
                     }
                 }
             }
-            // Every word gets a range, empty or not, so that the ranges follow word ids and a
-            // bigram's code finds its first word by binary search (see `feature`).
+            // Every word gets a range, empty or not: the ranges follow word ids.
             word.bigrams = (start, successors.len() as u32);
         }
         successors.shrink_to_fit();
+        firsts.shrink_to_fit();
         for shape in self.shapes.iter_mut() {
             *shape = shape.filter(|&w| w != 0.0);
         }
         let features = by_word.iter().filter(|w| w.weight != 0.0).count()
             + successors.len()
             + self.shapes.iter().flatten().count();
-        let target_word = self.ids.get(TARGET).map(|&id| by_word[id as usize]);
+        let target_id = self.ids.get(TARGET).copied();
+        let target_word = target_id.map(|id| by_word[id as usize]);
         drop(self.ids);
         self.arena.shrink_to_fit();
         let mut model = LearnedModel {
@@ -419,6 +430,9 @@ impl<'a> Builder<'a> {
             sorted: Vec::new(),
             by_word,
             successors,
+            firsts,
+            plain: Vec::new(),
+            target_id,
             target_word,
             shapes: self.shapes,
             features,
@@ -428,6 +442,14 @@ impl<'a> Builder<'a> {
         let mut sorted: Vec<u32> = (0..n as u32).collect();
         sorted.sort_unstable_by(|&a, &b| model.word(a).cmp(model.word(b)));
         model.sorted = sorted;
+        let mut plain = vec![0u64; n.div_ceil(64)];
+        for id in 0..n as u32 {
+            let w = model.word(id);
+            if !w.contains('_') && !w.contains(TARGET) && !w.starts_with("s:") {
+                plain[id as usize / 64] |= 1 << (id % 64);
+            }
+        }
+        model.plain = plain;
         model
     }
 }
@@ -525,9 +547,8 @@ impl LearnedModel {
         }
         let k = code - words;
         if k < self.successors.len() {
-            let first = self.by_word.partition_point(|w| w.bigrams.1 as usize <= k);
             let (second, weight) = self.successors[k];
-            let name = format!("{}_{}", self.word(first as u32), self.word(second));
+            let name = format!("{}_{}", self.word(self.firsts[k]), self.word(second));
             return (name, f64::from(weight));
         }
         let slot = k - self.successors.len();
@@ -543,23 +564,21 @@ impl LearnedModel {
         // Every judgment names a dozen features: built straight from the words, not through
         // the feature name (about 6% of the analysis instructions that way).
         let (code, words) = (code as usize, self.by_word.len());
-        // Words that `display_term` shows as they are: no '_' to drop, not the target, not a
-        // structural name. The rest (rare) go the long way.
-        let plain = |w: &str| !w.contains('_') && !w.contains(TARGET) && !w.starts_with("s:");
+        // Words that `display_term` shows as they are (see `plain`); the rest (rare) go the
+        // long way.
+        let plain = |id: u32| self.plain[id as usize / 64] >> (id % 64) & 1 == 1;
+        let target = |id: u32| Some(id) == self.target_id;
         if code < words {
-            let word = self.word(code as u32);
-            if plain(word) {
-                return word.to_string();
+            if plain(code as u32) {
+                return self.word(code as u32).to_string();
             }
         } else if code - words < self.successors.len() {
             let k = code - words;
-            let first = self.by_word.partition_point(|w| w.bigrams.1 as usize <= k);
-            let (a, b) = (self.word(first as u32), self.word(self.successors[k].0));
-            let target = |w: &str| w == TARGET;
+            let (a, b) = (self.firsts[k], self.successors[k].0);
             if (plain(a) || target(a)) && (plain(b) || target(b)) {
                 // With the target the term is the feature's name (`<E>_回应`), else the words.
                 let joint = if target(a) || target(b) { "_" } else { "" };
-                return [a, joint, b].concat();
+                return [self.word(a), joint, self.word(b)].concat();
             }
         } else {
             return SHAPE_NAMES.with(|names| names[code - words - self.successors.len()].clone());
