@@ -122,6 +122,9 @@ pub struct AnalysisConfig {
     pub negative_threshold: f64,
     /// Whether the learned weights (`learned.tsv`) join the hand rules.
     pub learned: bool,
+    /// Whether the general model (`general.tsv`) judges texts without a brand and gives the
+    /// brand model its view of each brand's window.
+    pub general: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -680,6 +683,9 @@ impl Config {
                     .unwrap_or_default(),
                 learned: problems
                     .valid(a.learned, &at.key("learned"))
+                    .unwrap_or_default(),
+                general: problems
+                    .valid(a.general, &at.key("general"))
                     .unwrap_or_default(),
             }
         };
@@ -2503,6 +2509,7 @@ mod raw {
         pub lexicon_dir: Option<Checked<PathBuf>>,
         pub negative_threshold: Checked<f64>,
         pub learned: Checked<bool>,
+        pub general: Checked<bool>,
     }
 
     impl Default for Analysis {
@@ -2511,6 +2518,7 @@ mod raw {
                 lexicon_dir: None,
                 negative_threshold: Valid(0.5),
                 learned: Valid(true),
+                general: Valid(true),
             }
         }
     }

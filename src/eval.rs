@@ -387,27 +387,47 @@ pub fn extract(analyzer: &Analyzer, examples: &[Example]) -> FeatureSet {
     FeatureSet { vocabulary, rows }
 }
 
+/// A fitted model's weights by name, exactly as trained (the loaded [`LearnedModel`] keeps
+/// them as `f32`; the file is written from these).
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The weights kept (|w| ≥ the pruning threshold), by feature name.
+    pub weights: Vec<(String, f64)>,
+    /// With the decision offset folded in (see [`fit`]).
+    pub bias: f64,
+    pub targeted: bool,
+    /// Non-zero weights before pruning.
+    pub nonzero: usize,
+}
+
+impl Fitted {
+    pub fn model(&self) -> LearnedModel {
+        LearnedModel::from_weights(self.weights.iter().cloned(), self.bias, self.targeted)
+    }
+
+    pub fn to_tsv(&self, header: &str) -> String {
+        learned::write_tsv(header, self.targeted, self.bias, &self.weights)
+    }
+}
+
 /// Fits a model on the given rows and names its features.
-pub fn fit(
-    set: &FeatureSet,
-    rows: &[&Row],
-    opts: &TrainOptions,
-    threshold: f64,
-) -> (LearnedModel, usize) {
+pub fn fit(set: &FeatureSet, rows: &[&Row], opts: &TrainOptions, threshold: f64) -> Fitted {
     let (w, b) = learned::train(rows, set.vocabulary.names.len(), opts);
-    let total_nonzero = w.iter().filter(|x| **x != 0.0).count();
-    let kept = w
+    let nonzero = w.iter().filter(|x| **x != 0.0).count();
+    let weights = w
         .iter()
         .enumerate()
         .filter(|(_, x)| x.abs() >= opts.prune_below)
-        .map(|(i, x)| (set.vocabulary.names[i].clone(), *x));
+        .map(|(i, x)| (set.vocabulary.names[i].clone(), *x))
+        .collect();
     // Fold the decision offset into the bias: the analyzer calls a post negative when
     // score = -(bias + w·x) < -threshold, which must mean w·x + b > 0, P(negative) > ½.
-    let targeted = rows.iter().any(|r| r.targeted);
-    (
-        LearnedModel::from_weights(kept, b + threshold, targeted),
-        total_nonzero,
-    )
+    Fitted {
+        weights,
+        bias: b + threshold,
+        targeted: rows.iter().any(|r| r.targeted),
+        nonzero,
+    }
 }
 
 /// What a cross-validation fold keeps together.
@@ -580,6 +600,18 @@ pub struct CvResult {
     /// Training rows left out because they share a text with the fold tested (summed over
     /// folds).
     pub purged: usize,
+    /// The held-out verdict on each example (negative or not), by its index.
+    pub verdicts: Vec<bool>,
+}
+
+/// The confusion counts of each set, when examples come from several files: `sets[i]` is the
+/// set of example `i`, `verdicts[i]` the verdict on it.
+pub fn by_set(examples: &[Example], sets: &[usize], verdicts: &[bool]) -> Vec<Confusion> {
+    let mut out = vec![Confusion::default(); sets.iter().max().map_or(0, |&m| m + 1)];
+    for ((ex, &set), &negative) in examples.iter().zip(sets).zip(verdicts) {
+        out[set].add(negative, ex.negative);
+    }
+    out
 }
 
 /// Which features a cross-validated model may use.
@@ -600,7 +632,10 @@ pub fn cross_validate(
     opts: &TrainOptions,
     choice: FeatureChoice,
 ) -> CvResult {
-    let mut out = CvResult::default();
+    let mut out = CvResult {
+        verdicts: vec![false; examples.len()],
+        ..CvResult::default()
+    };
     let rule_id = set
         .vocabulary
         .names
@@ -656,7 +691,9 @@ pub fn cross_validate(
                 out.predictions
                     .push((1.0 / (1.0 + (-z).exp()), ex.negative));
             }
-            c.add(z.is_some_and(|z| z > 0.0), ex.negative);
+            let verdict = z.is_some_and(|z| z > 0.0);
+            out.verdicts[i] = verdict;
+            c.add(verdict, ex.negative);
         }
         tracing::info!(
             fold,
@@ -752,9 +789,10 @@ mod tests {
         let set = extract(&rules, &examples);
         let rows: Vec<&Row> = set.rows.iter().flatten().collect();
         assert_eq!(rows.len(), 60);
-        let (model, _) = fit(&set, &rows, &TrainOptions::default(), 0.5);
+        let fitted = fit(&set, &rows, &TrainOptions::default(), 0.5);
+        let model = fitted.model();
         // The learned file is readable text, and reads back to the same model.
-        let tsv = model.to_tsv("fixture");
+        let tsv = fitted.to_tsv("fixture");
         assert!(tsv.lines().any(|l| l.starts_with("展期\t")), "{tsv}");
         let back = LearnedModel::parse(&tsv, "fixture.tsv").unwrap();
         assert_eq!(back.len(), model.len());
@@ -952,6 +990,55 @@ mod tests {
     }
 
     #[test]
+    fn cross_validation_reports_each_set() {
+        // Two sets learned together: in the first, 发霉 marks the negatives; in the second,
+        // 延误 does. Neither is a lexicon word.
+        let mut examples = Vec::new();
+        let mut sets = Vec::new();
+        for i in 0..20 {
+            for (set, bad, good) in [(0, "发霉", "新鲜"), (1, "延误", "准点")] {
+                for (word, negative) in [(bad, true), (good, false)] {
+                    examples.push(Example {
+                        text: format!("第{i}单，{word}"),
+                        entity: None,
+                        negative,
+                    });
+                    sets.push(set);
+                }
+            }
+        }
+        // A row of the second set labelled against its word: a false alarm, in set 1 only.
+        examples.push(Example {
+            text: "第99单，延误".into(),
+            entity: None,
+            negative: false,
+        });
+        sets.push(1);
+        let analyzer = Analyzer::new(
+            crate::analyze::lexicon::Lexicon::builtin().unwrap(),
+            &[],
+            0.5,
+        );
+        let set = extract(&analyzer, &examples);
+        let folds = Folds::new(&examples, 4, Grouping::Entity).unwrap();
+        let cv = cross_validate(
+            &set,
+            &examples,
+            &folds,
+            &TrainOptions::default(),
+            FeatureChoice::All,
+        );
+        let per = by_set(&examples, &sets, &cv.verdicts);
+        assert_eq!(per.len(), 2);
+        assert_eq!((per[0].n(), per[1].n()), (40, 41));
+        assert_eq!(per[0].accuracy(), 1.0, "{:?}", per[0]);
+        assert_eq!((per[1].fp, per[1].fn_), (1, 0), "{:?}", per[1]);
+        let mut all = per[0];
+        all.merge(per[1]);
+        assert_eq!(all, cv.confusion, "the sets add up to the whole");
+    }
+
+    #[test]
     fn reliability_bins_predictions() {
         let table = reliability(&[(0.05, false), (0.07, true), (0.95, true), (1.0, true)]);
         assert_eq!(table.len(), 2);
@@ -973,8 +1060,9 @@ mod tests {
         let data = read_csv(&path, &cols(true)).unwrap();
         assert_eq!((data.examples.len(), data.malformed.len()), (46, 0));
         let model = lexicon::load_learned(None).unwrap();
-        let shipped =
-            Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_learned(Some(model));
+        let general = lexicon::load_general(None).unwrap();
+        let shipped = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5)
+            .with_models(Some(model), Some(general));
         let (c, missing, _) = evaluate(&shipped, &data.examples);
         assert_eq!(missing, 0);
         // BENCHMARKS.md: recall 0.667 before issue 15, 0.875 after.

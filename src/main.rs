@@ -228,9 +228,12 @@ enum Command {
         #[command(flatten)]
         columns: ColumnArgs,
     },
-    /// Learn word weights from a labeled CSV and write them as a readable TSV.
+    /// Learn word weights from labeled CSVs and write them as a readable TSV.
     Learn {
-        file: PathBuf,
+        /// One or more CSVs with the same columns, learned from together (cross-validation
+        /// then reports each file's figures too).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[command(flatten)]
         columns: ColumnArgs,
         /// Where to write the weights.
@@ -553,7 +556,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Learn {
-            file,
+            files,
             columns,
             out,
             cv,
@@ -564,35 +567,61 @@ fn run(cli: Cli) -> Result<()> {
             prune,
         } => {
             let config = load_config(&cli)?;
-            // Features are extracted by the rules alone: the model learns on top of them.
+            // Features are extracted by the rules alone: the model learns on top of them. About
+            // an entity, the general model's verdict on its window is one more feature, so it
+            // is loaded as the scorer would load it.
             let lexicon = Lexicon::load(config.analysis.lexicon_dir.as_deref())?;
+            let general = (config.analysis.general && columns.entity_col.is_some())
+                .then(|| {
+                    yuqing::analyze::lexicon::load_general(config.analysis.lexicon_dir.as_deref())
+                })
+                .transpose()?;
+            let general_note = match &general {
+                Some(_) => format!(
+                    "s:general (the general model's log-odds for the window, from {}). ",
+                    match &config.analysis.lexicon_dir {
+                        Some(dir) if dir.join("general.tsv").exists() =>
+                            dir.join("general.tsv").display().to_string(),
+                        _ => "lexicons/general.tsv, built in".to_string(),
+                    }
+                ),
+                None => String::new(),
+            };
             let analyzer =
-                Analyzer::new(lexicon, &config.brands, config.analysis.negative_threshold);
-            let data = read_dataset(file, &columns.columns())?;
+                Analyzer::new(lexicon, &config.brands, config.analysis.negative_threshold)
+                    .with_general(general);
+            let mut examples: Vec<eval::Example> = Vec::new();
+            let mut sets: Vec<usize> = Vec::new();
+            let mut malformed = 0;
+            for (i, file) in files.iter().enumerate() {
+                let data = read_dataset(file, &columns.columns())?;
+                sets.extend(std::iter::repeat_n(i, data.examples.len()));
+                examples.extend(data.examples);
+                malformed += data.malformed.len();
+            }
             let opts = yuqing::analyze::learned::TrainOptions {
                 c: *c,
                 iterations: *iterations,
                 prune_below: *prune,
             };
             let started = std::time::Instant::now();
-            let set = eval::extract(&analyzer, &data.examples);
+            let set = eval::extract(&analyzer, &examples);
             eprintln!(
                 "{} rows, {} features, extracted in {:.1}s",
-                data.examples.len(),
+                examples.len(),
                 set.vocabulary.names.len(),
                 started.elapsed().as_secs_f64()
             );
             if *cv > 0 {
                 let started = std::time::Instant::now();
-                let folds = eval::Folds::new(&data.examples, *cv, *group)?;
+                let folds = eval::Folds::new(&examples, *cv, *group)?;
                 let choice = if *rules_only {
                     eval::FeatureChoice::RulesOnly
                 } else {
                     eval::FeatureChoice::All
                 };
-                let result = eval::cross_validate(&set, &data.examples, &folds, &opts, choice);
-                let docs_per_s =
-                    data.examples.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                let result = eval::cross_validate(&set, &examples, &folds, &opts, choice);
+                let docs_per_s = examples.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 let missing = set.rows.iter().filter(|r| r.is_none()).count() as u64;
                 let reliability = eval::reliability(&result.predictions);
                 eprintln!("reliability (held-out rows): P(negative) bin, rows, mean predicted, observed negative rate");
@@ -602,51 +631,90 @@ fn run(cli: Cli) -> Result<()> {
                         bin.low, bin.high, bin.n, bin.mean_predicted, bin.observed_negative
                     );
                 }
-                let report = eval::Report::new(
-                    result.confusion,
-                    docs_per_s,
-                    data.malformed.len(),
-                    missing,
-                    *cv,
-                );
+                let report =
+                    eval::Report::new(result.confusion, docs_per_s, malformed, missing, *cv);
                 let mut line = serde_json::to_value(&report)?;
                 line["group"] = serde_json::to_value(group)?;
                 line["rules_only"] = json!(rules_only);
                 line["purged_training_rows"] = json!(result.purged);
                 line["reliability"] = serde_json::to_value(&reliability)?;
+                if files.len() > 1 {
+                    // Folds run over all the files together; each file's rows are scored
+                    // apart, since one set's accuracy can hide another's.
+                    let mut per_set = serde_json::Map::new();
+                    for (file, c) in
+                        files
+                            .iter()
+                            .zip(eval::by_set(&examples, &sets, &result.verdicts))
+                    {
+                        let r = eval::Report::new(c, docs_per_s, 0, 0, *cv);
+                        per_set.insert(
+                            file_name(file),
+                            json!({
+                                "n": r.n,
+                                "accuracy": r.accuracy,
+                                "neg_precision": r.neg_precision,
+                                "neg_recall": r.neg_recall,
+                                "neg_f1": r.neg_f1,
+                            }),
+                        );
+                    }
+                    line["by_set"] = serde_json::Value::Object(per_set);
+                }
                 println!("{line}");
             }
             if let Some(out) = out {
                 let rows: Vec<&yuqing::analyze::learned::Row> = set.rows.iter().flatten().collect();
-                let (model, nonzero) =
-                    eval::fit(&set, &rows, &opts, config.analysis.negative_threshold);
-                let negatives = data.examples.iter().filter(|e| e.negative).count();
+                let fitted = eval::fit(&set, &rows, &opts, config.analysis.negative_threshold);
+                let negatives = examples.iter().filter(|e| e.negative).count();
+                let names: Vec<String> = files.iter().map(|f| file_name(f)).collect();
+                let mut options = String::new();
+                for (flag, value, default) in [("--c", *c, 0.3), ("--prune", *prune, 0.02)] {
+                    if value != default {
+                        options.push_str(&format!(" {flag} {value}"));
+                    }
+                }
+                if *iterations != 600 {
+                    options.push_str(&format!(" --iterations {iterations}"));
+                }
+                let kind = if fitted.targeted {
+                    "<E> stands for the brand."
+                } else {
+                    "Learned from whole texts: it judges texts without a brand (lexicons/general.tsv)."
+                };
                 let header = format!(
                     "Learned weights for yuqing's scorer, written by `yuqing learn`. See lexicons/README.md.\n\
-                     command: yuqing learn {} {} --out {}\n\
+                     command: yuqing learn {} {}{} --out {}\n\
                      data: {} labeled rows ({} negative), {} malformed rows skipped\n\
                      model: L2 logistic regression, C={}, {} iterations; {} of {} non-zero weights kept (|w| >= {})\n\
                      __bias__ includes analysis.negative_threshold ({}), so a score below -{} means P(negative) > 0.5.\n\
                      Lines are feature<TAB>weight, strongest first; positive weights push towards negative.\n\
                      Features: word, a_b (bigram in a clause), s: (structure), s:ctx= (how the mention stands to what is said),\n\
-                     lex:score (the hand-rule score). <E> stands for the brand.",
-                    file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                     {}lex:score (the hand-rule score). {}",
+                    names.join(" "),
                     columns.describe(),
+                    options,
                     out.display(),
-                    data.examples.len(),
+                    examples.len(),
                     negatives,
-                    data.malformed.len(),
+                    malformed,
                     c,
                     iterations,
-                    model.len(),
-                    nonzero,
+                    fitted.weights.len(),
+                    fitted.nonzero,
                     prune,
                     config.analysis.negative_threshold,
                     config.analysis.negative_threshold,
+                    general_note,
+                    kind,
                 );
-                std::fs::write(out, model.to_tsv(&header))
+                std::fs::write(out, fitted.to_tsv(&header))
                     .with_context(|| format!("writing {}", out.display()))?;
-                eprintln!("wrote {} weights to {}", model.len(), out.display());
+                eprintln!(
+                    "wrote {} weights to {}",
+                    fitted.weights.len(),
+                    out.display()
+                );
             }
             Ok(())
         }
@@ -1005,6 +1073,13 @@ async fn transition(
         println!("{}", answer["message"].as_str().unwrap_or("done"));
     }
     Ok(())
+}
+
+/// A file's name without its folder, as a learned file's header and `by_set` name it.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn build_analyzer(config: &Config) -> Result<Analyzer> {

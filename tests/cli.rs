@@ -565,6 +565,111 @@ fn learn_writes_weights_that_the_scorer_then_uses() {
     assert_eq!(lines[1]["negative"], false, "{}", lines[1]);
 }
 
+/// Issue 15: the general model is learned from several sets at once, cross-validation reports
+/// each set, and the file, dropped into `lexicon_dir`, judges texts that name no brand.
+#[test]
+fn learn_from_several_files_reports_each_and_writes_the_general_model() {
+    let dir = common::temp_dir();
+    // Food reviews where 发霉 marks the negatives, and flight posts where 延误 does; neither
+    // is a lexicon word (label 0 = negative, as in the general sets).
+    let mut food = String::from("label,review\n");
+    let mut flights = String::from("label,review\n");
+    for i in 0..24 {
+        food.push_str(&format!("0,第{i}份外卖，发霉\n1,第{i}份外卖，新鲜\n"));
+        flights.push_str(&format!("0,第{i}次航班，延误\n1,第{i}次航班，准点\n"));
+    }
+    std::fs::write(dir.path().join("food.csv"), food).unwrap();
+    std::fs::write(dir.path().join("flights.csv"), flights).unwrap();
+    let lexicons = dir.path().join("lexicons");
+    std::fs::create_dir(&lexicons).unwrap();
+    let out = yuqing()
+        .current_dir(dir.path())
+        .args([
+            "learn",
+            "food.csv",
+            "flights.csv",
+            "--text-col",
+            "review",
+            "--label-col",
+            "label",
+            "--negative-value",
+            "0",
+            "--cv",
+            "3",
+            "--out",
+            "lexicons/general.tsv",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = last_json(&out.stdout);
+    assert_eq!(report["n"], 96, "{report}");
+    for set in ["food.csv", "flights.csv"] {
+        assert_eq!(report["by_set"][set]["n"], 48, "{report}");
+        assert!(
+            report["by_set"][set]["accuracy"].as_f64().unwrap() > 0.9,
+            "{report}"
+        );
+    }
+    let weights = std::fs::read_to_string(lexicons.join("general.tsv")).unwrap();
+    assert!(
+        weights.contains("command: yuqing learn food.csv flights.csv --text-col review"),
+        "the header records the command: {}",
+        &weights[..400]
+    );
+    assert!(weights.contains("__targeted__\t0\n"), "a whole-text model");
+
+    let config = dir.path().join("sources.toml");
+    let brands = "[[brands]]\nname = \"星辰贷\"\n";
+    std::fs::write(
+        &config,
+        format!(
+            "[analysis]\nlexicon_dir = \"{}\"\n\n{brands}",
+            lexicons.display()
+        ),
+    )
+    .unwrap();
+    let texts = ["昨天的外卖又发霉", "今天的航班准点"];
+    let out = yuqing()
+        .arg("--config")
+        .arg(&config)
+        .arg("score")
+        .args(texts)
+        .output()
+        .unwrap();
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["tone"]["negative"], true, "{}", lines[0]);
+    assert_eq!(lines[1]["tone"]["negative"], false, "{}", lines[1]);
+    // `analysis.general = false` turns it off: the rules alone do not know 发霉 from this set.
+    std::fs::write(
+        &config,
+        format!(
+            "[analysis]\nlexicon_dir = \"{}\"\ngeneral = false\n\n{brands}",
+            lexicons.display()
+        ),
+    )
+    .unwrap();
+    let out = yuqing()
+        .arg("--config")
+        .arg(&config)
+        .args(["score", "--explain", texts[0]])
+        .output()
+        .unwrap();
+    let line = last_json(&out.stdout);
+    assert!(
+        !line["tone"]["explanation"]["contributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["term"] == "(baseline)"),
+        "no model took part: {line}"
+    );
+}
+
 #[test]
 fn export_feedback_on_an_empty_database_writes_a_header() {
     let dir = common::temp_dir();

@@ -73,20 +73,50 @@ const BUILTIN: &[(&str, &str)] = &[
     ("crisis.tsv", include_str!("../../lexicons/crisis.tsv")),
 ];
 
-/// The learned weights shipped with the binary (see `yuqing learn`).
+/// The brand model shipped with the binary (see `yuqing learn`).
 const BUILTIN_LEARNED: &str = include_str!("../../lexicons/learned.tsv");
+/// The general model shipped with the binary: learned from whole texts without a brand.
+const BUILTIN_GENERAL: &str = include_str!("../../lexicons/general.tsv");
 
-/// Learned weights: `dir/learned.tsv` when present, else the built-in file.
+/// The brand model: `dir/learned.tsv` when present, else the built-in file.
 pub fn load_learned(dir: Option<&Path>) -> Result<super::learned::LearnedModel> {
-    match dir.map(|d| d.join("learned.tsv")).filter(|p| p.exists()) {
+    load_model(dir, "learned.tsv", BUILTIN_LEARNED)
+}
+
+/// The general model: `dir/general.tsv` when present, else the built-in file. It judges texts
+/// as a whole, so a file learned about entities (`__targeted__ 1`) is refused.
+pub fn load_general(dir: Option<&Path>) -> Result<super::learned::LearnedModel> {
+    let model = load_model(dir, "general.tsv", BUILTIN_GENERAL)?;
+    if model.targeted {
+        bail!(
+            "{}: a brand-targeted model (__targeted__ 1): general.tsv must be learned from whole \
+             texts, without --entity-col",
+            origin_of(dir, "general.tsv")
+        );
+    }
+    Ok(model)
+}
+
+/// Where a model file is read from, as errors name it.
+fn origin_of(dir: Option<&Path>, name: &str) -> String {
+    match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
+        Some(path) => path.display().to_string(),
+        None => format!("lexicons/{name} (built in)"),
+    }
+}
+
+fn load_model(
+    dir: Option<&Path>,
+    name: &str,
+    builtin: &str,
+) -> Result<super::learned::LearnedModel> {
+    match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             super::learned::LearnedModel::parse(&text, &path.display().to_string())
         }
-        None => {
-            super::learned::LearnedModel::parse(BUILTIN_LEARNED, "lexicons/learned.tsv (built in)")
-        }
+        None => super::learned::LearnedModel::parse(builtin, &origin_of(None, name)),
     }
 }
 
@@ -404,6 +434,50 @@ mod tests {
         let m = load_learned(None).unwrap();
         assert!(m.len() > 1000);
         assert!(m.weight(super::super::learned::RULE_FEATURE).is_some());
+    }
+
+    #[test]
+    fn builtin_general_model_loads() {
+        let m = load_general(None).unwrap();
+        assert!(!m.targeted, "it judges whole texts");
+        assert!(m.len() > 1000, "{} weights", m.len());
+        assert!(m.weight(super::super::learned::RULE_FEATURE).is_some());
+    }
+
+    #[test]
+    fn general_model_from_the_folder_and_its_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("general.tsv");
+        std::fs::write(
+            &path,
+            "# a general model\n__targeted__\t0\n__bias__\t0.4\n加班\t1.5\n加班_到\t0.25\n",
+        )
+        .unwrap();
+        let m = load_general(Some(dir.path())).unwrap();
+        assert_eq!((m.targeted, m.bias, m.len()), (false, 0.4, 2));
+        assert_eq!(m.weight("加班"), Some(1.5));
+        assert_eq!(m.weight("加班_到"), Some(0.25));
+        assert!(
+            load_learned(Some(dir.path())).unwrap().targeted,
+            "the brand model stays the built-in one"
+        );
+        // A broken line names the file and the line.
+        std::fs::write(&path, "__targeted__\t0\n__bias__\t0.4\n加班\tmuch\n").unwrap();
+        let err = format!("{:#}", load_general(Some(dir.path())).unwrap_err());
+        assert!(err.contains(&format!("{}:3", path.display())), "{err}");
+        std::fs::write(&path, "__targeted__\t0\n__bias__\t0.4\ns:nonsense\t1\n").unwrap();
+        let err = format!("{:#}", load_general(Some(dir.path())).unwrap_err());
+        assert!(
+            err.contains(&format!("{}:3", path.display())) && err.contains("s:nonsense"),
+            "{err}"
+        );
+        // A model learned about entities does not judge whole texts.
+        std::fs::write(&path, "__targeted__\t1\n__bias__\t0.4\n加班\t1\n").unwrap();
+        let err = format!("{:#}", load_general(Some(dir.path())).unwrap_err());
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains("--entity-col"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -66,12 +66,15 @@ pub struct Known {
     /// The sign of the entry's polarity (-1, 0 or 1), which the learned model reads for every
     /// word: carried here, it costs no trip to the entry.
     pub sign: i8,
+    /// What the brand model (`learned.tsv`) knows of it.
     pub model: Option<learned::ModelWord>,
+    /// What the general model (`general.tsv`) knows of it.
+    pub general: Option<learned::ModelWord>,
 }
 
-// A lookup table holds a u128 key and a `Known` per word: with `Known` at 40 bytes a slot is
+// A lookup table holds a u128 key and a `Known` per word: with `Known` at 48 bytes a slot is
 // one cache line. The table is probed for every token, and that one line is all that the
-// rules and the model read of a word.
+// rules and both models read of a word.
 const _: () = assert!(std::mem::size_of::<Known>() <= 48);
 
 impl Known {
@@ -85,18 +88,29 @@ impl Known {
                 i8::from(polarity > 0.0)
             },
             model: None,
+            general: None,
         }
     }
 }
 
-/// Every word the lexicons or the learned model know, in one table: one lookup per token.
-fn known_words(lexicon: &Lexicon, model: &learned::LearnedModel) -> words::WordTable<Known> {
+/// Every word the lexicons or the learned models know, in one table: one lookup per token.
+fn known_words(
+    lexicon: &Lexicon,
+    model: Option<&learned::LearnedModel>,
+    general: Option<&learned::LearnedModel>,
+) -> words::WordTable<Known> {
     let mut known: words::WordTable<Known> = words::WordTable::default();
+    // Sized once: growing by doubling leaves every smaller table behind as garbage.
+    let models = [model, general].into_iter().flatten();
+    known.reserve(lexicon.len() + models.map(|m| m.word_count()).sum::<usize>());
     for word in lexicon.words() {
         *known.entry(word) = Known::of_entry(lexicon, lexicon.id(word));
     }
-    for (word, features) in model.words() {
+    for (word, features) in model.into_iter().flat_map(|m| m.words()) {
         known.entry(word).model = Some(features);
+    }
+    for (word, features) in general.into_iter().flat_map(|m| m.words()) {
+        known.entry(word).general = Some(features);
     }
     known
 }
@@ -256,7 +270,10 @@ pub struct Analyzer {
     jieba: Jieba,
     lexicon: Lexicon,
     learned: Option<learned::LearnedModel>,
-    /// The lexicon and learned-model words, for judgments the model reads (the others look
+    /// The general model (`general.tsv`): judges texts without a brand, and gives the brand
+    /// model its `s:general` feature.
+    general: Option<learned::LearnedModel>,
+    /// The lexicon and learned-model words, for judgments a model reads (the others look
     /// words up in the lexicon alone: a smaller table, whose lookups stay in cache).
     model_words: Option<words::WordTable<Known>>,
     brands: Vec<BrandMatcher>,
@@ -291,35 +308,89 @@ impl Analyzer {
             model_words: None,
             lexicon,
             learned: None,
+            general: None,
             brands,
             negative_threshold,
         }
     }
 
-    /// The analyzer a config asks for: lexicons (built in, or from `lexicon_dir`), and the
-    /// learned weights unless `analysis.learned = false`.
+    /// The analyzer a config asks for: lexicons (built in, or from `lexicon_dir`), the brand
+    /// model unless `analysis.learned = false`, and the general model unless
+    /// `analysis.general = false`.
     pub fn from_config(
         analysis: &crate::config::AnalysisConfig,
         brands: &[BrandConfig],
     ) -> anyhow::Result<Analyzer> {
         let lexicon = Lexicon::load(analysis.lexicon_dir.as_deref())?;
-        let model = if analysis.learned {
-            Some(lexicon::load_learned(analysis.lexicon_dir.as_deref())?)
-        } else {
-            None
-        };
-        Ok(Analyzer::new(lexicon, brands, analysis.negative_threshold).with_learned(model))
+        let dir = analysis.lexicon_dir.as_deref();
+        // jieba's dictionary first: loading it leaves the most garbage behind, which the
+        // models' tables can then reuse instead of raising the peak (BENCHMARKS.md, "Memory of
+        // the analyzer").
+        let analyzer = Analyzer::new(lexicon, brands, analysis.negative_threshold);
+        let model = analysis
+            .learned
+            .then(|| lexicon::load_learned(dir))
+            .transpose()?;
+        let general = analysis
+            .general
+            .then(|| lexicon::load_general(dir))
+            .transpose()?;
+        Ok(analyzer.with_models(model, general))
     }
 
-    /// Adds learned weights: from now on judgments combine them with the rules.
+    /// Adds the brand model's weights: from now on judgments combine them with the rules.
     pub fn with_learned(mut self, model: Option<learned::LearnedModel>) -> Analyzer {
-        self.model_words = model.as_ref().map(|m| known_words(&self.lexicon, m));
+        let general = self.general.take();
+        self.with_models(model, general)
+    }
+
+    /// Adds the general model: it judges texts without a brand, and tells the brand model how
+    /// negative a brand's window reads whatever it is about.
+    pub fn with_general(mut self, general: Option<learned::LearnedModel>) -> Analyzer {
+        let model = self.learned.take();
+        self.with_models(model, general)
+    }
+
+    /// Sets both models at once, building their word table once.
+    pub fn with_models(
+        mut self,
+        model: Option<learned::LearnedModel>,
+        general: Option<learned::LearnedModel>,
+    ) -> Analyzer {
+        self.model_words = None;
+        self.model_words = (model.is_some() || general.is_some())
+            .then(|| known_words(&self.lexicon, model.as_ref(), general.as_ref()));
         self.learned = model;
+        self.general = general;
         self
     }
 
     pub fn learned(&self) -> Option<&learned::LearnedModel> {
         self.learned.as_ref()
+    }
+
+    pub fn general(&self) -> Option<&learned::LearnedModel> {
+        self.general.as_ref()
+    }
+
+    /// The model that judges texts without a brand, and the column of its words: the general
+    /// model, or else a brand-model file learned from whole texts (before issue 15 that was
+    /// how a domain's own whole-text weights were used).
+    fn whole_text_model(&self) -> Option<(&learned::LearnedModel, learned::Column)> {
+        match (&self.general, &self.learned) {
+            (Some(g), _) => Some((g, learned::Column::General)),
+            (None, Some(m)) if !m.targeted => Some((m, learned::Column::Brand)),
+            _ => None,
+        }
+    }
+
+    /// Whether a judgment of this kind (about targets, or of the whole text) reads a model.
+    fn reads_model(&self, targeted: bool) -> bool {
+        if targeted {
+            self.general.is_some() || self.learned.as_ref().is_some_and(|m| m.targeted)
+        } else {
+            self.whole_text_model().is_some()
+        }
     }
 
     pub fn brands(&self) -> &[BrandMatcher] {
@@ -489,11 +560,10 @@ impl Analyzer {
         kinds: &[TokenKind],
         targeted: bool,
     ) -> Vec<Known> {
-        let model_reads = self
-            .learned
+        let table = self
+            .model_words
             .as_ref()
-            .is_some_and(|m| m.targeted == targeted);
-        let table = self.model_words.as_ref().filter(|_| model_reads);
+            .filter(|_| self.reads_model(targeted));
         tokens
             .iter()
             .zip(kinds)
@@ -605,7 +675,7 @@ impl Analyzer {
         crisis: &[sentiment::CrisisMark],
         weights: &[f64],
         mentions: &[Mention],
-        model: Option<&learned::LearnedModel>,
+        models: bool,
     ) -> Judgment {
         let mention_tokens: Vec<usize> = mentions
             .iter()
@@ -685,11 +755,35 @@ impl Analyzer {
             .map(|&c| doc.clause_text(c).to_string())
             .collect();
         // A model only judges the kind of question it was trained on (see `targeted`).
-        if let Some(model) = model.filter(|m| m.targeted != mentions.is_empty()) {
+        let model = match mentions.is_empty() {
+            _ if !models => None,
+            true => self.whole_text_model(),
+            false => self
+                .learned
+                .as_ref()
+                .filter(|m| m.targeted)
+                .map(|m| (m, learned::Column::Brand)),
+        };
+        if let Some((model, column)) = model {
             let target_tokens = mention_tokens_sorted(doc, mentions);
             let window = (!mentions.is_empty()).then_some(weights);
             let negatives = negative_tokens(raw, weights);
-            let (z, parts) = model.score(doc, &target_tokens, &negatives, window, score);
+            let (z, parts) = match window {
+                Some(w) => {
+                    let general = self.general_of_window(doc, &negatives, w, score);
+                    model.score(
+                        doc,
+                        column,
+                        &target_tokens,
+                        &negatives,
+                        window,
+                        score,
+                        general,
+                    )
+                }
+                // A whole text has no target: the one-pass scorer gives the same.
+                None => model.score_whole(doc, column, &negatives, None, score),
+            };
             contributions = combine(model, score, contributions, parts);
             // The model gives the log-odds that the post is negative about the target; the
             // score is its opposite so that, as with the rules alone, below zero is negative.
@@ -705,9 +799,30 @@ impl Analyzer {
         }
     }
 
+    /// The general model's log-odds that a brand's window (`weights`) is negative, read as a
+    /// whole text of those clauses: no word is the brand's, the brand's name is one more word.
+    /// `None` without a general model.
+    fn general_of_window(
+        &self,
+        doc: &Doc,
+        negatives: &[usize],
+        weights: &[f64],
+        rule_score: f64,
+    ) -> Option<f64> {
+        let general = self.general.as_ref()?;
+        Some(general.window_log_odds(
+            doc,
+            learned::Column::General,
+            negatives,
+            weights,
+            rule_score,
+        ))
+    }
+
     /// Calls `emit` for every learned-model feature of `text` judged about `entity` (or as a
     /// whole), exactly as scoring sees them; returns false when the entity is not in the text.
-    /// For `yuqing learn`.
+    /// About an entity, the features include the general model's verdict on its window
+    /// (`s:general`) when the analyzer has a general model. For `yuqing learn`.
     pub fn features(
         &self,
         text: &str,
@@ -735,10 +850,11 @@ impl Analyzer {
         };
         let mask = matcher.as_ref().map(|_| weights.as_slice());
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, mask);
-        let rules = self.judge_doc(&doc, &raw, &crisis, &weights, target_mentions, None);
+        let rules = self.judge_doc(&doc, &raw, &crisis, &weights, target_mentions, false);
         let tokens = mention_tokens_sorted(&doc, target_mentions);
         let negatives = negative_tokens(&raw, &weights);
-        learned::for_each_feature(&doc, &tokens, &negatives, mask, rules.score, emit);
+        let general = mask.and_then(|w| self.general_of_window(&doc, &negatives, w, rules.score));
+        learned::for_each_feature(&doc, &tokens, &negatives, mask, rules.score, general, emit);
         true
     }
 
@@ -788,8 +904,7 @@ impl Analyzer {
         windows
             .into_iter()
             .map(|(name, i, w)| {
-                let judgment =
-                    self.judge_doc(&doc, &raw, &crisis, &w, &mentions[i], self.learned.as_ref());
+                let judgment = self.judge_doc(&doc, &raw, &crisis, &w, &mentions[i], true);
                 (name, judgment)
             })
             .collect()
@@ -809,7 +924,7 @@ impl Analyzer {
         let (doc, _) = self.prepare(text, &[], Focus::Whole);
         let (raw, crisis) = sentiment::contributions(&doc, &self.lexicon, None);
         let weights = vec![1.0; doc.clauses.len()];
-        self.judge_doc(&doc, &raw, &crisis, &weights, &[], self.learned.as_ref())
+        self.judge_doc(&doc, &raw, &crisis, &weights, &[], true)
     }
 
     /// The words of `text` (normalized, segmented by jieba, punctuation and spaces left out),
@@ -942,7 +1057,7 @@ fn combine(
     }
     for &(id, part) in &parts {
         out.push(Contribution {
-            term: model.term(id).to_string(),
+            term: model.term(id),
             value: -part,
             clause: None,
             rules: learned_rule,
@@ -1631,6 +1746,168 @@ pub(crate) mod tests {
                     .any(|c| c.rules.contains(sentiment::Rules::PASSIVE)),
                 "{text}: {j:?}"
             );
+        }
+    }
+
+    /// `window_log_odds` is the general traversal without a target, in one pass: the two must
+    /// give the same log-odds, or the brand model's `s:general` would not mean what the general
+    /// model says.
+    #[test]
+    fn window_log_odds_agrees_with_the_general_traversal() {
+        let brands = vec![BrandConfig {
+            name: "度小满".into(),
+            aliases: vec!["有钱花".into()],
+            exclusions: vec![],
+        }];
+        let general = lexicon::load_general(None).unwrap();
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &brands, 0.5)
+            .with_general(Some(general.clone()));
+        let texts = [
+            "度小满真坑，天天打电话催收，等了两个小时客服还是没来",
+            "用了有钱花，还挺方便的。今天天气不错，外卖味道不错，很快就到了",
+            "听说度小满被立案了？不是吧！我家猫走了，再也见不到它了。[泪][泪]",
+            "度小满",
+            "度小满。。。好好好，差差差，不是不好",
+        ];
+        for text in texts {
+            for focus in [Focus::Whole, Focus::Mentions(1)] {
+                let target = a.matcher_for("度小满");
+                let (doc, mentions) = a.prepare(text, &[&target], focus);
+                let window = a.window(&doc, &mentions[0], &[]);
+                let (raw, _) = sentiment::contributions(&doc, &a.lexicon, Some(&window));
+                let negatives = negative_tokens(&raw, &window);
+                let rule: f64 = raw.iter().map(|c| c.value * window[c.clause]).sum();
+                let (expected, parts) = general.score(
+                    &doc,
+                    learned::Column::General,
+                    &[],
+                    &negatives,
+                    Some(&window),
+                    rule,
+                    None,
+                );
+                assert!(parts.len() > 2, "{text}: the model took part");
+                let got = general.window_log_odds(
+                    &doc,
+                    learned::Column::General,
+                    &negatives,
+                    &window,
+                    rule,
+                );
+                assert!((got - expected).abs() < 1e-9, "{text}: {got} vs {expected}");
+                // Whole texts: the same features fired, with the same parts.
+                let (doc, _) = a.prepare(text, &[], Focus::Whole);
+                let (raw, _) = sentiment::contributions(&doc, &a.lexicon, None);
+                let all = vec![1.0; doc.clauses.len()];
+                let negatives = negative_tokens(&raw, &all);
+                let rule: f64 = raw.iter().map(|c| c.value).sum();
+                let column = learned::Column::General;
+                let (z, mut parts) = general.score(&doc, column, &[], &negatives, None, rule, None);
+                let (got, mut got_parts) =
+                    general.score_whole(&doc, column, &negatives, None, rule);
+                assert!((got - z).abs() < 1e-9, "{text}: {got} vs {z}");
+                parts.sort_by_key(|p| p.0);
+                got_parts.sort_by_key(|p| p.0);
+                assert_eq!(parts, got_parts, "{text}");
+            }
+        }
+    }
+
+    /// The general model reads a brand's window as a whole text and hands its log-odds to the
+    /// brand model as `s:general`: scoring and training see the same value.
+    #[test]
+    fn the_general_model_speaks_in_brand_windows() {
+        let brands = vec![BrandConfig {
+            name: "度小满".into(),
+            aliases: vec![],
+            exclusions: vec![],
+        }];
+        // 加班 is no lexicon word: only the general model knows it.
+        assert!(Lexicon::builtin().unwrap().get("加班").is_none());
+        let general = learned::LearnedModel::from_weights([("加班".to_string(), 3.0)], -1.0, false);
+        let brand = learned::LearnedModel::from_weights(
+            [(learned::GENERAL_FEATURE.to_string(), 1.0)],
+            -0.5,
+            true,
+        );
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &brands, 0.5)
+            .with_models(Some(brand.clone()), Some(general.clone()));
+        let general_feature = |a: &Analyzer, text: &str| {
+            let mut value = None;
+            assert!(a.features(text, Some("度小满"), &mut |name, v| {
+                if name == learned::GENERAL_FEATURE {
+                    value = Some(v);
+                }
+            }));
+            value
+        };
+        let inside = "用度小满借钱，天天加班还";
+        // Three sentences on, 加班 is outside the brand's window.
+        let outside = "度小满发布新品。今天天气晴。我们去公园。大家加班";
+        assert_eq!(general_feature(&a, inside), Some(2.0));
+        assert_eq!(general_feature(&a, outside), Some(-1.0));
+        let target = a.matcher_for("度小满");
+        let j = a.judge_target(inside, &target).unwrap();
+        assert!(j.negative && (j.score + 1.5).abs() < 1e-6, "{j:?}");
+        assert!(
+            j.contributions
+                .iter()
+                .any(|c| c.term == learned::GENERAL_FEATURE),
+            "{j:?}"
+        );
+        assert!(!a.judge_target(outside, &target).unwrap().negative);
+        // Without a general model the feature is absent, in training and in scoring alike.
+        let alone =
+            Analyzer::new(Lexicon::builtin().unwrap(), &brands, 0.5).with_models(Some(brand), None);
+        assert_eq!(general_feature(&alone, inside), None);
+        let j = alone
+            .judge_target(inside, &alone.matcher_for("度小满"))
+            .unwrap();
+        assert!(!j.negative && (j.score - 0.5).abs() < 1e-6, "{j:?}");
+        // Texts without a brand are the general model's own.
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_general(Some(general));
+        let tone = a.judge_text("今天又加班");
+        assert!(tone.negative && (tone.score + 2.0).abs() < 1e-6, "{tone:?}");
+        assert!(tone.terms().contains(&"加班".to_string()), "{tone:?}");
+    }
+
+    /// Short Weibo-style posts, sad or angry without a lexicon word, written for issue 15 (15 of
+    /// them; BENCHMARKS.md, "General model"): the rules alone flag 3, the shipped general model
+    /// 9. These are the six that the rules miss and the model catches; the rules' other six
+    /// misses (加班到凌晨, 打雷, 考研没上岸, 回不去, 买不到票, 一个人过生日) stay missed.
+    const GLOOMY: &[&str] = &[
+        "一个人在医院排了三个小时的队",
+        "钱包丢了，证件全在里面",
+        "我家猫走了，再也见不到它了",
+        "等了两个小时，车还是没来",
+        "手机摔碎了，照片全没了",
+        "地铁上被人踩了一脚，连句对不起都没有",
+    ];
+    const CHEERFUL: &[&str] = &[
+        "周末和朋友去爬山，风景太美了",
+        "今天收到了心仪的offer，开心",
+        "外卖很快就到了，味道不错",
+        "终于放假了，出去玩",
+    ];
+
+    /// Weibo posts that are sad or angry without a lexicon word: the rules see nothing, the
+    /// shipped general model (trained on the general sets, none of these texts among them)
+    /// calls them negative.
+    #[test]
+    fn short_gloomy_posts_without_lexicon_words_are_negative() {
+        let rules = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5);
+        let general = lexicon::load_general(None).unwrap();
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_general(Some(general));
+        for text in GLOOMY {
+            assert!(
+                !rules.judge_text(text).negative,
+                "{text}: the rules alone miss it"
+            );
+            let j = a.judge_text(text);
+            assert!(j.negative, "{text}: {j:?}");
+        }
+        for text in CHEERFUL {
+            assert!(!a.judge_text(text).negative, "{text}");
         }
     }
 }

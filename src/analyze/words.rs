@@ -33,6 +33,11 @@ impl<V: Default> WordTable<V> {
 }
 
 impl<V> WordTable<V> {
+    /// Room for `n` more words (an upper bound is fine: they are mostly short).
+    pub fn reserve(&mut self, n: usize) {
+        self.short.reserve(n);
+    }
+
     pub fn get(&self, word: &str) -> Option<&V> {
         match pack(word) {
             Some(key) => self.short.get(&key),
