@@ -363,6 +363,33 @@ pub fn write_feedback_csv<W: std::io::Write>(
     Ok(feedback.len())
 }
 
+/// The columns `yuqing export-feedback` writes (see [`write_feedback_csv`]).
+pub fn feedback_columns() -> Columns {
+    Columns {
+        text: "text".to_string(),
+        label: "label".to_string(),
+        negative_value: "1".to_string(),
+        entity: Some("entity".to_string()),
+    }
+}
+
+/// Reads staff verdicts, as `yuqing export-feedback` wrote them.
+pub fn read_feedback(path: &Path) -> Result<Dataset> {
+    read_csv(path, &feedback_columns()).with_context(|| {
+        format!(
+            "reading staff verdicts (yuqing export-feedback's CSV) from {}",
+            path.display()
+        )
+    })
+}
+
+/// Gives every row from `first` on (the staff verdicts, appended last) `weight` in training.
+pub fn weigh_from(set: &mut FeatureSet, first: usize, weight: f64) {
+    for row in set.rows.iter_mut().skip(first).flatten() {
+        row.weight = weight;
+    }
+}
+
 /// Every example as a training row, with the fold of its text. Rows whose entity is not in the
 /// text have no features and are `None` (they always count as "not negative").
 pub struct FeatureSet {

@@ -259,6 +259,13 @@ enum Command {
         /// Drop weights smaller than this from the file.
         #[arg(long, default_value_t = 0.02)]
         prune: f64,
+        /// Staff verdicts to learn from as well: the CSV `yuqing export-feedback` writes
+        /// (id,entity,label,text). Brand model only (needs --entity-col).
+        #[arg(long)]
+        feedback: Option<PathBuf>,
+        /// How many labelled rows one staff verdict counts for.
+        #[arg(long, default_value_t = 5.0)]
+        feedback_weight: f64,
     },
     /// Write staff feedback (false/true positives) as labeled CSV rows for `yuqing learn`.
     /// Reads the database, so the daemon must not be running on it.
@@ -565,6 +572,8 @@ fn run(cli: Cli) -> Result<()> {
             c,
             iterations,
             prune,
+            feedback,
+            feedback_weight,
         } => {
             let config = load_config(&cli)?;
             // Features are extracted by the rules alone: the model learns on top of them. About
@@ -599,13 +608,43 @@ fn run(cli: Cli) -> Result<()> {
                 examples.extend(data.examples);
                 malformed += data.malformed.len();
             }
+            let first_verdict = examples.len();
+            if let Some(path) = feedback {
+                if columns.entity_col.is_none() {
+                    anyhow::bail!(
+                        "--feedback: staff verdicts are about a brand, so they train the brand \
+                         model: add --entity-col"
+                    );
+                }
+                if !(feedback_weight.is_finite() && *feedback_weight > 0.0) {
+                    anyhow::bail!(
+                        "--feedback-weight must be a positive number, not {feedback_weight}"
+                    );
+                }
+                let verdicts = eval::read_feedback(path)?;
+                for problem in &verdicts.malformed {
+                    eprintln!("malformed: {problem}");
+                }
+                if verdicts.examples.is_empty() {
+                    anyhow::bail!("{}: no staff verdicts in it", path.display());
+                }
+                eprintln!(
+                    "{} staff verdicts from {}, each counting {feedback_weight}×",
+                    verdicts.examples.len(),
+                    path.display()
+                );
+                sets.extend(std::iter::repeat_n(files.len(), verdicts.examples.len()));
+                examples.extend(verdicts.examples);
+                malformed += verdicts.malformed.len();
+            }
             let opts = yuqing::analyze::learned::TrainOptions {
                 c: *c,
                 iterations: *iterations,
                 prune_below: *prune,
             };
             let started = std::time::Instant::now();
-            let set = eval::extract(&analyzer, &examples);
+            let mut set = eval::extract(&analyzer, &examples);
+            eval::weigh_from(&mut set, first_verdict, *feedback_weight);
             eprintln!(
                 "{} rows, {} features, extracted in {:.1}s",
                 examples.len(),
@@ -676,6 +715,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 if *iterations != 600 {
                     options.push_str(&format!(" --iterations {iterations}"));
+                }
+                if let Some(path) = feedback {
+                    options.push_str(&format!(" --feedback {}", file_name(path)));
+                    if *feedback_weight != 5.0 {
+                        options.push_str(&format!(" --feedback-weight {feedback_weight}"));
+                    }
                 }
                 let kind = if fitted.targeted {
                     "<E> stands for the brand."

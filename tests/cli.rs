@@ -692,3 +692,144 @@ fn export_feedback_on_an_empty_database_writes_a_header() {
         "id,entity,label,text\n"
     );
 }
+
+/// Issue 15, the feedback loop: staff verdicts that a brand's posts were false positives,
+/// exported by `yuqing export-feedback`, retrain the brand model so that those posts are no
+/// longer flagged, while the real complaints still are.
+#[test]
+fn learn_with_feedback_stops_flagging_the_false_positives_staff_marked() {
+    let dir = common::temp_dir();
+    let data = write_fixture(dir.path());
+    let columns = [
+        "--text-col",
+        "text",
+        "--label-col",
+        "label",
+        "--negative-value",
+        "1",
+        "--entity-col",
+        "entity",
+    ];
+    // The shape `yuqing export-feedback` writes: label 0 = not negative about the entity.
+    let mut verdicts = String::from("id,entity,label,text\n");
+    for i in 0..6 {
+        verdicts.push_str(&format!(
+            "fb{i},星辰贷,0,\"星辰贷展期优惠活动第{i}期开始，投资人排队抽奖\"\n"
+        ));
+    }
+    let feedback = dir.path().join("feedback.csv");
+    std::fs::write(&feedback, verdicts).unwrap();
+    let false_positive = "星辰贷展期优惠活动开始，投资人排队抽奖";
+    let complaint = "星辰贷展期了，投资人排队";
+
+    let judge = |with_feedback: bool| -> Vec<serde_json::Value> {
+        let lexicons = dir
+            .path()
+            .join(if with_feedback { "with" } else { "without" });
+        std::fs::create_dir_all(&lexicons).unwrap();
+        let mut learn = yuqing();
+        learn.arg("learn").arg(&data).args(columns);
+        if with_feedback {
+            learn.arg("--feedback").arg(&feedback);
+        }
+        let out = learn
+            .arg("--out")
+            .arg(lexicons.join("learned.tsv"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        if with_feedback {
+            assert!(stderr.contains("6 staff verdicts"), "{stderr}");
+            let weights = std::fs::read_to_string(lexicons.join("learned.tsv")).unwrap();
+            assert!(
+                weights.contains("--feedback feedback.csv"),
+                "the header records the verdicts it learned from"
+            );
+        }
+        let config = lexicons.join("sources.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[analysis]\nlexicon_dir = \"{}\"\n\n[[brands]]\nname = \"星辰贷\"\n",
+                lexicons.display()
+            ),
+        )
+        .unwrap();
+        let out = yuqing()
+            .arg("--config")
+            .arg(&config)
+            .args(["score", false_positive, complaint])
+            .output()
+            .unwrap();
+        json_lines(&out.stdout)
+    };
+    let before = judge(false);
+    assert_eq!(before[0]["negative"], true, "flagged before: {}", before[0]);
+    let after = judge(true);
+    assert_eq!(after[0]["negative"], false, "not after: {}", after[0]);
+    assert_eq!(
+        after[1]["negative"], true,
+        "the complaint still is: {}",
+        after[1]
+    );
+}
+
+#[test]
+fn learn_feedback_errors_name_the_problem() {
+    let dir = common::temp_dir();
+    let data = write_fixture(dir.path());
+    let feedback = dir.path().join("feedback.csv");
+    // No --entity-col: verdicts are about a brand.
+    std::fs::write(&feedback, "id,entity,label,text\nfb1,星辰贷,0,星辰贷活动\n").unwrap();
+    let out = yuqing()
+        .arg("learn")
+        .arg(&data)
+        .args([
+            "--text-col",
+            "text",
+            "--label-col",
+            "label",
+            "--negative-value",
+            "1",
+        ])
+        .arg("--feedback")
+        .arg(&feedback)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--entity-col"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A file that is not export-feedback's CSV.
+    std::fs::write(
+        &feedback,
+        "id,brand,verdict,text\nfb1,星辰贷,0,星辰贷活动\n",
+    )
+    .unwrap();
+    let out = yuqing()
+        .arg("learn")
+        .arg(&data)
+        .args([
+            "--text-col",
+            "text",
+            "--label-col",
+            "label",
+            "--negative-value",
+            "1",
+            "--entity-col",
+            "entity",
+        ])
+        .arg("--feedback")
+        .arg(&feedback)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("feedback.csv") && stderr.contains("no column \"label\""),
+        "{stderr}"
+    );
+}

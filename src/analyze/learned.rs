@@ -1258,6 +1258,9 @@ pub struct Row {
     pub negative: bool,
     /// Judged about a named entity (rather than as a whole text).
     pub targeted: bool,
+    /// How much the row counts in training: 1 for labelled data, more for a staff verdict
+    /// (`yuqing learn --feedback`), which speaks for this customer's own brand.
+    pub weight: f64,
 }
 
 /// Feature names ↔ ids while building a training set.
@@ -1289,6 +1292,7 @@ impl Vocabulary {
             features,
             negative,
             targeted: false,
+            weight: 1.0,
         }
     }
 }
@@ -1316,7 +1320,7 @@ pub fn train(rows: &[&Row], n_features: usize, opts: &TrainOptions) -> (Vec<f64>
                 .map(|&(j, v)| w[j as usize] * v)
                 .sum::<f64>();
             let p = 1.0 / (1.0 + (-z).exp());
-            let residual = p - if row.negative { 1.0 } else { 0.0 };
+            let residual = row.weight * (p - if row.negative { 1.0 } else { 0.0 });
             gb += residual;
             for &(j, v) in &row.features {
                 grad[j as usize] += residual * v;
@@ -1497,6 +1501,24 @@ mod tests {
     }
 
     #[test]
+    fn a_heavier_row_outweighs_lighter_ones_that_disagree() {
+        // Feature 0 is negative in two rows and not in one; weighted 5, the one wins.
+        let row = |negative, weight| Row {
+            features: vec![(0, 1.0)],
+            negative,
+            targeted: true,
+            weight,
+        };
+        let opts = TrainOptions::default();
+        let plain = [row(true, 1.0), row(true, 1.0), row(false, 1.0)];
+        let (w, b) = train(&plain.iter().collect::<Vec<_>>(), 1, &opts);
+        assert!(w[0] + b > 0.0, "unweighted, the majority says negative");
+        let weighed = [row(true, 1.0), row(true, 1.0), row(false, 5.0)];
+        let (w, b) = train(&weighed.iter().collect::<Vec<_>>(), 1, &opts);
+        assert!(w[0] + b < 0.0, "the weighted verdict wins: {} {}", w[0], b);
+    }
+
+    #[test]
     fn training_separates_a_toy_problem() {
         // Feature 0 marks negatives, feature 1 positives, feature 2 is noise on both.
         let rows: Vec<Row> = (0..40)
@@ -1504,6 +1526,7 @@ mod tests {
                 features: vec![(if i % 2 == 0 { 0 } else { 1 }, 1.0), (2, 1.0)],
                 negative: i % 2 == 0,
                 targeted: false,
+                weight: 1.0,
             })
             .collect();
         let (w, _) = train(
