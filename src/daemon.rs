@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::admin::{self, auth::TokenSource, Readiness};
+use crate::analyze::shared::{Reloaded, SharedAnalyzer};
 use crate::analyze::{Analyzer, Judgment};
 use crate::collect;
 use crate::config::{Config, DedupeConfig, SourceConfig};
@@ -102,9 +103,55 @@ pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result
 pub struct Running {
     admin_addr: Option<SocketAddr>,
     supervisor: tokio::task::JoinHandle<Result<()>>,
+    reloader: Reloader,
+}
+
+/// Reloads the analyzer's lexicons and learned weights from `analysis.lexicon_dir` (on
+/// SIGHUP): new weights take effect from the next poll, without a restart.
+#[derive(Clone)]
+pub struct Reloader {
+    analyzer: SharedAnalyzer,
+    analysis: crate::config::AnalysisConfig,
+    brands: Vec<crate::config::BrandConfig>,
+}
+
+impl Reloader {
+    /// Builds the new analyzer off the async threads and puts it in place. A file that does
+    /// not load is logged as an error naming it, and the analyzer in use stays.
+    pub async fn reload(&self) -> Result<Reloaded> {
+        let this = self.clone();
+        let from = match &self.analysis.lexicon_dir {
+            Some(dir) => dir.display().to_string(),
+            None => "the built-in lexicons".to_string(),
+        };
+        let result =
+            tokio::task::spawn_blocking(move || this.analyzer.reload(&this.analysis, &this.brands))
+                .await
+                .context("the reload task panicked")
+                .and_then(|r| r);
+        match &result {
+            Ok(r) => tracing::info!(
+                brand_weights = r.brand_weights,
+                general_weights = r.general_weights,
+                "reloaded the lexicons and learned weights from {from}: {} brand weights, {} general weights",
+                r.brand_weights,
+                r.general_weights,
+            ),
+            Err(e) => tracing::error!(
+                error = %format!("{e:#}"),
+                "reload refused, the weights in use stay: {e:#}"
+            ),
+        }
+        result
+    }
 }
 
 impl Running {
+    /// The handle that reloads the analyzer (main calls it on SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// Where the admin server listens (the real port when the config asked for port 0).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
@@ -136,11 +183,16 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
 
     let analysis = config.analysis.clone();
     let brands = config.brands.clone();
-    let analyzer = Arc::new(
+    let analyzer = SharedAnalyzer::new(
         tokio::task::spawn_blocking(move || Analyzer::from_config(&analysis, &brands))
             .await
             .context("building the analyzer")??,
     );
+    let reloader = Reloader {
+        analyzer: analyzer.clone(),
+        analysis: config.analysis.clone(),
+        brands: config.brands.clone(),
+    };
     readiness.analyzer_built.store(true, Ordering::Relaxed);
 
     let client = fetch::http_client(&config.daemon)?;
@@ -387,6 +439,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
     Ok(Running {
         admin_addr,
         supervisor,
+        reloader,
     })
 }
 
@@ -434,7 +487,7 @@ impl<F: std::future::Future<Output = Result<()>>> MapNamed for F {}
 struct Poller {
     source: SourceConfig,
     fetcher: Fetcher,
-    analyzer: Arc<Analyzer>,
+    analyzer: SharedAnalyzer,
     store: Store,
     batches: mpsc::Sender<AnalyzedBatch>,
     rounds: Rounds,
@@ -594,7 +647,7 @@ impl Poller {
                 new_posts,
             });
         }
-        let analyzer = self.analyzer.clone();
+        let analyzer = self.analyzer.current();
         let metrics = self.metrics.clone();
         let source = self.source.clone();
         let analyzed = tokio::task::spawn_blocking(move || {

@@ -550,7 +550,12 @@ fn run(cli: Cli) -> Result<()> {
                     tracing::info!("signal received; finishing in-flight work");
                     trigger.trigger();
                 });
-                daemon::run(config, secrets, shutdown).await
+                // Listening before the daemon starts: a SIGHUP sent as soon as it logs that it
+                // runs must not meet the default action, which ends the process.
+                let hangups = listen_for_hangups();
+                let running = daemon::start(config, secrets, shutdown).await?;
+                reload_on_hangup(hangups, running.reloader());
+                running.wait().await
             })
         }
         Command::Eval { file, columns } => {
@@ -1222,6 +1227,41 @@ fn score_json(
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+fn listen_for_hangups() -> Hangups {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        signal(SignalKind::hangup())
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot listen for SIGHUP: reloading weights needs a restart");
+            })
+            .ok()
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// SIGHUP reloads the lexicons and learned weights from `analysis.lexicon_dir`, the way
+/// daemons conventionally reread their files. The reloader logs what happened either way.
+fn reload_on_hangup(hangups: Hangups, reloader: daemon::Reloader) {
+    #[cfg(unix)]
+    if let Some(mut hangups) = hangups {
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the lexicons and learned weights");
+                let _ = reloader.reload().await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (hangups, reloader);
 }
 
 async fn wait_for_signal() {

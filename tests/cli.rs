@@ -833,3 +833,92 @@ fn learn_feedback_errors_name_the_problem() {
         "{stderr}"
     );
 }
+
+/// Issue 15: `kill -HUP` reloads the learned weights from `analysis.lexicon_dir`; a broken file
+/// is refused with an error naming it, and the daemon keeps running on the weights it had.
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_learned_weights_and_refuses_a_broken_file() {
+    use std::io::BufRead;
+    use std::time::Duration;
+
+    let dir = common::temp_dir();
+    let lexicons = dir.path().join("lexicons");
+    std::fs::create_dir(&lexicons).unwrap();
+    let weights = lexicons.join("learned.tsv");
+    std::fs::write(&weights, "__targeted__\t1\n__bias__\t0.5\n展期\t2.0\n").unwrap();
+    let config = dir.path().join("sources.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = \"{}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n\
+             [analysis]\nlexicon_dir = \"{}\"\n\n[[brands]]\nname = \"星辰贷\"\n\n\
+             [[sources]]\nname = \"closed\"\nkind = \"feed\"\nurl = \"http://127.0.0.1:9/feed\"\ninterval = \"1h\"\n",
+            dir.path().join("data").display(),
+            lexicons.display()
+        ),
+    )
+    .unwrap();
+    let mut child = yuqing()
+        .args(["--color", "never", "--config"])
+        .arg(&config)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Reads log lines until one matches; the timeout only guards against a hung daemon.
+    let wait_for = |what: &str| -> String {
+        loop {
+            match lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(what) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no log line containing {what:?}: {e}"),
+            }
+        }
+    };
+    let hangup = || {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    wait_for("yuqing running");
+
+    std::fs::write(&weights, "__targeted__\t1\n__bias__\t0.5\n展期\tlots\n").unwrap();
+    hangup();
+    let refused = wait_for("reload refused");
+    assert!(refused.contains("learned.tsv"), "names the file: {refused}");
+    assert!(refused.contains("ERROR"), "{refused}");
+
+    std::fs::write(
+        &weights,
+        "__targeted__\t1\n__bias__\t0.5\n展期\t2.0\n逾期\t1.5\n排队\t0.5\n",
+    )
+    .unwrap();
+    hangup();
+    let reloaded = wait_for("reloaded the lexicons and learned weights");
+    assert!(reloaded.contains("3 brand weights"), "{reloaded}");
+
+    // Still running after both: it stops cleanly on SIGTERM.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}

@@ -16,6 +16,7 @@ pub mod fold;
 pub mod learned;
 pub mod lexicon;
 pub mod sentiment;
+pub mod shared;
 pub mod text;
 pub mod words;
 
