@@ -745,6 +745,7 @@ async fn record(
                 title: post.title.clone(),
                 text: post.body.clone(),
                 url: post.url.clone(),
+                author: post.author.clone(),
                 published: post.event_time(),
                 brands: hits.iter().map(|h| h.brand.clone()).collect(),
                 fingerprint: near.map(|k| k.fingerprint),

@@ -525,6 +525,7 @@ mod tests {
             title: original.title.clone(),
             text: original.body.clone(),
             url: None,
+            author: None,
             published: at,
             brands: vec!["度小满".into()],
             fingerprint: Some(fingerprint),

@@ -167,7 +167,7 @@ pub async fn replay(
                 body: recorded.text.clone(),
                 published: Some(recorded.published),
                 fetched_at: recorded.published,
-                author: None,
+                author: recorded.author.clone(),
             };
             let hits: Vec<Hit> = analyzer
                 .analyze(&post.text())
@@ -253,6 +253,46 @@ mod tests {
         let ok = read_posts(&input.as_bytes()[..input.find("\n\n").unwrap()], "p").unwrap();
         assert_eq!(ok.len(), 1);
         assert_eq!(ok[0].url, None);
+        assert_eq!(
+            ok[0].author, None,
+            "exports from before authors were kept still read"
+        );
+    }
+
+    #[test]
+    fn the_author_is_kept_and_exported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let post = RecordedPost {
+            source: "tieba".into(),
+            title: "度小满催收".into(),
+            text: "天天打电话".into(),
+            url: Some("https://t.example/p/1".into()),
+            author: Some("张三".into()),
+            published: "2026-03-01T08:00:00Z".parse().unwrap(),
+            brands: vec!["度小满".into()],
+            fingerprint: None,
+        };
+        let fetched = Post {
+            source: post.source.clone(),
+            guid: None,
+            url: post.url.clone(),
+            title: post.title.clone(),
+            body: post.text.clone(),
+            published: Some(post.published),
+            fetched_at: post.published,
+            author: post.author.clone(),
+        };
+        let hit = Hit::new(&fetched, "度小满", -1.5, true, vec![], 1.5);
+        store
+            .record_post_with(&["k1".to_string()], &[hit], Some(&post), Utc::now())
+            .unwrap();
+        let mut out = Vec::new();
+        assert_eq!(export(&store, None, None, &mut out).unwrap(), 1);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\"author\":\"张三\""), "{text}");
+        let back = read_posts(text.as_bytes(), "export").unwrap();
+        assert_eq!(back, vec![post]);
     }
 
     #[tokio::test]
@@ -270,6 +310,7 @@ mod tests {
             title: String::new(),
             text: text.into(),
             url: Some(format!("https://w.example/{i}")),
+            author: None,
             published: t0 + ChronoDuration::minutes(i),
             brands: vec![],
             fingerprint: None,
@@ -314,6 +355,7 @@ mod tests {
                 title: String::new(),
                 text: format!("{complaint} {h}"),
                 url: Some(format!("https://w.example/calm-{h}")),
+                author: None,
                 published: t0 + ChronoDuration::hours(h) + ChronoDuration::minutes(13),
                 brands: vec![],
                 fingerprint: None,
@@ -327,6 +369,7 @@ mod tests {
                 title: String::new(),
                 text: format!("度小满有钱花暴力催收，天天打电话骚扰我家人，太恶心了 {i}"),
                 url: Some(format!("https://w.example/burst-{i}")),
+                author: None,
                 published: burst + ChronoDuration::seconds(i * 20),
                 brands: vec![],
                 fingerprint: None,

@@ -283,6 +283,9 @@ pub struct RecordedPost {
     pub text: String,
     #[serde(default)]
     pub url: Option<String>,
+    /// Who wrote it, when the source said (feed author, page or JSON author field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// When the post counts in detection (its publication time, or when it was fetched).
     pub published: DateTime<Utc>,
     /// The brands it was judged about.
@@ -1872,6 +1875,7 @@ mod tests {
             title: "t".into(),
             text: "x".into(),
             url: None,
+            author: None,
             published: at,
             brands: vec!["b".into(), "c".into()],
             fingerprint: Some(fingerprint),
