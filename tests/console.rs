@@ -35,7 +35,7 @@ async fn a_lead_logs_in_and_acknowledges_the_incident_in_a_real_browser() {
     let id = incident["id"].as_u64().unwrap();
     // A hostile post joins the burst, stored before the browser looks at the hits.
     d.serve(&[calm_items(), burst_items(), vec![hostile_item()]].concat());
-    d.polls(2).await;
+    d.negative_hit_stored("window.pwned").await;
     let token = d.token();
     let shots = common::temp_dir();
 

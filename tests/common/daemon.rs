@@ -134,6 +134,24 @@ interval = "200ms"
             .set("/weibo", "application/rss+xml", rss("weibo", items));
     }
 
+    /// Waits until a stored negative hit's title contains `fragment`, through the API. A poll
+    /// hands its posts to the recorder, which stores them a moment later, so a count of polls
+    /// alone does not say a post is stored yet.
+    pub async fn negative_hit_stored(&self, fragment: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let hits = self.get_json("/api/v1/hits?negative=true").await;
+            if hits.to_string().contains(fragment) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no negative hit with {fragment:?} within {WAIT:?}: {hits}"
+            );
+            self.polls(1).await;
+        }
+    }
+
     /// Serves the burst and waits for incident #1 through the API.
     pub async fn burst_until_incident(&self) -> Value {
         self.serve(&[calm_items(), burst_items()].concat());
