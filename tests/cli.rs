@@ -415,6 +415,18 @@ fn no_reachable_source_is_said_plainly_once_in_json_logs() {
 
 /// A tiny labeled set in the finance set's shape: whether a row is negative depends on the
 /// domain word 展期 (a loan extension), which the hand lexicons do not know.
+/// The columns of `write_fixture`'s file (and of export-feedback's), judged about the entity.
+const BRAND_COLUMNS: [&str; 8] = [
+    "--text-col",
+    "text",
+    "--label-col",
+    "label",
+    "--negative-value",
+    "1",
+    "--entity-col",
+    "entity",
+];
+
 fn write_fixture(dir: &std::path::Path) -> std::path::PathBuf {
     let mut csv = String::from("id,entity,label,text\n");
     for i in 0..30 {
@@ -451,16 +463,7 @@ fn eval_reports_metrics_and_counts_malformed_rows() {
     let out = yuqing()
         .arg("eval")
         .arg(&data)
-        .args([
-            "--text-col",
-            "text",
-            "--label-col",
-            "label",
-            "--negative-value",
-            "1",
-            "--entity-col",
-            "entity",
-        ])
+        .args(BRAND_COLUMNS)
         .output()
         .unwrap();
     assert!(
@@ -505,16 +508,7 @@ fn learn_writes_weights_that_the_scorer_then_uses() {
     let data = write_fixture(dir.path());
     let lexicons = dir.path().join("lexicons");
     std::fs::create_dir(&lexicons).unwrap();
-    let args = [
-        "--text-col",
-        "text",
-        "--label-col",
-        "label",
-        "--negative-value",
-        "1",
-        "--entity-col",
-        "entity",
-    ];
+    let args = BRAND_COLUMNS;
     let out = yuqing()
         .arg("learn")
         .arg(&data)
@@ -700,16 +694,7 @@ fn export_feedback_on_an_empty_database_writes_a_header() {
 fn learn_with_feedback_stops_flagging_the_false_positives_staff_marked() {
     let dir = common::temp_dir();
     let data = write_fixture(dir.path());
-    let columns = [
-        "--text-col",
-        "text",
-        "--label-col",
-        "label",
-        "--negative-value",
-        "1",
-        "--entity-col",
-        "entity",
-    ];
+    let columns = BRAND_COLUMNS;
     // The shape `yuqing export-feedback` writes: label 0 = not negative about the entity.
     let mut verdicts = String::from("id,entity,label,text\n");
     for i in 0..6 {
@@ -812,16 +797,7 @@ fn learn_feedback_errors_name_the_problem() {
     let out = yuqing()
         .arg("learn")
         .arg(&data)
-        .args([
-            "--text-col",
-            "text",
-            "--label-col",
-            "label",
-            "--negative-value",
-            "1",
-            "--entity-col",
-            "entity",
-        ])
+        .args(BRAND_COLUMNS)
         .arg("--feedback")
         .arg(&feedback)
         .output()
