@@ -443,6 +443,28 @@ fn write_fixture(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// `yuqing score` of `texts` about 星辰贷, with the weights in `lexicons` (a config written into
+/// that folder points `analysis.lexicon_dir` at it).
+fn score_with_lexicons(lexicons: &std::path::Path, texts: &[&str]) -> Vec<serde_json::Value> {
+    let config = lexicons.join("sources.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[analysis]\nlexicon_dir = \"{}\"\n\n[[brands]]\nname = \"星辰贷\"\n",
+            lexicons.display()
+        ),
+    )
+    .unwrap();
+    let out = yuqing()
+        .arg("--config")
+        .arg(&config)
+        .arg("score")
+        .args(texts)
+        .output()
+        .unwrap();
+    json_lines(&out.stdout)
+}
+
 /// Every stdout line parsed as JSON (`yuqing score` prints one object per line).
 fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)
@@ -535,26 +557,10 @@ fn learn_writes_weights_that_the_scorer_then_uses() {
     );
 
     // A config pointing at that folder scores with the new weights.
-    let config = dir.path().join("sources.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[analysis]\nlexicon_dir = \"{}\"\n\n[[brands]]\nname = \"星辰贷\"\n",
-            lexicons.display()
-        ),
-    )
-    .unwrap();
-    let out = yuqing()
-        .arg("--config")
-        .arg(&config)
-        .args([
-            "score",
-            "星辰贷展期了，投资人排队",
-            "星辰贷上线新功能，投资人排队",
-        ])
-        .output()
-        .unwrap();
-    let lines = json_lines(&out.stdout);
+    let lines = score_with_lexicons(
+        &lexicons,
+        &["星辰贷展期了，投资人排队", "星辰贷上线新功能，投资人排队"],
+    );
     assert_eq!(lines[0]["negative"], true, "{}", lines[0]);
     assert_eq!(lines[1]["negative"], false, "{}", lines[1]);
 }
@@ -732,22 +738,7 @@ fn learn_with_feedback_stops_flagging_the_false_positives_staff_marked() {
                 "the header records the verdicts it learned from"
             );
         }
-        let config = lexicons.join("sources.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[analysis]\nlexicon_dir = \"{}\"\n\n[[brands]]\nname = \"星辰贷\"\n",
-                lexicons.display()
-            ),
-        )
-        .unwrap();
-        let out = yuqing()
-            .arg("--config")
-            .arg(&config)
-            .args(["score", false_positive, complaint])
-            .output()
-            .unwrap();
-        json_lines(&out.stdout)
+        score_with_lexicons(&lexicons, &[false_positive, complaint])
     };
     let before = judge(false);
     assert_eq!(before[0]["negative"], true, "flagged before: {}", before[0]);
