@@ -742,7 +742,8 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 let kind = if fitted.targeted {
-                    "<E> stands for the brand."
+                    "s:text_neg (how much more negative the whole text is than the window, by its strongly negative words). \
+                     <E> stands for the brand."
                 } else {
                     "Learned from whole texts: it judges texts without a brand (lexicons/general.tsv)."
                 };

@@ -57,6 +57,13 @@ pub struct Doc {
     pub clauses: Vec<Clause>,
     /// Weibo emoticons: (token index where one starts, end byte, weight), by token index.
     emoticons: Vec<(usize, usize, f64)>,
+    /// The lexicon's strongly negative words anywhere in the text, segmented or not: (byte
+    /// offset, magnitude), in order ([`sentiment::TextNegatives`]). Empty when the text is
+    /// judged as a whole (every word of it is read then).
+    pub text_negatives: Vec<(usize, f64)>,
+    /// The text holds a Chinese character: the brand model, learned from Chinese posts,
+    /// judges only such texts.
+    pub chinese: bool,
 }
 
 /// What the analyzer knows of one word: its lexicon entry and what the learned model knows of
@@ -277,6 +284,9 @@ pub struct Analyzer {
     /// The lexicon and learned-model words, for judgments a model reads (the others look
     /// words up in the lexicon alone: a smaller table, whose lookups stay in cache).
     model_words: Option<words::WordTable<Known>>,
+    /// Finds the lexicon's strongly negative words in a whole text, for judgments about a
+    /// target.
+    text_negatives: sentiment::TextNegatives,
     brands: Vec<BrandMatcher>,
     negative_threshold: f64,
 }
@@ -307,6 +317,7 @@ impl Analyzer {
         Analyzer {
             jieba,
             model_words: None,
+            text_negatives: sentiment::TextNegatives::new(&lexicon),
             lexicon,
             learned: None,
             general: None,
@@ -504,7 +515,15 @@ impl Analyzer {
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
         let known = self.look_up(&text, &tokens, &kinds, !targets.is_empty());
+        let text_negatives = if targets.is_empty() {
+            Vec::new()
+        } else {
+            self.text_negatives.find(&text)
+        };
+        let chinese = text.bytes().any(text::is_ideograph_lead);
         let mut doc = Doc {
+            chinese,
+            text_negatives,
             text,
             tokens,
             kinds,
@@ -759,10 +778,12 @@ impl Analyzer {
         let model = match mentions.is_empty() {
             _ if !models => None,
             true => self.whole_text_model(),
+            // The brand model learned from Chinese posts: on a post without a Chinese word it
+            // would judge by the mention's position alone, and the English rules know better.
             false => self
                 .learned
                 .as_ref()
-                .filter(|m| m.targeted)
+                .filter(|m| m.targeted && doc.chinese)
                 .map(|m| (m, learned::Column::Brand)),
         };
         if let Some((model, column)) = model {
@@ -1499,6 +1520,64 @@ pub(crate) mod tests {
         let whole = names(None);
         assert!(whole.iter().any(|n| n == "周末"), "{whole:?}");
         assert!(whole.iter().any(|n| n == "平台_周末"), "{whole:?}");
+    }
+
+    /// A post's strongly negative words reach a brand's judgment from anywhere in the text,
+    /// beyond its window (a headline far above a list that names the brand): `s:text_neg` is
+    /// how much more negative the text is than the window. A whole text has no such feature,
+    /// since all its words are read.
+    #[test]
+    fn negative_words_beyond_the_window_are_read_about_a_brand_only() {
+        let a = analyzer();
+        let text_features = |text: &str, entity: Option<&str>| {
+            let mut found: Vec<(String, f64)> = Vec::new();
+            assert!(a.features(text, entity, &mut |name, value| {
+                if name.starts_with("s:text_") {
+                    found.push((name.to_string(), value));
+                }
+            }));
+            found
+        };
+        let far = "某平台老板跑路，投资人报警。今天开会。下午去公园。晚上吃面。星辰贷发布新版本";
+        let target = a.matcher_for("星辰贷");
+        let judged = a.judge_target(far, &target).unwrap();
+        assert!(
+            !judged.clauses.iter().any(|c| c.contains("跑路")),
+            "跑路 is outside the window: {:?}",
+            judged.clauses
+        );
+        let mass: f64 = a.text_negatives.find(far).iter().map(|w| w.1).sum();
+        assert!(mass > 0.0);
+        assert_eq!(
+            text_features(far, Some("星辰贷")),
+            vec![("s:text_neg".to_string(), mass.ln_1p())]
+        );
+        // In the window, the same words are the rules' to judge: nothing beyond it.
+        let near = "某平台老板跑路，星辰贷发布新版本";
+        let zero = vec![("s:text_neg".to_string(), 0.0)];
+        assert_eq!(text_features(near, Some("星辰贷")), zero);
+        assert_eq!(text_features("星辰贷发布新版本", Some("星辰贷")), zero);
+        assert!(text_features(far, None).is_empty());
+    }
+
+    /// The brand model learned from Chinese posts; an English post is the English rules'.
+    #[test]
+    fn the_brand_model_judges_posts_with_chinese_only() {
+        let rules = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5);
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_models(
+            Some(lexicon::load_learned(None).unwrap()),
+            Some(lexicon::load_general(None).unwrap()),
+        );
+        let target = a.matcher_for("skyjet");
+        let english = "so disappointed in skyjet today";
+        let judged = a.judge_target(english, &target).unwrap();
+        assert_eq!(judged, rules.judge_target(english, &target).unwrap());
+        let chinese = "skyjet 又延误了，太失望";
+        assert_ne!(
+            a.judge_target(chinese, &target).unwrap(),
+            rules.judge_target(chinese, &target).unwrap(),
+            "a post with Chinese in it is the model's"
+        );
     }
 
     /// The `s:ctx=` features of `text` judged about `entity`.
