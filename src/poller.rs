@@ -145,11 +145,7 @@ impl Pollers {
     fn finish(&self, schedule: &mut Schedule, finished: Finished) -> Option<Duration> {
         let source = &self.sources[finished.source];
         let polled = finished.polled.unwrap_or_else(|panic| {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".to_string());
+            let why = panic_message(panic.as_ref());
             tracing::error!(source = %source.name, "polling {} panicked: {why}", source.name);
             Err(anyhow::anyhow!("polling panicked: {why}"))
         });
@@ -329,6 +325,15 @@ enum PollOutcome {
     Stopping,
 }
 
+/// What a panic said, for the log and the source's last error.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
+}
+
 /// A delay as a person writes it, to the second ("2m 14s"), or in ms below a second.
 fn human_delay(d: Duration) -> String {
     let rounded = if d >= Duration::from_secs(1) {
@@ -337,4 +342,26 @@ fn human_delay(d: Duration) -> String {
         Duration::from_millis(d.as_millis() as u64)
     };
     crate::config::human_duration(rounded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_poll_comes_back_as_its_sources_failure_with_the_message() {
+        let index = 7;
+        let polled = AssertUnwindSafe(async move {
+            if index == 7 {
+                panic!("index {index} out of range");
+            }
+            Ok::<_, anyhow::Error>(PollOutcome::Stopping)
+        })
+        .catch_unwind()
+        .await;
+        let payload = polled.err().expect("the poll panicked");
+        assert_eq!(panic_message(payload.as_ref()), "index 7 out of range");
+        assert_eq!(panic_message(&"static words"), "static words");
+        assert_eq!(panic_message(&42u32), "no message");
+    }
 }
