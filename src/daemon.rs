@@ -3,7 +3,8 @@
 //! Tasks and the bounded channels between them:
 //!
 //! ```text
-//! poller (one per source): schedule → fetch → parse → drop seen posts → analyze (blocking pool)
+//! pollers (one task; each due poll runs as its own task): fetch → parse → drop seen posts →
+//!     analyze (blocking pool)
 //!     │  mpsc<AnalyzedBatch>(32)
 //!     ▼
 //! recorder: store post as seen + its hits (one transaction) → detect → incident (open / attach)
@@ -16,13 +17,13 @@
 //! commands (Telegram getUpdates): /ack /resolve /incidents → incident
 //! ```
 //!
-//! Shutdown (SIGTERM, SIGINT, or any task failing): pollers stop between polls and drop their
-//! senders; the recorder drains what was already analyzed; each outbox worker finishes the
-//! request it has under way (what is still queued stays in the store for the next start);
-//! then the store is flushed. A post becomes seen only when the
-//! recorder stores it, so one that was polled but never recorded (a crash, or a stop before the
-//! recorder got it) is polled and analyzed again on the next start. Bounded channels mean a slow chat
-//! slows polling instead of growing memory.
+//! Shutdown (SIGTERM, SIGINT, or any task failing): no new poll starts, the polls under way
+//! finish and the pollers drop their sender; the recorder drains what was already analyzed;
+//! each outbox worker finishes the request it has under way (what is still queued stays in
+//! the store for the next start); then the store is flushed. A post becomes seen only when
+//! the recorder stores it, so one that was polled but never recorded (a crash, or a stop
+//! before the recorder got it) is polled and analyzed again on the next start. Bounded
+//! channels mean a slow chat slows polling instead of growing memory.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,24 +38,22 @@ use tokio::task::JoinSet;
 
 use crate::admin::{self, auth::TokenSource, Readiness};
 use crate::analyze::shared::{Reloaded, SharedAnalyzer};
-use crate::analyze::{Analyzer, Judgment};
-use crate::collect;
-use crate::config::{Config, DedupeConfig, SourceConfig};
+use crate::analyze::Analyzer;
+use crate::config::{Config, DedupeConfig};
 use crate::dedupe;
 use crate::detect::watch::SpikeWatch;
 use crate::detect::Detector;
-use crate::fetch::{self, FetchError, Fetcher, Validators};
+use crate::fetch::{self, Fetcher};
 use crate::incident::Incidents;
-use crate::metrics::{Metrics, PollOutcomeKind};
+use crate::metrics::Metrics;
 use crate::notify::channel::Channel;
 use crate::notify::console::ConsoleChannel;
 use crate::notify::telegram;
 use crate::outbox::{ChartFn, DigestFn, Outbox, ReportFn, RetryPolicy, Worker};
-use crate::post::Post;
-use crate::report::{PollEnd, Rounds};
+use crate::poller::{AnalyzedBatch, Pollers};
+use crate::report::Rounds;
 use crate::shutdown::{self, Shutdown};
-use crate::source::{HealthEvent, HealthLimits, Schedule};
-use crate::store::{Hit, PollResult, RecordedPost, Store};
+use crate::store::{Hit, RecordedPost, Store};
 
 /// How often overdue acknowledgements are looked for.
 const ESCALATION_TICK: Duration = Duration::from_millis(500);
@@ -84,15 +83,6 @@ struct Detection {
     threshold: Detector,
     watch: Arc<std::sync::Mutex<SpikeWatch>>,
 }
-
-/// Posts of one poll that were new, each with its judgments and, when it has any, the key
-/// its copies are found by.
-struct AnalyzedBatch {
-    source_weight: f64,
-    items: Vec<AnalyzedPost>,
-}
-
-type AnalyzedPost = (Post, Vec<(String, Judgment)>, Option<dedupe::NearKey>);
 
 /// Runs until `shutdown` fires or a task fails. Returns the first failure.
 pub async fn run(config: Config, secrets: Secrets, external: Shutdown) -> Result<()> {
@@ -310,21 +300,18 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
 
     let (batch_tx, batch_rx) = mpsc::channel::<AnalyzedBatch>(32);
 
-    for source in config.sources.clone() {
-        let poller = Poller {
-            source,
-            fetcher: fetcher.clone(),
-            analyzer: analyzer.clone(),
-            store: store.clone(),
-            batches: batch_tx.clone(),
-            rounds: rounds.clone(),
-            metrics: metrics.clone(),
-            outbox: outbox.clone(),
-        };
-        let shutdown = stop.subscribe();
-        tasks.spawn(async move { ("poller", poller.run(shutdown).await) });
-    }
-    drop(batch_tx);
+    let sources = Arc::new(config.sources.clone());
+    let pollers = Pollers {
+        sources: Arc::clone(&sources),
+        fetcher,
+        analyzer: analyzer.clone(),
+        store: store.clone(),
+        batches: batch_tx,
+        rounds: rounds.clone(),
+        metrics: metrics.clone(),
+        outbox: outbox.clone(),
+    };
+    tasks.spawn(pollers.run(stop.subscribe()).map_named("pollers"));
     readiness.pollers_running.store(true, Ordering::Relaxed);
 
     tasks.spawn(
@@ -420,7 +407,7 @@ pub async fn start(config: Config, secrets: Secrets, external: Shutdown) -> Resu
             incidents: incidents.clone(),
             auth,
             brands: Arc::new(config.brands.iter().map(|b| b.name.clone()).collect()),
-            sources: Arc::new(config.sources.clone()),
+            sources,
             public_url: config.admin.public_url.clone(),
             readiness: readiness.clone(),
             metrics: metrics.clone(),
@@ -482,215 +469,6 @@ trait MapNamed: std::future::Future<Output = Result<()>> + Sized {
     }
 }
 impl<F: std::future::Future<Output = Result<()>>> MapNamed for F {}
-
-/// One source's loop: wait, fetch, parse, dedupe, analyze, hand over.
-struct Poller {
-    source: SourceConfig,
-    fetcher: Fetcher,
-    analyzer: SharedAnalyzer,
-    store: Store,
-    batches: mpsc::Sender<AnalyzedBatch>,
-    rounds: Rounds,
-    metrics: Metrics,
-    /// Where source-health notices go.
-    outbox: Outbox,
-}
-
-impl Poller {
-    async fn run(self, mut shutdown: Shutdown) -> Result<()> {
-        let mut schedule = Schedule::new(&self.source);
-        let stored = self
-            .store
-            .next_poll_at(&self.source.name)
-            .unwrap_or_else(|e| {
-                tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "cannot read the stored schedule");
-                None
-            });
-        let mut delay = schedule.resume_delay(stored, Utc::now());
-        loop {
-            tokio::select! {
-                _ = shutdown.wait() => return Ok(()),
-                _ = tokio::time::sleep(delay) => {}
-            }
-            // A poll that has started finishes, so what was fetched is not thrown away.
-            let started = tokio::time::Instant::now();
-            // Boxed: a poll's future is large (the HTTP request's state), and tokio sizes each
-            // task for its whole future. Unboxed, 5,000 sleeping pollers held 24 MB of it.
-            let polled = Box::pin(self.poll(&schedule.validators)).await;
-            let kind = match &polled {
-                Ok(PollOutcome::Done {
-                    validators: None, ..
-                }) => PollOutcomeKind::NotModified,
-                Ok(_) => PollOutcomeKind::Fetched,
-                Err(_) => PollOutcomeKind::Failed,
-            };
-            self.metrics
-                .poll_finished(&self.source.name, kind, started.elapsed());
-            let (next, end) = match polled {
-                Ok(PollOutcome::Stopping) => return Ok(()),
-                Ok(PollOutcome::Done {
-                    validators,
-                    items,
-                    new_posts,
-                }) => {
-                    let health = match validators {
-                        None => PollResult::NotModified,
-                        Some(_) => PollResult::Fetched {
-                            items,
-                            new_items: new_posts,
-                        },
-                    };
-                    self.record_health(health);
-                    (
-                        schedule.succeeded(validators),
-                        PollEnd::Fetched { new_posts },
-                    )
-                }
-                Err(e) => {
-                    self.record_health(PollResult::Failed {
-                        error: format!("{e:#}"),
-                        class: fetch::ErrorClass::of(&e),
-                    });
-                    let fetch_error = e.downcast_ref::<FetchError>();
-                    let next = schedule.failed(fetch_error.and_then(FetchError::retry_after));
-                    tracing::warn!(
-                        source = %self.source.name,
-                        failures = schedule.failures(),
-                        retry_in = %human_delay(next),
-                        error = %format!("{e:#}"),
-                        "poll failed"
-                    );
-                    let end = if fetch_error.is_some_and(FetchError::is_unreachable) {
-                        PollEnd::Unreachable
-                    } else {
-                        PollEnd::Failed
-                    };
-                    (next, end)
-                }
-            };
-            delay = next;
-            let due = Utc::now() + chrono::Duration::from_std(next).unwrap_or_default();
-            if let Err(e) = self.store.schedule_next_poll(&self.source.name, due) {
-                tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "could not store the schedule");
-            }
-            for report in self
-                .rounds
-                .polled(&self.source.name, end, tokio::time::Instant::now())
-            {
-                report.log();
-            }
-        }
-    }
-
-    /// Source health is for people to look at; failing to write it must not stop polling.
-    /// A health limit crossed (or come back within) is announced once on every channel.
-    fn record_health(&self, result: PollResult) {
-        let now = Utc::now();
-        if let Err(e) = self.store.record_poll(&self.source.name, now, result) {
-            tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "could not store source health");
-        }
-        let limits = HealthLimits::of(&self.source);
-        match self.store.announce_health(&self.source.name, &limits, now) {
-            Ok(Some(event)) => {
-                let name = &self.source.name;
-                let (title, body) = match &event {
-                    HealthEvent::Unhealthy { why } => {
-                        tracing::warn!(source = %name, %why, "source unhealthy: {why}");
-                        (
-                            format!("⚠️ yuqing source {name} is unhealthy"),
-                            format!(
-                                "{why}\nPosts from {name} are not being read. `yuqing sources` \
-                                 shows its last error."
-                            ),
-                        )
-                    }
-                    HealthEvent::Recovered => {
-                        tracing::info!(source = %name, "source recovered");
-                        (
-                            format!("✅ yuqing source {name} recovered"),
-                            format!("{name} is being read again."),
-                        )
-                    }
-                };
-                if let Err(e) = self.outbox.enqueue_text(&[], &title, &body, false, now) {
-                    tracing::error!(source = %name, error = %format!("{e:#}"), "could not queue the source-health notice");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(source = %self.source.name, error = %format!("{e:#}"), "could not judge source health")
-            }
-        }
-    }
-
-    async fn poll(&self, validators: &Validators) -> Result<PollOutcome> {
-        let collected = collect::poll(&self.source, &self.fetcher, &self.store, validators).await?;
-        let Some(validators) = collected.validators else {
-            return Ok(PollOutcome::Done {
-                validators: None,
-                items: 0,
-                new_posts: 0,
-            });
-        };
-        let (items, mut fresh) = (collected.items, collected.fresh);
-        // Oldest first (feeds list the newest first), and at one time originals before
-        // reposts: an original is recorded before the reposts of it that came in the same
-        // poll, so it is the one they amplify.
-        fresh.sort_by_key(|p| (p.event_time(), dedupe::says_it_reposts(p)));
-        tracing::debug!(source = %self.source.name, total = items, new = fresh.len(), "polled");
-        let new_posts = fresh.len() as u64;
-        self.metrics.posts_seen(&self.source.name, new_posts);
-        if fresh.is_empty() {
-            return Ok(PollOutcome::Done {
-                validators: Some(validators),
-                items,
-                new_posts,
-            });
-        }
-        let analyzer = self.analyzer.current();
-        let metrics = self.metrics.clone();
-        let source = self.source.clone();
-        let analyzed = tokio::task::spawn_blocking(move || {
-            fresh
-                .into_iter()
-                .map(|post| {
-                    let started = std::time::Instant::now();
-                    let mut judged = analyzer.analyze(&post.text());
-                    // A source watched for some brands only says nothing about the others.
-                    judged.retain(|(brand, _)| source.watches(brand));
-                    let near = (!judged.is_empty()).then(|| dedupe::near_key(&analyzer, &post));
-                    metrics.analysis_time(started.elapsed());
-                    (post, judged, near)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await?;
-        let batch = AnalyzedBatch {
-            source_weight: self.source.weight,
-            items: analyzed,
-        };
-        if self.batches.send(batch).await.is_err() {
-            return Ok(PollOutcome::Stopping);
-        }
-        Ok(PollOutcome::Done {
-            validators: Some(validators),
-            items,
-            new_posts,
-        })
-    }
-}
-
-enum PollOutcome {
-    /// Polled: the validators to keep (None after a 304), how many items were read and how
-    /// many posts were new.
-    Done {
-        validators: Option<Validators>,
-        items: u64,
-        new_posts: u64,
-    },
-    /// The recorder is gone: the daemon is stopping.
-    Stopping,
-}
 
 /// Stores hits, then lets detection and incidents react to the new negatives.
 async fn record(
@@ -917,14 +695,4 @@ impl Writers {
             on_demand,
         }
     }
-}
-
-/// A delay as a person writes it, to the second ("2m 14s"), or in ms below a second.
-fn human_delay(d: Duration) -> String {
-    let rounded = if d >= Duration::from_secs(1) {
-        Duration::from_secs(d.as_secs_f64().round() as u64)
-    } else {
-        Duration::from_millis(d.as_millis() as u64)
-    };
-    crate::config::human_duration(rounded)
 }

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | source | [`source`] | when each source is polled: interval, backoff, validators, the stored next check; health limits and their notices |
 //! | fetch | [`fetch`] | HTTP: one client, timeouts, body cap, conditional GET, per-host and global caps, charset → UTF-8, error classes |
+//! | poll | [`poller`] | one task that starts each source's poll when it is due, books the result (health, schedule) and hands analyzed posts to the recorder |
 //! | collect | [`collect`] | one poll of one source: its requests (brands, pages), parsing, new posts, followed item pages |
 //! | parse | [`parse`] | bytes → [`post::Post`]s, one parser per format (feed, html, json) and the dates they hold |
 //! | post | [`post`] | the `Post` type and text clean-up |
@@ -51,6 +52,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod parse;
+pub mod poller;
 pub mod post;
 pub mod replay;
 pub mod report;

@@ -667,6 +667,13 @@ async fn a_missed_digest_is_caught_up_with_its_chart_and_a_resolve_sends_the_rep
         .wait_for_sent_matching(|m| m.text.contains("问题诊断报告"), WAIT)
         .await;
     assert!(report.text.contains("refunds sent"), "{}", report.text);
+    // Rendered for Telegram's HTML mode, not sent as raw Markdown.
+    assert!(report.text.contains("<b>问题诊断报告"), "{}", report.text);
+    assert!(
+        !report.text.contains("**") && !report.text.contains("\n#"),
+        "{}",
+        report.text
+    );
     daemon.stop().await;
     let digests = setup
         .telegram

@@ -12,6 +12,7 @@
 //! window weights, sum, learned weights → [`Judgment`].
 
 pub mod brand;
+pub mod dictionary;
 pub mod fold;
 pub mod learned;
 pub mod lexicon;
@@ -294,7 +295,7 @@ pub struct Analyzer {
 impl Analyzer {
     /// Builds the segmenter and matchers. Takes a moment (jieba's dictionary): do it once.
     pub fn new(lexicon: Lexicon, brands: &[BrandConfig], negative_threshold: f64) -> Analyzer {
-        let mut jieba = Jieba::new();
+        let mut jieba = dictionary::standard_jieba();
         let brands: Vec<BrandMatcher> = brands.iter().map(BrandMatcher::new).collect();
         // Lexicon phrases must come out of jieba whole (暴力催收, not 暴力/催收) or they would
         // never be looked up. Single characters and ASCII are left to jieba.

@@ -91,8 +91,16 @@ impl TelegramChannel {
                 let result = self.api.call("sendMessage", &params).await?;
                 Sent::Text(message_id(&result)?)
             }
-            Content::Text { title, body, .. } => {
-                let text = html::text(title, body, message.possible_repeat, html::MESSAGE_LIMIT);
+            Content::Text {
+                title,
+                body,
+                markdown,
+            } => {
+                let text = if *markdown {
+                    html::markdown(title, body, message.possible_repeat, html::MESSAGE_LIMIT)
+                } else {
+                    html::text(title, body, message.possible_repeat, html::MESSAGE_LIMIT)
+                };
                 let short = html::text(title, "", message.possible_repeat, html::CAPTION_LIMIT);
                 self.send_html(&text, &short, None, message.image.as_deref())
                     .await?

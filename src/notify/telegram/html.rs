@@ -280,6 +280,155 @@ pub fn text(title: &str, body: &str, possible_repeat: bool, limit: usize) -> Str
     }
 }
 
+/// A Markdown text message (an incident report, a digest) as Telegram HTML. Telegram shows no
+/// Markdown of its own in HTML mode, so the report's `#` headings, `**` and `\` escapes read
+/// as noise there: headings and strong text become bold, emphasis italic, code spans `<code>`,
+/// http(s) links links (any other link is its text), list items "•" lines and table rows
+/// their cells joined by " · " (Telegram has no tables). Raw HTML in the Markdown is shown as
+/// text. Rendered block by block, so a message cut to `limit` drops whole blocks, ends with
+/// "…" and never ends inside a tag.
+pub fn markdown(title: &str, body: &str, possible_repeat: bool, limit: usize) -> String {
+    let head = text(title, "", possible_repeat, limit);
+    let blocks = markdown_blocks(body);
+    let mut kept = blocks.len();
+    loop {
+        let mut html = head.clone();
+        if kept > 0 {
+            html.push_str("\n\n");
+            html.push_str(blocks[..kept].join("\n").trim_end());
+        }
+        if kept < blocks.len() {
+            html.push_str("\n…");
+        }
+        if length(&html) <= limit || kept == 0 {
+            return html;
+        }
+        kept -= 1;
+    }
+}
+
+/// The Markdown's blocks as lines of Telegram HTML, each with its tags closed. An empty
+/// string stands for a blank line: before a heading, after a paragraph, a list or a table.
+fn markdown_blocks(body: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+
+    let mut blocks: Vec<String> = Vec::new();
+    let mut line = String::new();
+    // Open links: whether each became an <a> (only http(s) ones do).
+    let mut links: Vec<bool> = Vec::new();
+    // Open lists: the next number of each ordered one.
+    let mut lists: Vec<Option<u64>> = Vec::new();
+    let mut cells: Option<Vec<String>> = None;
+    let mut header_row = false;
+    let flush = |blocks: &mut Vec<String>, line: &mut String| {
+        let done = std::mem::take(line);
+        if !done.trim().is_empty() {
+            blocks.push(done.trim_end().to_string());
+        }
+    };
+    for event in Parser::new_ext(body, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => {
+                flush(&mut blocks, &mut line);
+                gap(&mut blocks);
+                line.push_str("<b>");
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                line.push_str("</b>");
+                flush(&mut blocks, &mut line);
+            }
+            Event::Start(Tag::Paragraph) => {}
+            Event::End(TagEnd::Paragraph) if lists.is_empty() => {
+                flush(&mut blocks, &mut line);
+                gap(&mut blocks);
+            }
+            Event::End(TagEnd::Paragraph) => line.push(' '),
+            Event::Start(Tag::List(first)) => {
+                flush(&mut blocks, &mut line);
+                lists.push(first);
+            }
+            Event::End(TagEnd::List(_)) => {
+                lists.pop();
+                if lists.is_empty() {
+                    gap(&mut blocks);
+                }
+            }
+            Event::Start(Tag::Item) => {
+                flush(&mut blocks, &mut line);
+                line.push_str(&"  ".repeat(lists.len().saturating_sub(1)));
+                match lists.last_mut() {
+                    Some(Some(n)) => {
+                        let _ = write!(line, "{n}. ");
+                        *n += 1;
+                    }
+                    _ => line.push_str("• "),
+                }
+            }
+            Event::End(TagEnd::Item) => flush(&mut blocks, &mut line),
+            Event::Start(Tag::Strong) => line.push_str("<b>"),
+            Event::End(TagEnd::Strong) => line.push_str("</b>"),
+            Event::Start(Tag::Emphasis) => line.push_str("<i>"),
+            Event::End(TagEnd::Emphasis) => line.push_str("</i>"),
+            Event::Start(Tag::Link { dest_url, .. }) => {
+                let web = is_web_url(dest_url.trim());
+                if web {
+                    let _ = write!(line, "<a href=\"{}\">", escape(dest_url.trim()));
+                }
+                links.push(web);
+            }
+            Event::End(TagEnd::Link) if links.pop() == Some(true) => line.push_str("</a>"),
+            Event::Start(Tag::Table(_)) => flush(&mut blocks, &mut line),
+            Event::End(TagEnd::Table) => gap(&mut blocks),
+            Event::Start(Tag::TableHead) => {
+                header_row = true;
+                cells = Some(Vec::new());
+            }
+            Event::Start(Tag::TableRow) => cells = Some(Vec::new()),
+            Event::End(TagEnd::TableCell) => {
+                let cell = std::mem::take(&mut line).trim().to_string();
+                cells.get_or_insert_with(Vec::new).push(cell);
+            }
+            Event::End(TagEnd::TableHead) | Event::End(TagEnd::TableRow) => {
+                let row = cells.take().unwrap_or_default().join(" · ");
+                blocks.push(if header_row {
+                    format!("<b>{row}</b>")
+                } else {
+                    row
+                });
+                header_row = false;
+            }
+            Event::Text(text) | Event::Html(text) | Event::InlineHtml(text) => {
+                line.push_str(&escape(&text))
+            }
+            Event::Code(code) => {
+                let _ = write!(line, "<code>{}</code>", escape(&code));
+            }
+            Event::SoftBreak => line.push(' '),
+            Event::HardBreak => line.push('\n'),
+            Event::Rule => {
+                flush(&mut blocks, &mut line);
+                blocks.push("——".to_string());
+            }
+            Event::End(TagEnd::CodeBlock) | Event::End(TagEnd::BlockQuote(_)) => {
+                flush(&mut blocks, &mut line)
+            }
+            _ => {}
+        }
+    }
+    flush(&mut blocks, &mut line);
+    while blocks.last().is_some_and(String::is_empty) {
+        blocks.pop();
+    }
+    blocks
+}
+
+/// A blank line between blocks, once.
+fn gap(blocks: &mut Vec<String>) {
+    if blocks.last().is_some_and(|b| !b.is_empty()) {
+        blocks.push(String::new());
+    }
+}
+
 fn state_word(state: IncidentState) -> &'static str {
     match state {
         IncidentState::Triggered => "reopened",
@@ -567,7 +716,7 @@ pub fn check_markup(html: &str) -> Result<(), String> {
                     }
                 } else {
                     let name = tag.split_whitespace().next().unwrap_or("");
-                    if !matches!(name, "b" | "i" | "a") {
+                    if !matches!(name, "b" | "i" | "a" | "code") {
                         return Err(format!("unexpected tag <{tag}>"));
                     }
                     if name == "a"
@@ -644,6 +793,68 @@ pub(crate) mod tests_support {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_markdown_report_reads_as_formatted_text_not_markup() {
+        let body = "# 问题诊断报告 · Incident report #3 — 度小满\n\n\
+                    - **State:** acknowledged\n\
+                    - **Console:** [http://yq.example/incidents/3](http://yq.example/incidents/3)\n\n\
+                    ## Top posts\n\n\
+                    1. \\*\\*\\[click\\](javascript:alert(1))\\*\\* <script>x</script> a\\_b\n\
+                    2. [bad](javascript:alert(1)) and `code <x>`\n\n\
+                    | source | posts |\n|---|---|\n| 微博 | 12 |\n\n\
+                    _The opening alert has not been confirmed delivered yet._\n";
+        let html = markdown("yuqing report #3", body, false, MESSAGE_LIMIT);
+        check_markup(&html).unwrap();
+        assert!(html.starts_with("<b>yuqing report #3</b>\n\n"), "{html}");
+        assert!(
+            html.contains(
+                "<b>问题诊断报告 · Incident report #3 — 度小满</b>\n• <b>State:</b> acknowledged"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("• <b>Console:</b> <a href=\"http://yq.example/incidents/3\">"),
+            "{html}"
+        );
+        assert!(html.contains("\n\n<b>Top posts</b>\n"), "{html}");
+        // What a stranger wrote stays characters: no link, no bold, no tag, no backslashes.
+        assert!(
+            html.contains("1. **[click](javascript:alert(1))** &lt;script&gt;x&lt;/script&gt; a_b"),
+            "{html}"
+        );
+        assert!(
+            html.contains("2. bad and <code>code &lt;x&gt;</code>"),
+            "{html}"
+        );
+        assert!(!html.contains("javascript:alert(1)\">"), "{html}");
+        assert!(
+            html.contains("\n\n<b>source · posts</b>\n微博 · 12\n\n<i>"),
+            "{html}"
+        );
+        assert!(html.contains("<i>The opening alert"), "{html}");
+        assert!(!html.contains("\n#") && !html.contains('\\'), "{html}");
+    }
+
+    #[test]
+    fn a_long_markdown_report_is_cut_between_blocks_with_its_markup_whole() {
+        let mut body = String::from("# Report\n\n");
+        for n in 0..400 {
+            body.push_str(&format!(
+                "- **post {n}:** [度小满暴力催收](https://weibo.example/{n})\n"
+            ));
+        }
+        for limit in [CAPTION_LIMIT, MESSAGE_LIMIT] {
+            let html = markdown("title", &body, true, limit);
+            check_markup(&html).unwrap();
+            assert!(length(&html) <= limit, "{} > {limit}", length(&html));
+            assert!(html.ends_with("\n…"), "{html}");
+            assert!(html.contains("possible repeat"), "{html}");
+            assert!(html.contains("• <b>post 0:</b>"), "{html}");
+        }
+        let short = markdown("title", "- one\n- two\n", false, MESSAGE_LIMIT);
+        assert_eq!(short, "<b>title</b>\n\n• one\n• two");
+    }
+
     use super::tests_support::incident_with as incident;
     use super::*;
     use chrono::{TimeZone, Utc};
