@@ -138,7 +138,7 @@ pub struct Entry {
 }
 
 /// The index of a lexicon entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EntryId(std::num::NonZeroU32);
 
 impl EntryId {

@@ -519,7 +519,7 @@ impl Analyzer {
         let text_negatives = if targets.is_empty() {
             Vec::new()
         } else {
-            self.text_negatives.find(&text)
+            self.strong_negatives(&text, &tokens, &known)
         };
         let chinese = text.bytes().any(text::is_ideograph_lead);
         let mut doc = Doc {
@@ -534,6 +534,43 @@ impl Analyzer {
         };
         renumber_sentences(&mut doc.clauses);
         (doc, mentions)
+    }
+
+    /// The strongly negative words of the whole text ([`sentiment::TextNegatives`]), in order:
+    /// in the segmented stretches by their tokens' lexicon entries, in the stretches left
+    /// unsegmented by a scan of their characters. Scanning only what was not segmented keeps
+    /// the cost to the part of a long article that no window reads (scanning it all cost the
+    /// analysis about 5% of its throughput).
+    fn strong_negatives(
+        &self,
+        text: &str,
+        tokens: &[(usize, usize)],
+        known: &[Known],
+    ) -> Vec<(usize, f64)> {
+        // A word is at least two ideographs: six bytes.
+        const SHORTEST: usize = 6;
+        let mut found = Vec::new();
+        let mut scanned_to = 0;
+        for (&(start, end), word) in tokens.iter().zip(known) {
+            if start >= scanned_to + SHORTEST {
+                self.text_negatives
+                    .find_into(&text[scanned_to..start], scanned_to, &mut found);
+            }
+            // Most tokens are not negative words: their sign, carried with them, says so
+            // without a lookup.
+            if word.sign < 0 {
+                if let Some(magnitude) = word.entry.and_then(|id| self.text_negatives.magnitude(id))
+                {
+                    found.push((start, magnitude));
+                }
+            }
+            scanned_to = scanned_to.max(end);
+        }
+        if text.len() >= scanned_to + SHORTEST {
+            self.text_negatives
+                .find_into(&text[scanned_to..], scanned_to, &mut found);
+        }
+        found
     }
 
     /// Segments the `chunks` (clauses, in order) that the windows of the `focused` mentions
@@ -1559,6 +1596,31 @@ pub(crate) mod tests {
         assert_eq!(text_features(near, Some("星辰贷")), zero);
         assert_eq!(text_features("星辰贷发布新版本", Some("星辰贷")), zero);
         assert!(text_features(far, None).is_empty());
+    }
+
+    /// Segmented stretches give their strong negative words by token, the rest by the scan:
+    /// together the same words, at the same places, as a scan of the whole text.
+    #[test]
+    fn strong_negatives_of_windows_and_of_skipped_text_are_those_of_the_whole_text() {
+        let a = analyzer();
+        let target = a.matcher_for("星辰贷");
+        for text in [
+            "某平台老板跑路，投资人报警。今天开会。下午去公园。晚上吃面。星辰贷发布新版本",
+            "星辰贷被曝暴力催收。今天开会。下午去公园。晚上吃面。另一家平台失联，疑似跑路",
+            "星辰贷发布新版本",
+        ] {
+            let (doc, _) = a.prepare(text, &[&target], Focus::Mentions(1));
+            let segmented: usize = doc.tokens.iter().map(|&(s, e)| e - s).sum();
+            assert!(
+                segmented < doc.text.len() || text.len() < 30,
+                "part of {text} is skipped"
+            );
+            assert_eq!(
+                doc.text_negatives,
+                a.text_negatives.find(&doc.text),
+                "{text}"
+            );
+        }
     }
 
     /// The brand model learned from Chinese posts; an English post is the English rules'.

@@ -12,7 +12,7 @@
 //!    summed. Comparatives are resolved here: in "A比B差" the 差 belongs to A, and counts the
 //!    other way for B.
 
-use super::lexicon::{Entry, Lexicon};
+use super::lexicon::{Entry, EntryId, Lexicon};
 use super::text::{is_ideograph_lead, TokenKind};
 use super::Doc;
 
@@ -548,6 +548,8 @@ pub struct TextNegatives {
     pairs: Vec<u64>,
     /// By their first two characters: the rest of each word and its magnitude, longest first.
     words: rustc_hash::FxHashMap<(char, char), Vec<(String, f64)>>,
+    /// The same words by lexicon entry, for text that was segmented: its tokens say it.
+    entries: rustc_hash::FxHashMap<EntryId, f64>,
 }
 
 /// Words are looked for only among characters below this (the CJK unified ideographs end at
@@ -560,6 +562,7 @@ impl TextNegatives {
         let mut pairs = vec![0u64; PAIR_BITS / 64];
         let mut words: rustc_hash::FxHashMap<(char, char), Vec<(String, f64)>> =
             rustc_hash::FxHashMap::default();
+        let mut entries = rustc_hash::FxHashMap::default();
         for word in lexicon.words() {
             let mut chars = word.chars();
             let (Some(a), Some(b)) = (chars.next(), chars.next()) else {
@@ -571,6 +574,7 @@ impl TextNegatives {
             let Some(id) = lexicon.id(word) else { continue };
             let p = lexicon.entry_by_id(id).polarity;
             if p <= -TEXT_NEGATIVE_MIN {
+                entries.insert(id, -p);
                 first[a as usize / 64] |= 1 << (a as usize % 64);
                 let bit = pair_bit(a, b);
                 pairs[bit / 64] |= 1 << (bit % 64);
@@ -587,7 +591,13 @@ impl TextNegatives {
             first,
             pairs,
             words,
+            entries,
         }
+    }
+
+    /// The magnitude of a strongly negative word, by its lexicon entry.
+    pub fn magnitude(&self, id: EntryId) -> Option<f64> {
+        self.entries.get(&id).copied()
     }
 
     /// The strongly negative words of `text` (normalized), in order, as (byte offset,
@@ -595,6 +605,13 @@ impl TextNegatives {
     /// (暴力催收 is one word, not 催收 as well).
     pub fn find(&self, text: &str) -> Vec<(usize, f64)> {
         let mut found = Vec::new();
+        self.find_into(text, 0, &mut found);
+        found
+    }
+
+    /// [`Self::find`] for a stretch of a longer text that begins at byte `offset`: adds what
+    /// it finds, at offsets in the longer text, to `found`.
+    pub fn find_into(&self, text: &str, offset: usize, found: &mut Vec<(usize, f64)>) {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
@@ -624,13 +641,12 @@ impl TextNegatives {
                 });
             match matched {
                 Some((rest, magnitude)) => {
-                    found.push((i, *magnitude));
+                    found.push((offset + i, *magnitude));
                     i += 6 + rest.len();
                 }
                 None => i += 3,
             }
         }
-        found
     }
 }
 
