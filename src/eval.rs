@@ -618,6 +618,42 @@ pub fn reliability(predictions: &[(f64, bool)]) -> Vec<ReliabilityBin> {
         .collect()
 }
 
+/// Writes each example's held-out judgment as CSV (`row,fold,entity,label,p_negative,verdict,text`;
+/// `p_negative` is empty when the entity is not found), so that the errors can be read.
+pub fn write_cv_predictions<W: std::io::Write>(
+    examples: &[Example],
+    folds: &Folds,
+    result: &CvResult,
+    out: W,
+) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "row",
+        "fold",
+        "entity",
+        "label",
+        "p_negative",
+        "verdict",
+        "text",
+    ])?;
+    for (i, ex) in examples.iter().enumerate() {
+        w.write_record([
+            i.to_string().as_str(),
+            folds.fold[i].to_string().as_str(),
+            ex.entity.as_deref().unwrap_or(""),
+            if ex.negative { "1" } else { "0" },
+            result.probabilities[i]
+                .map(|p| format!("{p:.4}"))
+                .unwrap_or_default()
+                .as_str(),
+            if result.verdicts[i] { "1" } else { "0" },
+            ex.text.as_str(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 /// What cross-validation measured.
 #[derive(Debug, Default)]
 pub struct CvResult {
@@ -629,6 +665,9 @@ pub struct CvResult {
     pub purged: usize,
     /// The held-out verdict on each example (negative or not), by its index.
     pub verdicts: Vec<bool>,
+    /// The held-out P(negative) of each example, by its index; `None` when its entity is not
+    /// found in its text.
+    pub probabilities: Vec<Option<f64>>,
 }
 
 /// The confusion counts of each set, when examples come from several files: `sets[i]` is the
@@ -661,6 +700,7 @@ pub fn cross_validate(
 ) -> CvResult {
     let mut out = CvResult {
         verdicts: vec![false; examples.len()],
+        probabilities: vec![None; examples.len()],
         ..CvResult::default()
     };
     let rule_id = set
@@ -715,8 +755,9 @@ pub fn cross_validate(
                     .sum::<f64>()
             });
             if let Some(z) = z {
-                out.predictions
-                    .push((1.0 / (1.0 + (-z).exp()), ex.negative));
+                let p = 1.0 / (1.0 + (-z).exp());
+                out.predictions.push((p, ex.negative));
+                out.probabilities[i] = Some(p);
             }
             let verdict = z.is_some_and(|z| z > 0.0);
             out.verdicts[i] = verdict;
@@ -859,6 +900,20 @@ mod tests {
         );
         assert!(cv.confusion.accuracy() > 0.9, "{:?}", cv.confusion);
         assert_eq!(cv.predictions.len(), 60);
+        // Each row's held-out judgment can be written out to be read.
+        let mut out = Vec::new();
+        write_cv_predictions(&examples, &folds, &cv, &mut out).unwrap();
+        let mut r = csv::Reader::from_reader(out.as_slice());
+        let records: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+        assert_eq!(records.len(), 60);
+        for (i, rec) in records.iter().enumerate() {
+            assert_eq!(rec[0].parse::<usize>().unwrap(), i);
+            assert_eq!(rec[1].parse::<usize>().unwrap(), folds.fold[i]);
+            assert_eq!(&rec[3], if examples[i].negative { "1" } else { "0" });
+            let p: f64 = rec[4].parse().unwrap();
+            assert_eq!(&rec[5], if p > 0.5 { "1" } else { "0" }, "{rec:?}");
+            assert_eq!(&rec[6], examples[i].text);
+        }
     }
 
     #[test]

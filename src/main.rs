@@ -251,6 +251,10 @@ enum Command {
         /// turns the rules' score into a calibrated probability.
         #[arg(long)]
         rules_only: bool,
+        /// With --cv: write every row's held-out P(negative) and verdict to this CSV, to read
+        /// the errors.
+        #[arg(long)]
+        cv_predictions: Option<PathBuf>,
         /// Inverse L2 regularisation strength.
         #[arg(long, default_value_t = 0.3)]
         c: f64,
@@ -574,6 +578,7 @@ fn run(cli: Cli) -> Result<()> {
             cv,
             group,
             rules_only,
+            cv_predictions,
             c,
             iterations,
             prune,
@@ -656,6 +661,9 @@ fn run(cli: Cli) -> Result<()> {
                 set.vocabulary.names.len(),
                 started.elapsed().as_secs_f64()
             );
+            if cv_predictions.is_some() && *cv == 0 {
+                anyhow::bail!("--cv-predictions writes cross-validated judgments: add --cv K");
+            }
             if *cv > 0 {
                 let started = std::time::Instant::now();
                 let folds = eval::Folds::new(&examples, *cv, *group)?;
@@ -665,6 +673,12 @@ fn run(cli: Cli) -> Result<()> {
                     eval::FeatureChoice::All
                 };
                 let result = eval::cross_validate(&set, &examples, &folds, &opts, choice);
+                if let Some(path) = cv_predictions {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    eval::write_cv_predictions(&examples, &folds, &result, file)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
                 let docs_per_s = examples.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 let missing = set.rows.iter().filter(|r| r.is_none()).count() as u64;
                 let reliability = eval::reliability(&result.predictions);
