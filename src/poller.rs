@@ -127,9 +127,9 @@ impl Pollers {
     /// One poll of one source, as its own task.
     async fn poll_once(self: Arc<Self>, source: usize, validators: Validators) -> Finished {
         let started = Instant::now();
-        // Boxed: a poll's future is large (the HTTP request's state) and lives only while
-        // the poll does.
-        let polled = AssertUnwindSafe(Box::pin(self.poll(source, &validators)))
+        // A poll's future is large (the HTTP request's state), but this task lives only as
+        // long as the poll, so it needs no box of its own.
+        let polled = AssertUnwindSafe(self.poll(source, &validators))
             .catch_unwind()
             .await;
         Finished {

@@ -376,6 +376,7 @@ fn markdown_blocks(body: &str) -> Vec<String> {
                 }
                 links.push(web);
             }
+            // The guard pops every link's entry; only one that opened an <a> closes it.
             Event::End(TagEnd::Link) if links.pop() == Some(true) => line.push_str("</a>"),
             Event::Start(Tag::Table(_)) => flush(&mut blocks, &mut line),
             Event::End(TagEnd::Table) => gap(&mut blocks),
