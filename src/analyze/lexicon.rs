@@ -138,7 +138,7 @@ pub struct Entry {
 }
 
 /// The index of a lexicon entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryId(std::num::NonZeroU32);
 
 impl EntryId {

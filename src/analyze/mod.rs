@@ -516,10 +516,16 @@ impl Analyzer {
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
         let known = self.look_up(&text, &tokens, &kinds, !targets.is_empty());
+        // About targets, the heaviest negative words of the post's opening count too (see
+        // `TEXT_NEGATIVE_SCAN`); judged as a whole, a text's words are all read already.
         let text_negatives = if targets.is_empty() {
             Vec::new()
         } else {
-            self.strong_negatives(&text, &tokens, &known)
+            let mut end = text.len().min(sentiment::TEXT_NEGATIVE_SCAN);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.text_negatives.find(&text[..end])
         };
         let chinese = text.bytes().any(text::is_ideograph_lead);
         let mut doc = Doc {
@@ -534,43 +540,6 @@ impl Analyzer {
         };
         renumber_sentences(&mut doc.clauses);
         (doc, mentions)
-    }
-
-    /// The strongly negative words of the whole text ([`sentiment::TextNegatives`]), in order:
-    /// in the segmented stretches by their tokens' lexicon entries, in the stretches left
-    /// unsegmented by a scan of their characters. Scanning only what was not segmented keeps
-    /// the cost to the part of a long article that no window reads (scanning it all cost the
-    /// analysis about 5% of its throughput).
-    fn strong_negatives(
-        &self,
-        text: &str,
-        tokens: &[(usize, usize)],
-        known: &[Known],
-    ) -> Vec<(usize, f64)> {
-        // A word is at least two ideographs: six bytes.
-        const SHORTEST: usize = 6;
-        let mut found = Vec::new();
-        let mut scanned_to = 0;
-        for (&(start, end), word) in tokens.iter().zip(known) {
-            if start >= scanned_to + SHORTEST {
-                self.text_negatives
-                    .find_into(&text[scanned_to..start], scanned_to, &mut found);
-            }
-            // Most tokens are not negative words: their sign, carried with them, says so
-            // without a lookup.
-            if word.sign < 0 {
-                if let Some(magnitude) = word.entry.and_then(|id| self.text_negatives.magnitude(id))
-                {
-                    found.push((start, magnitude));
-                }
-            }
-            scanned_to = scanned_to.max(end);
-        }
-        if text.len() >= scanned_to + SHORTEST {
-            self.text_negatives
-                .find_into(&text[scanned_to..], scanned_to, &mut found);
-        }
-        found
     }
 
     /// Segments the `chunks` (clauses, in order) that the windows of the `focused` mentions

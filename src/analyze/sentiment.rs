@@ -12,7 +12,7 @@
 //!    summed. Comparatives are resolved here: in "A比B差" the 差 belongs to A, and counts the
 //!    other way for B.
 
-use super::lexicon::{Entry, EntryId, Lexicon};
+use super::lexicon::{Entry, Lexicon};
 use super::text::{is_ideograph_lead, TokenKind};
 use super::Doc;
 
@@ -522,139 +522,162 @@ pub enum Terminator {
 /// (entity-grouped F1 0.854 with every polar word, 0.856 with these; 0.846 with 2.0 and up).
 pub const TEXT_NEGATIVE_MIN: f64 = 1.5;
 
-/// The lexicon's strongly negative words ([`TEXT_NEGATIVE_MIN`]), found anywhere in a text
-/// without segmenting it: what the whole post says, beside what the brand's window says.
+/// The words [`TextNegatives`] looks for, in order of their mass (occurrences times lexicon
+/// weight) in `finance_brand_train.csv`: the 64 heaviest of the lexicon's 413 Chinese words of
+/// weight [`TEXT_NEGATIVE_MIN`] and more, which carry 92% of that mass. Entity-grouped F1 with
+/// the first 16: 0.847, 32: 0.851, 64: 0.855, 100: 0.855, all 413: 0.856. The labels played no
+/// part in the choice.
+pub const TEXT_NEGATIVE_WORDS: [&str; 64] = [
+    "诈骗", "涉嫌诈骗", "非法集资", "非法吸收公众存款", "经侦", "跑路", "非法", "爆雷", "骗局",
+    "自融", "立案侦查", "非法放贷", "假标", "传销", "血汗钱", "暴雷", "集资诈骗", "高炮", "违法",
+    "放高利贷", "黑恶势力", "挤兑", "砍头息", "失联", "虚假宣传", "违约", "虚构", "勾结",
+    "被立案", "伪造", "庞氏骗局", "诈骗犯", "高利贷", "助纣为虐", "血本无归", "提现困难",
+    "套路贷", "崩盘", "骗子", "黑社会", "欺诈", "逾期兑付", "无法提现", "狼狈为奸", "违法违规",
+    "造假", "暴力催收", "资金链断裂", "清退", "逍遥法外", "挪用", "金融诈骗", "涉黑", "良性退出",
+    "倒闭", "兑付危机", "黑平台", "为虎作伥", "恶劣", "高息", "破产", "骗子平台", "黑心",
+    "转移资产",
+];
+
+/// How much of a post's beginning [`TextNegatives`] searches about a target, in bytes: about
+/// 200 Chinese characters, a headline and its lead paragraph, where a news article says what
+/// it is about. Entity-grouped F1 with 300 bytes 0.843, 600: 0.852, 1,200: 0.853, the whole
+/// text 0.855; the search's cost grows with the bytes read (see BENCHMARKS.md).
+pub const TEXT_NEGATIVE_SCAN: usize = 600;
+
+/// The lexicon's heaviest negative words of a finance post ([`TEXT_NEGATIVE_WORDS`]), found
+/// anywhere in a text without segmenting it: what the whole post says, beside what the
+/// brand's window says.
 ///
 /// A finance article often names the brand in a list or a passing sentence while its headline
 /// or its last paragraph says 跑路 or 立案; such a brand is usually what the post is about, but
 /// its window holds no negative word. Segmenting the whole article to look would cost the
-/// analysis its speed (only the windows are segmented), so the raw text is scanned instead. It
+/// analysis its speed (only the windows are segmented), so the raw text is searched instead. It
 /// ignores negation and degree (which need segmented words), so it is evidence for the learned
-/// model, not a score of its own. Single characters (坑) are left out: found inside other
-/// words, they would mostly be noise; so is English, which the brand model does not judge
-/// (see `Analyzer::judge_doc`).
+/// model, not a score of its own.
 ///
-/// The words are Chinese, so the scan steps by character, not by byte: each pair of
-/// neighbouring ideographs is tested against a hashed bitmap of the words' first two
-/// characters (8 KB, which stays in cache beside jieba's dictionary), and only then are the
-/// words of that beginning compared. An Aho-Corasick DFA over the same words took 2 MB and cost
-/// the analysis about 15% of its throughput.
+/// The search reads every other character. Every word is at least two ideographs, so one of
+/// its first two characters is always read; a character that is the first of some word marks
+/// a candidate where it stands, one that is the second marks one a character back. Only the
+/// candidates are compared with the words. Every search that read every character (a hashed
+/// pair filter, alone or folded into the brand fold pass; aho-corasick, whose SIMD prefilter
+/// finds no rare byte in Chinese text) cost the analysis about 5% of its throughput.
 #[derive(Debug, Clone)]
 pub struct TextNegatives {
-    /// Bit [`pair_bit`]`(a, b)`: some word may begin with `ab`. A quarter of a finance
-    /// text's characters begin some word (不, 被, 非…), but only one in twenty-five begins a
-    /// word's first two characters: this filter spares the others a hash lookup.
-    pairs: Vec<u64>,
+    /// For each block of 64 code points of the BMP: which begin a word, which are a word's
+    /// second character. Side by side, so that one cache line answers both; the whole BMP,
+    /// so that any three bytes decoded index it (16 KB).
+    marks: Vec<(u64, u64)>,
     /// By their first two characters: the rest of each word and its magnitude, longest first.
     words: rustc_hash::FxHashMap<(char, char), Vec<(String, f64)>>,
-    /// The same words by lexicon entry, for text that was segmented: its tokens say it.
-    entries: rustc_hash::FxHashMap<EntryId, f64>,
 }
 
+/// The code points [`TextNegatives`] can look for: the common CJK ideographs, three bytes
+/// long in UTF-8 with a lead byte of E4–E9 ([`is_ideograph_lead`]).
+const IDEOGRAPHS: std::ops::Range<u32> = 0x4000..0xA000;
+
 impl TextNegatives {
+    /// The words of [`TEXT_NEGATIVE_WORDS`] that `lexicon` holds as strongly negative (a
+    /// custom lexicon may weigh them otherwise).
     pub fn new(lexicon: &Lexicon) -> TextNegatives {
-        let mut pairs = vec![0u64; PAIR_BITS / 64];
+        let mut marks = vec![(0u64, 0u64); 0x10000 / 64];
         let mut words: rustc_hash::FxHashMap<(char, char), Vec<(String, f64)>> =
             rustc_hash::FxHashMap::default();
-        let mut entries = rustc_hash::FxHashMap::default();
-        for word in lexicon.words() {
+        for word in TEXT_NEGATIVE_WORDS {
+            let Some(entry) = lexicon.get(word) else {
+                continue;
+            };
             let mut chars = word.chars();
             let (Some(a), Some(b)) = (chars.next(), chars.next()) else {
                 continue;
             };
-            if !word.chars().all(|c| ('\u{3400}'..'\u{A000}').contains(&c)) {
+            let in_range = |c: char| IDEOGRAPHS.contains(&(c as u32));
+            if entry.polarity > -TEXT_NEGATIVE_MIN || !word.chars().all(in_range) {
                 continue;
             }
-            let Some(id) = lexicon.id(word) else { continue };
-            let p = lexicon.entry_by_id(id).polarity;
-            if p <= -TEXT_NEGATIVE_MIN {
-                entries.insert(id, -p);
-                let bit = pair_bit(a as u32, b as u32);
-                pairs[bit / 64] |= 1 << (bit % 64);
-                words
-                    .entry((a, b))
-                    .or_default()
-                    .push((chars.as_str().to_string(), -p));
-            }
+            let (ka, kb) = (a as u32, b as u32);
+            marks[(ka / 64) as usize].0 |= 1 << (ka % 64);
+            marks[(kb / 64) as usize].1 |= 1 << (kb % 64);
+            words
+                .entry((a, b))
+                .or_default()
+                .push((chars.as_str().to_string(), -entry.polarity));
         }
         for list in words.values_mut() {
             list.sort_by_key(|(rest, _)| std::cmp::Reverse(rest.len()));
         }
-        TextNegatives {
-            pairs,
-            words,
-            entries,
-        }
+        TextNegatives { marks, words }
     }
 
-    /// The magnitude of a strongly negative word, by its lexicon entry.
-    pub fn magnitude(&self, id: EntryId) -> Option<f64> {
-        self.entries.get(&id).copied()
-    }
-
-    /// The strongly negative words of `text` (normalized), in order, as (byte offset,
-    /// magnitude). At each place the longest word counts, and the scan goes on after it
-    /// (暴力催收 is one word, not 催收 as well).
+    /// The words of `text` (normalized), in order, as (byte offset, magnitude). At each place
+    /// the longest word counts, and the search goes on after it (暴力催收 is one word, not 催收
+    /// as well).
     pub fn find(&self, text: &str) -> Vec<(usize, f64)> {
-        let mut found = Vec::new();
-        self.find_into(text, 0, &mut found);
-        found
-    }
-
-    /// [`Self::find`] for a stretch of a longer text that begins at byte `offset`: adds what
-    /// it finds, at offsets in the longer text, to `found`.
-    pub fn find_into(&self, text: &str, offset: usize, found: &mut Vec<(usize, f64)>) {
         let bytes = text.as_bytes();
-        // The ideograph just before `i` (as a code, 0 when there is none) and where it starts:
-        // every character pair is tested once, at its second character, against the pair
-        // filter, with no branch on the first character alone (a quarter of a finance text's
-        // characters begin some word, and that branch mispredicted).
-        let mut previous = 0u32;
-        let mut previous_at = 0;
+        let mut candidates = Vec::new();
         let mut i = 0;
         while i + 3 <= bytes.len() {
-            let b0 = bytes[i];
-            // Every character the words hold is three bytes long with such a lead byte; in
-            // valid UTF-8 it is followed by two continuation bytes.
-            if !(0xE3..=0xE9).contains(&b0) {
-                previous = 0;
+            if !is_ideograph_lead(bytes[i]) {
                 i += 1;
                 continue;
             }
-            let code = (u32::from(b0 & 0x0F) << 12)
-                | (u32::from(bytes[i + 1] & 0x3F) << 6)
-                | u32::from(bytes[i + 2] & 0x3F);
-            let bit = pair_bit(previous, code);
-            if previous != 0 && self.pairs[bit / 64] >> (bit % 64) & 1 == 1 {
-                let key = (
-                    char::from_u32(previous).unwrap_or_default(),
-                    char::from_u32(code).unwrap_or_default(),
-                );
-                let matched = self.words.get(&key).and_then(|list| {
-                    list.iter()
-                        .find(|(rest, _)| bytes[i + 3..].starts_with(rest.as_bytes()))
-                });
-                if let Some((rest, magnitude)) = matched {
-                    found.push((offset + previous_at, *magnitude));
-                    i += 3 + rest.len();
-                    previous = 0;
-                    continue;
+            let code = (usize::from(bytes[i] & 0x0F) << 12)
+                | (usize::from(bytes[i + 1] & 0x3F) << 6)
+                | usize::from(bytes[i + 2] & 0x3F);
+            let (first, second) = self.marks[code >> 6];
+            let bit = 1u64 << (code & 63);
+            if (first | second) & bit != 0 {
+                if second & bit != 0 && i >= 3 && is_ideograph_lead(bytes[i - 3]) {
+                    candidates.push(i - 3);
+                }
+                if first & bit != 0 {
+                    candidates.push(i);
                 }
             }
-            previous = code;
-            previous_at = i;
-            i += 3;
+            // The next ideograph is left unread: a word it begins is found by its second
+            // character, one it ends by its first (this one). Anything else is read byte by
+            // byte, which brings the reading back in step.
+            i += if bytes.get(i + 3).copied().is_some_and(is_ideograph_lead) {
+                6
+            } else {
+                3
+            };
         }
+        self.confirm(text, &candidates)
     }
-}
 
-/// Bits of [`TextNegatives::pairs`] (8 KB).
-const PAIR_BITS: usize = 1 << 16;
+    /// The words that begin at `candidates` (byte offsets, ascending, every word's beginning
+    /// among them), leftmost and longest first, none overlapping.
+    fn confirm(&self, text: &str, candidates: &[usize]) -> Vec<(usize, f64)> {
+        let mut found = Vec::new();
+        let mut searched_to = 0;
+        for &at in candidates {
+            if at < searched_to {
+                continue;
+            }
+            if let Some((len, magnitude)) = self.word_at(&text[at..]) {
+                found.push((at, magnitude));
+                searched_to = at + len;
+            }
+        }
+        found
+    }
 
-/// Where the pair of characters `ab` falls in [`TextNegatives::pairs`].
-fn pair_bit(a: u32, b: u32) -> usize {
-    let h = a.wrapping_mul(0x9E37_79B1) ^ b;
-    (h.wrapping_mul(0x85EB_CA77) >> 16) as usize
+    /// The longest word that `text` begins with: its length in bytes and its magnitude.
+    fn word_at(&self, text: &str) -> Option<(usize, f64)> {
+        let mut chars = text.chars();
+        let (a, b) = (chars.next()?, chars.next()?);
+        let rest = chars.as_str();
+        let list = self.words.get(&(a, b))?;
+        let (tail, magnitude) = list.iter().find(|(tail, _)| rest.starts_with(tail.as_str()))?;
+        Some((text.len() - rest.len() + tail.len(), *magnitude))
+    }
+
+    /// [`Self::find`] reading every character: the reference it is tested against.
+    #[cfg(test)]
+    pub(crate) fn find_naively(&self, text: &str) -> Vec<(usize, f64)> {
+        let every: Vec<usize> = text.char_indices().map(|(at, _)| at).collect();
+        self.confirm(text, &every)
+    }
 }
 
 /// How far a window reaches from a mention's clause: clauses back and forward within its
