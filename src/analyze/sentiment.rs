@@ -13,7 +13,7 @@
 //!    other way for B.
 
 use super::lexicon::{Entry, Lexicon};
-use super::text::{is_ideograph_lead, TokenKind};
+use super::text::{self, is_ideograph_lead, TokenKind};
 use super::Doc;
 
 /// Negated positive words count this much, negated (so 不好 is clearly negative).
@@ -563,40 +563,31 @@ pub const TEXT_NEGATIVE_SCAN: usize = 600;
 /// finds no rare byte in Chinese text) cost the analysis about 5% of its throughput.
 #[derive(Debug, Clone)]
 pub struct TextNegatives {
-    /// For each block of 64 code points of the BMP: which begin a word, which are a word's
-    /// second character. Side by side, so that one cache line answers both; the whole BMP,
-    /// so that any three bytes decoded index it (16 KB).
-    marks: Vec<(u64, u64)>,
+    /// The words' first two characters, for [`text::normalize_watching`].
+    marks: text::IdeographMarks,
     /// By their first two characters: the rest of each word and its magnitude, longest first.
     words: rustc_hash::FxHashMap<(char, char), Vec<(String, f64)>>,
 }
-
-/// The code points [`TextNegatives`] can look for: the common CJK ideographs, three bytes
-/// long in UTF-8 with a lead byte of E4–E9 ([`is_ideograph_lead`]).
-const IDEOGRAPHS: std::ops::Range<u32> = 0x4000..0xA000;
 
 impl TextNegatives {
     /// The words of [`TEXT_NEGATIVE_WORDS`] that `lexicon` holds as strongly negative (a
     /// custom lexicon may weigh them otherwise).
     pub fn new(lexicon: &Lexicon) -> TextNegatives {
-        let mut marks = vec![(0u64, 0u64); 0x10000 / 64];
         let mut words: rustc_hash::FxHashMap<(char, char), Vec<(String, f64)>> =
             rustc_hash::FxHashMap::default();
+        let mut kept = Vec::new();
         for word in TEXT_NEGATIVE_WORDS {
             let Some(entry) = lexicon.get(word) else {
                 continue;
             };
+            if entry.polarity > -TEXT_NEGATIVE_MIN {
+                continue;
+            }
             let mut chars = word.chars();
             let (Some(a), Some(b)) = (chars.next(), chars.next()) else {
                 continue;
             };
-            let in_range = |c: char| IDEOGRAPHS.contains(&(c as u32));
-            if entry.polarity > -TEXT_NEGATIVE_MIN || !word.chars().all(in_range) {
-                continue;
-            }
-            let (ka, kb) = (a as u32, b as u32);
-            marks[(ka / 64) as usize].0 |= 1 << (ka % 64);
-            marks[(kb / 64) as usize].1 |= 1 << (kb % 64);
+            kept.push(word);
             words
                 .entry((a, b))
                 .or_default()
@@ -605,49 +596,28 @@ impl TextNegatives {
         for list in words.values_mut() {
             list.sort_by_key(|(rest, _)| std::cmp::Reverse(rest.len()));
         }
-        TextNegatives { marks, words }
+        TextNegatives {
+            marks: text::IdeographMarks::new(kept)
+                .expect("TEXT_NEGATIVE_WORDS are ideographs, two or more (tested)"),
+            words,
+        }
+    }
+
+    /// The words' beginnings, for [`text::normalize_watching`].
+    pub fn marks(&self) -> &text::IdeographMarks {
+        &self.marks
     }
 
     /// The words of `text` (normalized), in order, as (byte offset, magnitude). At each place
     /// the longest word counts, and the search goes on after it (暴力催收 is one word, not 催收
     /// as well).
     pub fn find(&self, text: &str) -> Vec<(usize, f64)> {
-        let bytes = text.as_bytes();
-        let mut candidates = Vec::new();
-        let mut i = 0;
-        while i + 3 <= bytes.len() {
-            if !is_ideograph_lead(bytes[i]) {
-                i += 1;
-                continue;
-            }
-            let code = (usize::from(bytes[i] & 0x0F) << 12)
-                | (usize::from(bytes[i + 1] & 0x3F) << 6)
-                | usize::from(bytes[i + 2] & 0x3F);
-            let (first, second) = self.marks[code >> 6];
-            let bit = 1u64 << (code & 63);
-            if (first | second) & bit != 0 {
-                if second & bit != 0 && i >= 3 && is_ideograph_lead(bytes[i - 3]) {
-                    candidates.push(i - 3);
-                }
-                if first & bit != 0 {
-                    candidates.push(i);
-                }
-            }
-            // The next ideograph is left unread: a word it begins is found by its second
-            // character, one it ends by its first (this one). Anything else is read byte by
-            // byte, which brings the reading back in step.
-            i += if bytes.get(i + 3).copied().is_some_and(is_ideograph_lead) {
-                6
-            } else {
-                3
-            };
-        }
-        self.confirm(text, &candidates)
+        self.confirm(text, &self.marks.watch(text))
     }
 
     /// The words that begin at `candidates` (byte offsets, ascending, every word's beginning
     /// among them), leftmost and longest first, none overlapping.
-    fn confirm(&self, text: &str, candidates: &[usize]) -> Vec<(usize, f64)> {
+    pub fn confirm(&self, text: &str, candidates: &[usize]) -> Vec<(usize, f64)> {
         let mut found = Vec::new();
         let mut searched_to = 0;
         for &at in candidates {
