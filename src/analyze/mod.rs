@@ -130,6 +130,11 @@ pub struct Clause {
 }
 
 impl Doc {
+    /// Whether the text holds a Chinese character (a common CJK ideograph).
+    pub fn has_chinese(&self) -> bool {
+        self.text.bytes().any(text::is_ideograph_lead)
+    }
+
     pub fn word(&self, token: usize) -> &str {
         let (s, e) = self.tokens[token];
         &self.text[s..e]
@@ -756,14 +761,17 @@ impl Analyzer {
             .iter()
             .map(|&c| doc.clause_text(c).to_string())
             .collect();
-        // A model only judges the kind of question it was trained on (see `targeted`).
+        // A model only judges the kind of question it was trained on (see `targeted`). The
+        // brand model learned from Chinese posts: on a post without a Chinese character it
+        // would judge by the mention's position alone, where the English rules know better
+        // (tests/fixtures/en_airline_complaints.csv, BENCHMARKS.md).
         let model = match mentions.is_empty() {
             _ if !models => None,
             true => self.whole_text_model(),
             false => self
                 .learned
                 .as_ref()
-                .filter(|m| m.targeted)
+                .filter(|m| m.targeted && doc.has_chinese())
                 .map(|m| (m, learned::Column::Brand)),
         };
         if let Some((model, column)) = model {
@@ -1500,6 +1508,26 @@ pub(crate) mod tests {
         let whole = names(None);
         assert!(whole.iter().any(|n| n == "周末"), "{whole:?}");
         assert!(whole.iter().any(|n| n == "平台_周末"), "{whole:?}");
+    }
+
+    /// The brand model learned from Chinese posts; an English post is the English rules'.
+    #[test]
+    fn the_brand_model_judges_posts_with_chinese_only() {
+        let rules = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5);
+        let a = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_models(
+            Some(lexicon::load_learned(None).unwrap()),
+            Some(lexicon::load_general(None).unwrap()),
+        );
+        let target = a.matcher_for("skyjet");
+        let english = "so disappointed in skyjet today";
+        let judged = a.judge_target(english, &target).unwrap();
+        assert_eq!(judged, rules.judge_target(english, &target).unwrap());
+        let chinese = "skyjet 又延误了，太失望";
+        assert_ne!(
+            a.judge_target(chinese, &target).unwrap(),
+            rules.judge_target(chinese, &target).unwrap(),
+            "a post with Chinese in it is the model's"
+        );
     }
 
     /// The `s:ctx=` features of `text` judged about `entity`.
