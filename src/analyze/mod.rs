@@ -62,9 +62,6 @@ pub struct Doc {
     /// offset, magnitude), in order ([`sentiment::TextNegatives`]). Empty when the text is
     /// judged as a whole (every word of it is read then).
     pub text_negatives: Vec<(usize, f64)>,
-    /// The text holds a Chinese character: the brand model, learned from Chinese posts,
-    /// judges only such texts.
-    pub chinese: bool,
 }
 
 /// What the analyzer knows of one word: its lexicon entry and what the learned model knows of
@@ -137,6 +134,11 @@ pub struct Clause {
 }
 
 impl Doc {
+    /// Whether the text holds a Chinese character (a common CJK ideograph).
+    pub fn has_chinese(&self) -> bool {
+        self.text.bytes().any(text::is_ideograph_lead)
+    }
+
     pub fn word(&self, token: usize) -> &str {
         let (s, e) = self.tokens[token];
         &self.text[s..e]
@@ -527,9 +529,7 @@ impl Analyzer {
             }
             self.text_negatives.find(&text[..end])
         };
-        let chinese = text.bytes().any(text::is_ideograph_lead);
         let mut doc = Doc {
-            chinese,
             text_negatives,
             text,
             tokens,
@@ -781,7 +781,10 @@ impl Analyzer {
             .iter()
             .map(|&c| doc.clause_text(c).to_string())
             .collect();
-        // A model only judges the kind of question it was trained on (see `targeted`).
+        // A model only judges the kind of question it was trained on (see `targeted`). The
+        // brand model learned from Chinese posts: on a post without a Chinese character it
+        // would judge by the mention's position alone, where the English rules know better
+        // (tests/fixtures/en_airline_complaints.csv, BENCHMARKS.md).
         let model = match mentions.is_empty() {
             _ if !models => None,
             true => self.whole_text_model(),
@@ -790,7 +793,7 @@ impl Analyzer {
             false => self
                 .learned
                 .as_ref()
-                .filter(|m| m.targeted && doc.chinese)
+                .filter(|m| m.targeted && doc.has_chinese())
                 .map(|m| (m, learned::Column::Brand)),
         };
         if let Some((model, column)) = model {
@@ -1565,31 +1568,6 @@ pub(crate) mod tests {
         assert_eq!(text_features(near, Some("星辰贷")), zero);
         assert_eq!(text_features("星辰贷发布新版本", Some("星辰贷")), zero);
         assert!(text_features(far, None).is_empty());
-    }
-
-    /// Segmented stretches give their strong negative words by token, the rest by the scan:
-    /// together the same words, at the same places, as a scan of the whole text.
-    #[test]
-    fn strong_negatives_of_windows_and_of_skipped_text_are_those_of_the_whole_text() {
-        let a = analyzer();
-        let target = a.matcher_for("星辰贷");
-        for text in [
-            "某平台老板跑路，投资人报警。今天开会。下午去公园。晚上吃面。星辰贷发布新版本",
-            "星辰贷被曝暴力催收。今天开会。下午去公园。晚上吃面。另一家平台失联，疑似跑路",
-            "星辰贷发布新版本",
-        ] {
-            let (doc, _) = a.prepare(text, &[&target], Focus::Mentions(1));
-            let segmented: usize = doc.tokens.iter().map(|&(s, e)| e - s).sum();
-            assert!(
-                segmented < doc.text.len() || text.len() < 30,
-                "part of {text} is skipped"
-            );
-            assert_eq!(
-                doc.text_negatives,
-                a.text_negatives.find(&doc.text),
-                "{text}"
-            );
-        }
     }
 
     /// The brand model learned from Chinese posts; an English post is the English rules'.
