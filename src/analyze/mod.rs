@@ -30,6 +30,14 @@ use lexicon::Lexicon;
 use sentiment::{RawContribution, Terminator};
 use text::{Boundary, TokenKind};
 
+/// The general model speaks about a brand only in a post this short (140 Chinese characters,
+/// a Weibo post): it learned the mood of short posts and reviews, and a short post's mood is
+/// its verdict on the brand it names. In a long article the brand model reads the article's
+/// own words (`s:text_neg`): entity-grouped F1 0.855 with the general model's feature on every
+/// post, 0.858 with it on posts of up to 420 bytes, and the analysis skips its window pass on
+/// the long ones.
+pub const GENERAL_POST_MAX_BYTES: usize = 420;
+
 /// Frequency given to brand aliases in jieba's dictionary: high enough that an alias is always
 /// cut as one word.
 const ALIAS_FREQ: usize = 100_000;
@@ -440,7 +448,14 @@ impl Analyzer {
         focus: Focus,
     ) -> (Doc, Vec<Vec<Mention>>) {
         let text::Normalized { text, stops } = text::normalize_marking_stops(raw);
-        let folded = fold::fold(&text);
+        // About targets, the heaviest negative words of the whole post count too: the fold
+        // pass, which tests every ideograph anyway, notes where one may begin.
+        let mut negative_candidates = Vec::new();
+        let folded = if targets.is_empty() {
+            fold::fold(&text)
+        } else {
+            fold::fold_watching(&text, self.text_negatives.pairs(), &mut negative_candidates)
+        };
         let mentions: Vec<Vec<Mention>> = targets
             .iter()
             .map(|m| m.find_folded(&folded, &text))
@@ -518,17 +533,7 @@ impl Analyzer {
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
         let known = self.look_up(&text, &tokens, &kinds, !targets.is_empty());
-        // About targets, the heaviest negative words of the post's opening count too (see
-        // `TEXT_NEGATIVE_SCAN`); judged as a whole, a text's words are all read already.
-        let text_negatives = if targets.is_empty() {
-            Vec::new()
-        } else {
-            let mut end = text.len().min(sentiment::TEXT_NEGATIVE_SCAN);
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.text_negatives.find(&text[..end])
-        };
+        let text_negatives = self.text_negatives.confirm(&text, &negative_candidates);
         let mut doc = Doc {
             text_negatives,
             text,
@@ -833,7 +838,7 @@ impl Analyzer {
 
     /// The general model's log-odds that a brand's window (`weights`) is negative, read as a
     /// whole text of those clauses: no word is the brand's, the brand's name is one more word.
-    /// `None` without a general model.
+    /// `None` without a general model, and for a post longer than [`GENERAL_POST_MAX_BYTES`].
     fn general_of_window(
         &self,
         doc: &Doc,
@@ -842,6 +847,9 @@ impl Analyzer {
         rule_score: f64,
     ) -> Option<f64> {
         let general = self.general.as_ref()?;
+        if doc.text.len() > GENERAL_POST_MAX_BYTES {
+            return None;
+        }
         Some(general.window_log_odds(
             doc,
             learned::Column::General,
@@ -1570,6 +1578,70 @@ pub(crate) mod tests {
         assert!(text_features(far, None).is_empty());
     }
 
+    /// The fold pass notes where a strong negative word may begin, so the words confirmed are
+    /// those of trying every character, with Traditional characters, separators and English
+    /// about; however little of the text a window segments, the whole of it is searched.
+    #[test]
+    fn strong_negatives_are_those_of_a_plain_search_of_the_whole_text() {
+        let a = analyzer();
+        let target = a.matcher_for("星辰贷");
+        let mut texts = vec![
+            "某平台老板跑路，投资人报警。今天开会。下午去公园。晚上吃面。星辰贷发布新版本"
+                .to_string(),
+            "星辰貸 跑 路，老闆失聯；scam 詐騙 暴力催收案 跑路跑路 涉嫌诈骗犯".to_string(),
+        ];
+        // Words of the list glued to each other, to pieces of words and to separators.
+        let pieces = [
+            "跑路",
+            "失联",
+            "暴力催收",
+            "诈骗",
+            "涉嫌",
+            "非法",
+            "集资",
+            "爆雷",
+            "骗子",
+            "路",
+            "高",
+            "利贷",
+            "坑",
+            "不",
+            "貸",
+            " ",
+            "，",
+            "a",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..300 {
+            let mut text = String::from("星辰贷");
+            for _ in 0..14 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            texts.push(text);
+        }
+        let mut with_words = 0;
+        for text in &texts {
+            let (doc, _) = a.prepare(text, &[&target], Focus::Mentions(1));
+            let expected = a.text_negatives.find_naively(&doc.text);
+            with_words += usize::from(!expected.is_empty());
+            assert_eq!(doc.text_negatives, expected, "{text}");
+        }
+        assert!(with_words > 200, "{with_words}");
+        let (doc, _) = a.prepare(&texts[0], &[&target], Focus::Mentions(1));
+        let segmented: usize = doc.tokens.iter().map(|&(s, e)| e - s).sum();
+        assert!(
+            segmented < doc.text.len(),
+            "跑路 is in text no window segments"
+        );
+        assert_eq!(doc.text_negatives.len(), 1);
+        // Judged as a whole, a text's words are all read already: nothing is searched.
+        let (doc, _) = a.prepare(&texts[0], &[], Focus::Whole);
+        assert!(doc.text_negatives.is_empty());
+    }
+
     /// The brand model learned from Chinese posts; an English post is the English rules'.
     #[test]
     fn the_brand_model_judges_posts_with_chinese_only() {
@@ -1953,6 +2025,16 @@ pub(crate) mod tests {
         let j = alone
             .judge_target(inside, &alone.matcher_for("度小满"))
             .unwrap();
+        assert!(!j.negative && (j.score - 0.5).abs() < 1e-6, "{j:?}");
+        // A long article is the brand model's and its words' (s:text_neg): the general model,
+        // which learned the mood of short posts, says nothing of it.
+        let long = format!(
+            "{inside}。{}",
+            "今天开会讨论了新版本的发布计划。".repeat(10)
+        );
+        assert!(long.len() > GENERAL_POST_MAX_BYTES && inside.len() <= GENERAL_POST_MAX_BYTES);
+        assert_eq!(general_feature(&a, &long), None);
+        let j = a.judge_target(&long, &target).unwrap();
         assert!(!j.negative && (j.score - 0.5).abs() < 1e-6, "{j:?}");
         // Texts without a brand are the general model's own.
         let a = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_general(Some(general));

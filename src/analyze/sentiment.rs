@@ -12,8 +12,9 @@
 //!    summed. Comparatives are resolved here: in "A比B差" the 差 belongs to A, and counts the
 //!    other way for B.
 
+use super::fold;
 use super::lexicon::{Entry, Lexicon};
-use super::text::{self, is_ideograph_lead, TokenKind};
+use super::text::{is_ideograph_lead, TokenKind};
 use super::Doc;
 
 /// Negated positive words count this much, negated (so 不好 is clearly negative).
@@ -528,21 +529,71 @@ pub const TEXT_NEGATIVE_MIN: f64 = 1.5;
 /// the first 16: 0.847, 32: 0.851, 64: 0.855, 100: 0.855, all 413: 0.856. The labels played no
 /// part in the choice.
 pub const TEXT_NEGATIVE_WORDS: [&str; 64] = [
-    "诈骗", "涉嫌诈骗", "非法集资", "非法吸收公众存款", "经侦", "跑路", "非法", "爆雷", "骗局",
-    "自融", "立案侦查", "非法放贷", "假标", "传销", "血汗钱", "暴雷", "集资诈骗", "高炮", "违法",
-    "放高利贷", "黑恶势力", "挤兑", "砍头息", "失联", "虚假宣传", "违约", "虚构", "勾结",
-    "被立案", "伪造", "庞氏骗局", "诈骗犯", "高利贷", "助纣为虐", "血本无归", "提现困难",
-    "套路贷", "崩盘", "骗子", "黑社会", "欺诈", "逾期兑付", "无法提现", "狼狈为奸", "违法违规",
-    "造假", "暴力催收", "资金链断裂", "清退", "逍遥法外", "挪用", "金融诈骗", "涉黑", "良性退出",
-    "倒闭", "兑付危机", "黑平台", "为虎作伥", "恶劣", "高息", "破产", "骗子平台", "黑心",
+    "诈骗",
+    "涉嫌诈骗",
+    "非法集资",
+    "非法吸收公众存款",
+    "经侦",
+    "跑路",
+    "非法",
+    "爆雷",
+    "骗局",
+    "自融",
+    "立案侦查",
+    "非法放贷",
+    "假标",
+    "传销",
+    "血汗钱",
+    "暴雷",
+    "集资诈骗",
+    "高炮",
+    "违法",
+    "放高利贷",
+    "黑恶势力",
+    "挤兑",
+    "砍头息",
+    "失联",
+    "虚假宣传",
+    "违约",
+    "虚构",
+    "勾结",
+    "被立案",
+    "伪造",
+    "庞氏骗局",
+    "诈骗犯",
+    "高利贷",
+    "助纣为虐",
+    "血本无归",
+    "提现困难",
+    "套路贷",
+    "崩盘",
+    "骗子",
+    "黑社会",
+    "欺诈",
+    "逾期兑付",
+    "无法提现",
+    "狼狈为奸",
+    "违法违规",
+    "造假",
+    "暴力催收",
+    "资金链断裂",
+    "清退",
+    "逍遥法外",
+    "挪用",
+    "金融诈骗",
+    "涉黑",
+    "良性退出",
+    "倒闭",
+    "兑付危机",
+    "黑平台",
+    "为虎作伥",
+    "恶劣",
+    "高息",
+    "破产",
+    "骗子平台",
+    "黑心",
     "转移资产",
 ];
-
-/// How much of a post's beginning [`TextNegatives`] searches about a target, in bytes: about
-/// 200 Chinese characters, a headline and its lead paragraph, where a news article says what
-/// it is about. Entity-grouped F1 with 300 bytes 0.843, 600: 0.852, 1,200: 0.853, the whole
-/// text 0.855; the search's cost grows with the bytes read (see BENCHMARKS.md).
-pub const TEXT_NEGATIVE_SCAN: usize = 600;
 
 /// The lexicon's heaviest negative words of a finance post ([`TEXT_NEGATIVE_WORDS`]), found
 /// anywhere in a text without segmenting it: what the whole post says, beside what the
@@ -555,16 +606,16 @@ pub const TEXT_NEGATIVE_SCAN: usize = 600;
 /// ignores negation and degree (which need segmented words), so it is evidence for the learned
 /// model, not a score of its own.
 ///
-/// The search reads every other character. Every word is at least two ideographs, so one of
-/// its first two characters is always read; a character that is the first of some word marks
-/// a candidate where it stands, one that is the second marks one a character back. Only the
-/// candidates are compared with the words. Every search that read every character (a hashed
-/// pair filter, alone or folded into the brand fold pass; aho-corasick, whose SIMD prefilter
-/// finds no rare byte in Chinese text) cost the analysis about 5% of its throughput.
+/// The search rides on the fold pass ([`fold::fold_watching`]), which tests every ideograph of
+/// a text that may name a brand for a Traditional form anyway: it notes each pair of
+/// characters that may begin one of the words, and only there are the words compared
+/// ([`TextNegatives::confirm`]). Every search with a pass of its own
+/// cost the analysis 4–6% of its throughput (BENCHMARKS.md), aho-corasick's too: its SIMD
+/// prefilter finds no rare byte in Chinese text.
 #[derive(Debug, Clone)]
 pub struct TextNegatives {
-    /// The words' first two characters, for [`text::normalize_watching`].
-    marks: text::IdeographMarks,
+    /// The words' first two characters, for [`fold::fold_watching`].
+    pairs: fold::WatchedPairs,
     /// By their first two characters: the rest of each word and its magnitude, longest first.
     words: rustc_hash::FxHashMap<(char, char), Vec<(String, f64)>>,
 }
@@ -575,7 +626,6 @@ impl TextNegatives {
     pub fn new(lexicon: &Lexicon) -> TextNegatives {
         let mut words: rustc_hash::FxHashMap<(char, char), Vec<(String, f64)>> =
             rustc_hash::FxHashMap::default();
-        let mut kept = Vec::new();
         for word in TEXT_NEGATIVE_WORDS {
             let Some(entry) = lexicon.get(word) else {
                 continue;
@@ -587,7 +637,6 @@ impl TextNegatives {
             let (Some(a), Some(b)) = (chars.next(), chars.next()) else {
                 continue;
             };
-            kept.push(word);
             words
                 .entry((a, b))
                 .or_default()
@@ -597,22 +646,24 @@ impl TextNegatives {
             list.sort_by_key(|(rest, _)| std::cmp::Reverse(rest.len()));
         }
         TextNegatives {
-            marks: text::IdeographMarks::new(kept)
-                .expect("TEXT_NEGATIVE_WORDS are ideographs, two or more (tested)"),
+            pairs: fold::WatchedPairs::new(words.keys().copied())
+                .expect("TEXT_NEGATIVE_WORDS are common ideographs (tested)"),
             words,
         }
     }
 
-    /// The words' beginnings, for [`text::normalize_watching`].
-    pub fn marks(&self) -> &text::IdeographMarks {
-        &self.marks
+    /// The words' first two characters, for [`fold::fold_watching`].
+    pub fn pairs(&self) -> &fold::WatchedPairs {
+        &self.pairs
     }
 
     /// The words of `text` (normalized), in order, as (byte offset, magnitude). At each place
     /// the longest word counts, and the search goes on after it (暴力催收 is one word, not 催收
     /// as well).
     pub fn find(&self, text: &str) -> Vec<(usize, f64)> {
-        self.confirm(text, &self.marks.watch(text))
+        let mut candidates = Vec::new();
+        fold::fold_watching(text, &self.pairs, &mut candidates);
+        self.confirm(text, &candidates)
     }
 
     /// The words that begin at `candidates` (byte offsets, ascending, every word's beginning
@@ -638,7 +689,9 @@ impl TextNegatives {
         let (a, b) = (chars.next()?, chars.next()?);
         let rest = chars.as_str();
         let list = self.words.get(&(a, b))?;
-        let (tail, magnitude) = list.iter().find(|(tail, _)| rest.starts_with(tail.as_str()))?;
+        let (tail, magnitude) = list
+            .iter()
+            .find(|(tail, _)| rest.starts_with(tail.as_str()))?;
         Some((text.len() - rest.len() + tail.len(), *magnitude))
     }
 
@@ -755,6 +808,35 @@ mod tests {
         assert_eq!(negatives.find("跑路案"), vec![(0, magnitude("跑路"))]);
         assert_eq!(negatives.find("暴力催收"), vec![(0, magnitude("暴力催收"))]);
         assert_eq!(negatives.find("坑，scam fraud"), vec![]);
+    }
+
+    /// The list is what `TextNegatives::new` relies on: words of the built-in lexicon, all
+    /// strongly negative, of two or more common ideographs (the fold pass decodes only those).
+    #[test]
+    fn text_negative_words_are_strong_lexicon_words_of_ideographs() {
+        let lexicon = Lexicon::builtin().unwrap();
+        for word in TEXT_NEGATIVE_WORDS {
+            let entry = lexicon
+                .get(word)
+                .unwrap_or_else(|| panic!("{word} is no lexicon word"));
+            assert!(
+                entry.polarity <= -TEXT_NEGATIVE_MIN,
+                "{word}: {}",
+                entry.polarity
+            );
+            assert!(word.chars().count() >= 2, "{word}");
+            assert!(
+                word.chars().all(|c| ('\u{4000}'..'\u{A000}').contains(&c)),
+                "{word}"
+            );
+        }
+        let negatives = TextNegatives::new(&lexicon);
+        let kept: usize = negatives.words.values().map(Vec::len).sum();
+        assert_eq!(kept, TEXT_NEGATIVE_WORDS.len());
+        let mut unique = TEXT_NEGATIVE_WORDS.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), TEXT_NEGATIVE_WORDS.len());
     }
 
     #[test]

@@ -63,24 +63,6 @@ static BYTE_CLASS: [u8; 256] = {
 /// inside another character, and continuation bytes are in no class, so looking at bytes one
 /// by one never splits a character.
 pub fn normalize_marking_stops(text: &str) -> Normalized {
-    normalize_with(text, None, &mut Vec::new())
-}
-
-/// [`normalize_marking_stops`], also noting where a word of `marks` may begin in the normalized
-/// text (see [`IdeographMarks`]): ascending byte offsets, among them every place where such a
-/// word begins. Normalization steps over ideographs anyway (they never change), so this costs
-/// a look at every other one rather than a pass of its own.
-pub fn normalize_watching(text: &str, marks: &IdeographMarks) -> (Normalized, Vec<usize>) {
-    let mut candidates = Vec::new();
-    let normalized = normalize_with(text, Some(marks), &mut candidates);
-    (normalized, candidates)
-}
-
-fn normalize_with(
-    text: &str,
-    marks: Option<&IdeographMarks>,
-    candidates: &mut Vec<usize>,
-) -> Normalized {
     let mut out = String::with_capacity(text.len());
     // About one stop per sentence; a sentence is rarely shorter than 20 bytes.
     let mut stops = Vec::with_capacity(text.len() / 20 + 1);
@@ -92,10 +74,7 @@ fn normalize_with(
         // An ideograph (always three bytes long) is the commonest character and never changes:
         // step over it whole.
         if is_ideograph_lead(b) {
-            i += match marks {
-                None => 3,
-                Some(marks) => marks.look(bytes, i, out.len() + (i - copied), candidates),
-            };
+            i += 3;
             continue;
         }
         let class = BYTE_CLASS[usize::from(b)];
@@ -156,91 +135,8 @@ fn normalize_with(
             .replace("n't", " not");
         // The stops moved; find them again (English text is rare and short).
         stops = stops_of(&out);
-        if let Some(marks) = marks {
-            *candidates = marks.watch(&out);
-        }
     }
     Normalized { text: out, stops }
-}
-
-/// The first and second characters of some words (ideographs of U+4000–U+9FFF), for finding
-/// those words in a text without segmenting it: [`normalize_watching`] and
-/// [`IdeographMarks::watch`] note every place where one may begin, and the caller compares the
-/// words there.
-///
-/// Only every other ideograph is looked at. Every word is at least two ideographs long, so one
-/// of its first two characters is always looked at: a character that begins some word marks a
-/// candidate where it stands, one that is some word's second character marks one a character
-/// back.
-#[derive(Debug, Clone)]
-pub struct IdeographMarks {
-    /// For each block of 64 code points of the BMP: which begin a word, which are a word's
-    /// second character. Side by side, so that one cache line answers both; the whole BMP, so
-    /// that any three bytes decoded index it (16 KB).
-    blocks: Vec<(u64, u64)>,
-}
-
-impl IdeographMarks {
-    /// Marks the first two characters of `words`; words of fewer than two characters, or with
-    /// a character outside U+4000–U+9FFF, are refused.
-    pub fn new<'w>(words: impl IntoIterator<Item = &'w str>) -> Result<IdeographMarks, String> {
-        let mut blocks = vec![(0u64, 0u64); 0x10000 / 64];
-        for word in words {
-            let mut chars = word.chars();
-            let (Some(a), Some(b)) = (chars.next(), chars.next()) else {
-                return Err(format!("{word:?} is shorter than two characters"));
-            };
-            if !word.chars().all(|c| ('\u{4000}'..'\u{A000}').contains(&c)) {
-                return Err(format!("{word:?} holds a character outside U+4000-U+9FFF"));
-            }
-            let (a, b) = (a as usize, b as usize);
-            blocks[a / 64].0 |= 1 << (a % 64);
-            blocks[b / 64].1 |= 1 << (b % 64);
-        }
-        Ok(IdeographMarks { blocks })
-    }
-
-    /// Every place in `text` where a marked word may begin, ascending.
-    pub fn watch(&self, text: &str) -> Vec<usize> {
-        let bytes = text.as_bytes();
-        let mut candidates = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            i += if is_ideograph_lead(bytes[i]) {
-                self.look(bytes, i, i, &mut candidates)
-            } else {
-                1
-            };
-        }
-        candidates
-    }
-
-    /// Looks at the ideograph at byte `i` of `bytes`, which stands at `at` in the text the
-    /// candidates are for; returns how far to step: past the next ideograph too, which need
-    /// not be looked at.
-    #[inline(always)]
-    fn look(&self, bytes: &[u8], i: usize, at: usize, candidates: &mut Vec<usize>) -> usize {
-        let code = (usize::from(bytes[i] & 0x0F) << 12)
-            | (usize::from(bytes[i + 1] & 0x3F) << 6)
-            | usize::from(bytes[i + 2] & 0x3F);
-        let (first, second) = self.blocks[code >> 6];
-        let bit = 1u64 << (code & 63);
-        if (first | second) & bit != 0 {
-            // An ideograph just before is never one normalization changed or dropped, so it
-            // stands just before in the output too.
-            if second & bit != 0 && i >= 3 && is_ideograph_lead(bytes[i - 3]) {
-                candidates.push(at - 3);
-            }
-            if first & bit != 0 {
-                candidates.push(at);
-            }
-        }
-        if bytes.get(i + 3).copied().is_some_and(is_ideograph_lead) {
-            6
-        } else {
-            3
-        }
-    }
 }
 
 /// What normalization does to one character.
