@@ -431,8 +431,8 @@ impl Analyzer {
         targets: &[&BrandMatcher],
         focus: Focus,
     ) -> (Doc, Vec<Vec<Mention>>) {
-        let text::Normalized { text, stops } = text::normalize_marking_stops(raw);
-        let folded = fold::fold(&text);
+        let (text::Normalized { text, stops }, fold_plan) = fold::normalize_for_matching(raw);
+        let folded = fold_plan.apply(&text);
         let mentions: Vec<Vec<Mention>> = targets
             .iter()
             .map(|m| m.find_folded(&folded, &text))
