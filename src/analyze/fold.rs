@@ -12,6 +12,10 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+#[cfg(doc)]
+use super::text::normalize_marking_stops;
+use super::text::{normalize_observed, Normalized, Observer};
+
 /// Traditional → Simplified pairs (each entry: the Traditional character, then its Simplified
 /// form) for the characters common in Chinese company, product and financial names. A brand
 /// name needs only its own characters to fold; the list is deliberately small and one-way
@@ -242,26 +246,34 @@ static ASCII_SEPARATOR: [bool; 128] = {
 #[derive(Debug, Clone)]
 pub struct WatchedPairs {
     /// One bit per BMP code point, laid out as [`Table::traditional`].
-    firsts: Box<[u64; 1024]>,
-    seconds: Box<[u64; 1024]>,
+    /// Per word of 64 code points: which begin a watched pair, which end one. Side by side,
+    /// so one cache line answers both (16 KB).
+    bits: Box<[(u64, u64); 1024]>,
 }
 
 impl WatchedPairs {
     /// Watches `pairs`, whose characters must be ideographs of U+4000–U+9FFF (three bytes,
     /// lead byte E4–E9: the ones the fold pass decodes).
     pub fn new(pairs: impl IntoIterator<Item = (char, char)>) -> Result<WatchedPairs, String> {
-        let mut firsts = Box::new([0u64; 1024]);
-        let mut seconds = Box::new([0u64; 1024]);
+        let mut bits = Box::new([(0u64, 0u64); 1024]);
         for (a, b) in pairs {
             for c in [a, b] {
                 if !('\u{4000}'..'\u{A000}').contains(&c) {
                     return Err(format!("{c:?} is not an ideograph of U+4000-U+9FFF"));
                 }
             }
-            firsts[a as usize >> 6] |= 1 << (a as usize & 63);
-            seconds[b as usize >> 6] |= 1 << (b as usize & 63);
+            bits[a as usize >> 6].0 |= 1 << (a as usize & 63);
+            bits[b as usize >> 6].1 |= 1 << (b as usize & 63);
         }
-        Ok(WatchedPairs { firsts, seconds })
+        Ok(WatchedPairs { bits })
+    }
+
+    /// Watches nothing.
+    pub fn none() -> &'static WatchedPairs {
+        static NONE: OnceLock<WatchedPairs> = OnceLock::new();
+        NONE.get_or_init(|| WatchedPairs {
+            bits: Box::new([(0, 0); 1024]),
+        })
     }
 }
 
@@ -289,13 +301,13 @@ struct Watching<'w> {
 impl Watch for Watching<'_> {
     #[inline(always)]
     fn ideograph(&mut self, bytes: &[u8], at: usize, word: usize, bit: u8) {
-        if self.watched.firsts[word] >> bit & 1 == 0 {
+        if self.watched.bits[word].0 >> bit & 1 == 0 {
             return;
         }
         if let Some(&[b0, b1, b2]) = bytes.get(at + 3..at + 6) {
             if (0xE4..=0xE9).contains(&b0) {
                 let (word, bit) = Table::position_utf8(b0, b1, b2);
-                if self.watched.seconds[word] >> bit & 1 == 1 {
+                if self.watched.bits[word].1 >> bit & 1 == 1 {
                     self.found.push(at);
                 }
             }
@@ -415,6 +427,132 @@ fn fold_with<'a, W: Watch>(text: &'a str, watch: &mut W) -> Folded<'a> {
     }
 }
 
+/// What folding will change in a normalized text, found while it was normalized
+/// ([`normalize_for_matching`]): (byte, length, the Simplified form or `None` for a dropped
+/// separator), in order.
+#[derive(Debug, Default)]
+pub struct FoldPlan {
+    changes: Vec<(usize, usize, Option<char>)>,
+    /// Where each watched pair may begin ([`fold_watching`]), when pairs were watched.
+    watched_at: Vec<usize>,
+    /// Normalization rewrote the text after the changes were noted: fold it afresh.
+    stale: bool,
+}
+
+impl FoldPlan {
+    /// The text folded: [`fold`]`(text)`, where `text` is the normalized text the plan was
+    /// made with.
+    pub fn apply<'a>(&self, text: &'a str) -> Folded<'a> {
+        if self.stale {
+            return fold(text);
+        }
+        let mut shifts: Vec<(usize, usize)> = Vec::new();
+        if self.changes.is_empty() {
+            return Folded {
+                text: Cow::Borrowed(text),
+                shifts,
+                source_len: text.len(),
+            };
+        }
+        let mut folded = String::with_capacity(text.len());
+        let mut copied = 0;
+        for &(at, width, change) in &self.changes {
+            folded.push_str(&text[copied..at]);
+            copied = at + width;
+            match change {
+                Some(simplified) => folded.push(simplified),
+                None => match shifts.last_mut() {
+                    // A run of separators: one shift, to after the last of them.
+                    Some(last) if last.0 == folded.len() => last.1 = copied,
+                    _ => shifts.push((folded.len(), copied)),
+                },
+            }
+        }
+        folded.push_str(&text[copied..]);
+        Folded {
+            text: Cow::Owned(folded),
+            shifts,
+            source_len: text.len(),
+        }
+    }
+
+    /// Where each pair of `watched` may begin in `text` (the normalized text the plan was
+    /// made with, watching `watched`), as [`fold_watching`] notes them.
+    pub fn watched_at(&self, text: &str, watched: &WatchedPairs) -> Cow<'_, [usize]> {
+        if self.stale {
+            let mut found = Vec::new();
+            fold_watching(text, watched, &mut found);
+            return Cow::Owned(found);
+        }
+        Cow::Borrowed(&self.watched_at)
+    }
+}
+
+/// Notes what folding changes as normalization writes the text, and where watched pairs
+/// may begin.
+struct Planner<'w> {
+    table: &'static Table,
+    watched: &'w WatchedPairs,
+    /// Where an ideograph would end a watched pair begun by the last one seen (none can:
+    /// `usize::MAX`).
+    pair_ends_at: usize,
+    plan: FoldPlan,
+}
+
+impl Observer for Planner<'_> {
+    #[inline(always)]
+    fn ideograph(&mut self, at: usize, [b0, b1, b2]: [u8; 3]) {
+        let (word, bit) = Table::position_utf8(b0, b1, b2);
+        // Every ideograph is tested, with no branch but the rare one where a pair is found.
+        let (first, second) = self.watched.bits[word];
+        if (self.pair_ends_at == at) & (second >> bit & 1 == 1) {
+            self.plan.watched_at.push(at - 3);
+        }
+        self.pair_ends_at = if first >> bit & 1 == 1 {
+            at + 3
+        } else {
+            usize::MAX
+        };
+        if self.table.traditional[word] >> bit & 1 == 0 {
+            return;
+        }
+        let code =
+            (u32::from(b0 & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
+        if let Some(c) = char::from_u32(code) {
+            self.plan
+                .changes
+                .push((at, 3, Some(self.table.simplified_of(c))));
+        }
+    }
+
+    #[inline(always)]
+    fn character(&mut self, at: usize, c: char) {
+        if is_separator(c) {
+            self.plan.changes.push((at, c.len_utf8(), None));
+        }
+    }
+
+    fn rewritten(&mut self) {
+        self.plan.stale = true;
+    }
+}
+
+/// Normalizes `raw` ([`normalize_marking_stops`]) and plans its folding in the same pass over
+/// its bytes: for the analyzer, which does both to every post that may name a brand. Folding
+/// with a pass of its own cost about 4% of the analysis (BENCHMARKS.md). The plan also notes
+/// where each pair of `watched` may begin ([`FoldPlan::watched_at`]; [`WatchedPairs::none`]
+/// watches nothing).
+pub fn normalize_for_matching(raw: &str, watched: &WatchedPairs) -> (Normalized, FoldPlan) {
+    let mut planner = Planner {
+        table: table(),
+        watched,
+        pair_ends_at: usize::MAX,
+        plan: FoldPlan::default(),
+    };
+    let normalized = normalize_observed(raw, &mut planner);
+    (normalized, planner.plan)
+}
+
 /// The code point of the three-byte character at `i`.
 fn decode3(bytes: &[u8], i: usize) -> u32 {
     (u32::from(bytes[i] & 0x0F) << 12)
@@ -450,6 +588,55 @@ mod tests {
         assert_eq!(simplified('a'), 'a');
         assert_eq!(spellings('满'), vec!['满', '滿']);
         assert_eq!(spellings('滿'), vec!['满', '滿']);
+    }
+
+    /// Planned while normalizing, folding gives what normalizing and then folding give, on
+    /// texts of every kind of character either pass touches.
+    #[test]
+    fn folding_planned_while_normalizing_is_folding_afterwards() {
+        use crate::analyze::text::{normalize_marking_stops, OBSERVED_ASCII};
+        let pieces = [
+            "度", "小", "满", "滿", "貸", "銀", "行", " ", "\t", "-", "_", ".", "*", "/", "|", "~",
+            "·", "•", "・", "‧", "･", "∙", "‐", "　", "\u{a0}", "－", "．", "Ａ", "ｂ", "X", "y",
+            "7", "，", "。", "！", "?", "\n", "\u{fe0f}", "\u{200b}", "’", "n't", "can't", "é",
+            "😀", "ア", "한", "𠀀", "跑", "路",
+        ];
+        let watched = WatchedPairs::new([('跑', '路'), ('度', '小'), ('小', '满')]).unwrap();
+        let mut watched_seen = 0;
+        let mut seed = 11u64;
+        for n in 0..3000 {
+            let mut raw = String::new();
+            for _ in 0..(n % 17) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                raw.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let (normalized, plan) = normalize_for_matching(&raw, &watched);
+            assert_eq!(normalized, normalize_marking_stops(&raw), "{raw:?}");
+            let mut pairs = Vec::new();
+            fold_watching(&normalized.text, &watched, &mut pairs);
+            assert_eq!(
+                *plan.watched_at(&normalized.text, &watched),
+                pairs,
+                "{raw:?}"
+            );
+            watched_seen += pairs.len();
+            let planned = plan.apply(&normalized.text);
+            let afterwards = fold(&normalized.text);
+            assert_eq!(planned.text, afterwards.text, "{raw:?}");
+            assert_eq!(planned.shifts, afterwards.shifts, "{raw:?}");
+            assert_eq!(planned.source_len, afterwards.source_len, "{raw:?}");
+        }
+        assert!(watched_seen > 50, "{watched_seen}");
+        // The characters shown to the plan are the ASCII separators folding drops.
+        for b in 0..128u8 {
+            assert_eq!(
+                OBSERVED_ASCII.contains(&b),
+                ASCII_SEPARATOR[usize::from(b)],
+                "{b}"
+            );
+        }
     }
 
     #[test]

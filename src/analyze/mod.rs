@@ -447,15 +447,12 @@ impl Analyzer {
         targets: &[&BrandMatcher],
         focus: Focus,
     ) -> (Doc, Vec<Vec<Mention>>) {
-        let text::Normalized { text, stops } = text::normalize_marking_stops(raw);
-        // About targets, the heaviest negative words of the whole post count too: the fold
-        // pass, which tests every ideograph anyway, notes where one may begin.
-        let mut negative_candidates = Vec::new();
-        let folded = if targets.is_empty() {
-            fold::fold(&text)
-        } else {
-            fold::fold_watching(&text, self.text_negatives.pairs(), &mut negative_candidates)
-        };
+        // About targets, the heaviest negative words of the whole post count too: the pass
+        // that normalizes the text and plans its folding notes where one may begin.
+        let watched = (!targets.is_empty()).then(|| self.text_negatives.pairs());
+        let (text::Normalized { text, stops }, fold_plan) =
+            fold::normalize_for_matching(raw, watched.unwrap_or(fold::WatchedPairs::none()));
+        let folded = fold_plan.apply(&text);
         let mentions: Vec<Vec<Mention>> = targets
             .iter()
             .map(|m| m.find_folded(&folded, &text))
@@ -533,7 +530,12 @@ impl Analyzer {
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
         let known = self.look_up(&text, &tokens, &kinds, !targets.is_empty());
-        let text_negatives = self.text_negatives.confirm(&text, &negative_candidates);
+        let text_negatives = match watched {
+            Some(pairs) => self
+                .text_negatives
+                .confirm(&text, &fold_plan.watched_at(&text, pairs)),
+            None => Vec::new(),
+        };
         let mut doc = Doc {
             text_negatives,
             text,

@@ -32,9 +32,15 @@ pub fn is_ideograph_lead(b: u8) -> bool {
     (0xE4..=0xE9).contains(&b)
 }
 
-/// What a byte can start: a character that normalization changes, a stop, or both.
+/// What a byte can start: a character that normalization changes, a stop, or both; or an
+/// ASCII character that an [`Observer`] is shown ([`OBSERVED_ASCII`]).
 const CHANGES: u8 = 1;
 const STOPS: u8 = 2;
+const OBSERVED: u8 = 4;
+
+/// The ASCII characters, besides those normalization changes, that an [`Observer`] is shown:
+/// the ones brand folding drops between the parts of a name (`super::fold::is_separator`).
+pub const OBSERVED_ASCII: &[u8] = b" \t-_.*/|~";
 static BYTE_CLASS: [u8; 256] = {
     let mut class = [0u8; 256];
     let mut b = b'A';
@@ -54,8 +60,39 @@ static BYTE_CLASS: [u8; 256] = {
     class[b':' as usize] = STOPS;
     class[b'\n' as usize] = STOPS;
     class[b'\r' as usize] = STOPS;
+    let mut k = 0;
+    while k < OBSERVED_ASCII.len() {
+        class[OBSERVED_ASCII[k] as usize] = OBSERVED;
+        k += 1;
+    }
     class
 };
+
+/// Sees the characters of the normalized text as normalization writes them, so that a later
+/// per-character pass (brand folding, `super::fold::normalize_for_matching`) needs no loop of
+/// its own. Positions are byte offsets in the normalized text. Ideographs, other characters
+/// normalization keeps and [`OBSERVED_ASCII`] are shown; other ASCII (letters, digits) and the
+/// non-ASCII characters whose lead byte starts nothing normalization changes are not.
+pub trait Observer {
+    /// A three-byte ideograph (lead byte E4–E9), its bytes as written.
+    fn ideograph(&mut self, at: usize, bytes: [u8; 3]);
+    /// Any other character shown, as it stands in the normalized text.
+    fn character(&mut self, at: usize, c: char);
+    /// Normalization rewrote the text afterwards (English contractions): the positions shown
+    /// no longer hold.
+    fn rewritten(&mut self);
+}
+
+/// Observes nothing: plain normalization.
+struct Unobserved;
+
+impl Observer for Unobserved {
+    #[inline(always)]
+    fn ideograph(&mut self, _: usize, _: [u8; 3]) {}
+    #[inline(always)]
+    fn character(&mut self, _: usize, _: char) {}
+    fn rewritten(&mut self) {}
+}
 
 /// Normalizes `text` and marks its stops, in one pass over the bytes: this runs over every
 /// post that names a brand. Most of a Chinese post needs no change, so the runs between the
@@ -63,6 +100,11 @@ static BYTE_CLASS: [u8; 256] = {
 /// inside another character, and continuation bytes are in no class, so looking at bytes one
 /// by one never splits a character.
 pub fn normalize_marking_stops(text: &str) -> Normalized {
+    normalize_observed(text, &mut Unobserved)
+}
+
+/// [`normalize_marking_stops`], showing `observer` the characters it writes (see [`Observer`]).
+pub fn normalize_observed<O: Observer>(text: &str, observer: &mut O) -> Normalized {
     let mut out = String::with_capacity(text.len());
     // About one stop per sentence; a sentence is rarely shorter than 20 bytes.
     let mut stops = Vec::with_capacity(text.len() / 20 + 1);
@@ -74,11 +116,19 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
         // An ideograph (always three bytes long) is the commonest character and never changes:
         // step over it whole.
         if is_ideograph_lead(b) {
+            if let Some(&[b0, b1, b2]) = bytes.get(i..i + 3) {
+                observer.ideograph(out.len() + (i - copied), [b0, b1, b2]);
+            }
             i += 3;
             continue;
         }
         let class = BYTE_CLASS[usize::from(b)];
         if class == 0 {
+            i += 1;
+            continue;
+        }
+        if class == OBSERVED {
+            observer.character(out.len() + (i - copied), char::from(b));
             i += 1;
             continue;
         }
@@ -98,14 +148,15 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
         match normalized(c) {
             // Most punctuation stays as it is: it goes out with its run.
             Normalization::Keep => {
+                let at = out.len() + (i - copied);
                 if let Some(hard) = stop_kind(c) {
-                    let at = out.len() + (i - copied);
                     stops.push(Stop {
                         start: at,
                         end: at + width,
                         hard,
                     });
                 }
+                observer.character(at, c);
             }
             Normalization::Drop => {
                 out.push_str(&text[copied..i]);
@@ -120,6 +171,7 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
                         hard,
                     });
                 }
+                observer.character(out.len(), ascii);
                 out.push(ascii);
                 copied = i + width;
             }
@@ -135,6 +187,7 @@ pub fn normalize_marking_stops(text: &str) -> Normalized {
             .replace("n't", " not");
         // The stops moved; find them again (English text is rare and short).
         stops = stops_of(&out);
+        observer.rewritten();
     }
     Normalized { text: out, stops }
 }
