@@ -597,7 +597,7 @@ fn run(cli: Cli) -> Result<()> {
                 .transpose()?;
             let general_note = match &general {
                 Some(_) => format!(
-                    "s:general (the general model's log-odds for the window, from {}). ",
+                    "s:general (the general model's log-odds for the window of a post of up to 420 bytes, from {}). ",
                     match &config.analysis.lexicon_dir {
                         Some(dir) if dir.join("general.tsv").exists() =>
                             dir.join("general.tsv").display().to_string(),
@@ -742,7 +742,8 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 let kind = if fitted.targeted {
-                    "<E> stands for the brand."
+                    "s:text_neg (how much more negative the whole text is than the window, by the 64 words of TEXT_NEGATIVE_WORDS). \
+                     <E> stands for the brand."
                 } else {
                     "Learned from whole texts: it judges texts without a brand (lexicons/general.tsv)."
                 };

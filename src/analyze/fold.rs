@@ -110,10 +110,15 @@ impl Table {
         code < 0x10000 && self.traditional[(code >> 6) as usize & 1023] >> (code & 63) & 1 == 1
     }
 
-    /// [`Table::is_traditional`] of the three-byte character starting `bytes`.
-    fn is_traditional_utf8(&self, b0: u8, b1: u8, b2: u8) -> bool {
-        let word = (usize::from(b0 & 0x0F) << 6) | usize::from(b1 & 0x3F);
-        self.traditional[word] >> (b2 & 0x3F) & 1 == 1
+    /// Where the three-byte character starting with `b0 b1 b2` stands in a bitmap laid out
+    /// as [`Table::traditional`]: its word, indexed by the code point's top 10 bits (which
+    /// the first two bytes hold), and its bit, the last byte's 6.
+    #[inline(always)]
+    fn position_utf8(b0: u8, b1: u8, b2: u8) -> (usize, u8) {
+        (
+            (usize::from(b0 & 0x0F) << 6) | usize::from(b1 & 0x3F),
+            b2 & 0x3F,
+        )
     }
 
     fn simplified_of(&self, c: char) -> char {
@@ -231,12 +236,106 @@ static ASCII_SEPARATOR: [bool; 128] = {
     table
 };
 
+/// Pairs of ideographs a fold pass watches for: the first two characters of words that a later
+/// stage wants found anywhere in a text without segmenting it (`sentiment::TextNegatives`).
+/// Folding tests every ideograph of a text that may name a brand against the Traditional bitmap
+/// already; a bitmap of first characters, indexed the same way, costs a load and a test there,
+/// where a pass of its own cost the analysis about 6% of its throughput (BENCHMARKS.md). Only
+/// on a first character (one in twelve of a finance text's) is the next one decoded and tested
+/// against a bitmap of second characters.
+#[derive(Debug, Clone)]
+pub struct WatchedPairs {
+    /// One bit per BMP code point, laid out as [`Table::traditional`].
+    /// Per word of 64 code points: which begin a watched pair, which end one. Side by side,
+    /// so one cache line answers both (16 KB).
+    bits: Box<[(u64, u64); 1024]>,
+}
+
+impl WatchedPairs {
+    /// Watches `pairs`, whose characters must be ideographs of U+4000–U+9FFF (three bytes,
+    /// lead byte E4–E9: the ones the fold pass decodes).
+    pub fn new(pairs: impl IntoIterator<Item = (char, char)>) -> Result<WatchedPairs, String> {
+        let mut bits = Box::new([(0u64, 0u64); 1024]);
+        for (a, b) in pairs {
+            for c in [a, b] {
+                if !('\u{4000}'..'\u{A000}').contains(&c) {
+                    return Err(format!("{c:?} is not an ideograph of U+4000-U+9FFF"));
+                }
+            }
+            bits[a as usize >> 6].0 |= 1 << (a as usize & 63);
+            bits[b as usize >> 6].1 |= 1 << (b as usize & 63);
+        }
+        Ok(WatchedPairs { bits })
+    }
+
+    /// Watches nothing.
+    pub fn none() -> &'static WatchedPairs {
+        static NONE: OnceLock<WatchedPairs> = OnceLock::new();
+        NONE.get_or_init(|| WatchedPairs {
+            bits: Box::new([(0, 0); 1024]),
+        })
+    }
+}
+
+/// What a fold pass tells of the ideographs it steps over.
+trait Watch {
+    /// The ideograph at byte `at` of `bytes`, by its bitmap word and bit (see
+    /// [`Table::traditional`]).
+    fn ideograph(&mut self, bytes: &[u8], at: usize, word: usize, bit: u8);
+}
+
+/// Plain folding.
+struct Unwatched;
+
+impl Watch for Unwatched {
+    #[inline(always)]
+    fn ideograph(&mut self, _: &[u8], _: usize, _: usize, _: u8) {}
+}
+
+/// Notes where each watched pair may begin.
+struct Watching<'w> {
+    watched: &'w WatchedPairs,
+    found: &'w mut Vec<usize>,
+}
+
+impl Watch for Watching<'_> {
+    #[inline(always)]
+    fn ideograph(&mut self, bytes: &[u8], at: usize, word: usize, bit: u8) {
+        if self.watched.bits[word].0 >> bit & 1 == 0 {
+            return;
+        }
+        if let Some(&[b0, b1, b2]) = bytes.get(at + 3..at + 6) {
+            if (0xE4..=0xE9).contains(&b0) {
+                let (word, bit) = Table::position_utf8(b0, b1, b2);
+                if self.watched.bits[word].1 >> bit & 1 == 1 {
+                    self.found.push(at);
+                }
+            }
+        }
+    }
+}
+
 /// Folds a normalized text. It runs over every text that may name a brand, so it works on
 /// bytes: ASCII is looked up in a table, a three-byte ideograph is decoded by hand and tested
 /// against the Traditional bitmap, other characters are decoded only when their lead byte can
 /// start a separator. Nothing is copied until the first change, and runs between changes are
 /// copied whole.
 pub fn fold(text: &str) -> Folded<'_> {
+    fold_with(text, &mut Unwatched)
+}
+
+/// [`fold`], also noting in `found`, in order, the byte (in `text`) where each pair of
+/// neighbouring ideographs that `watched` may hold begins (every watched pair's first character
+/// with any watched pair's second), as written before folding.
+pub fn fold_watching<'a>(
+    text: &'a str,
+    watched: &WatchedPairs,
+    found: &mut Vec<usize>,
+) -> Folded<'a> {
+    fold_with(text, &mut Watching { watched, found })
+}
+
+fn fold_with<'a, W: Watch>(text: &'a str, watch: &mut W) -> Folded<'a> {
     let bytes = text.as_bytes();
     let table = table();
     let mut out: Option<String> = None;
@@ -246,17 +345,22 @@ pub fn fold(text: &str) -> Folded<'_> {
     while i < bytes.len() {
         // Step over what never changes (almost all of a post) before anything else.
         while let Some(&b) = bytes.get(i) {
-            let unchanged = if b < 0x80 {
-                !ASCII_SEPARATOR[usize::from(b)]
-            } else {
-                (0xE4..=0xE9).contains(&b)
-                    && i + 2 < bytes.len()
-                    && !table.is_traditional_utf8(b, bytes[i + 1], bytes[i + 2])
-            };
-            if !unchanged {
+            if b < 0x80 {
+                if ASCII_SEPARATOR[usize::from(b)] {
+                    break;
+                }
+                i += 1;
+                continue;
+            }
+            if !(0xE4..=0xE9).contains(&b) || i + 2 >= bytes.len() {
                 break;
             }
-            i += if b < 0x80 { 1 } else { 3 };
+            let (word, bit) = Table::position_utf8(b, bytes[i + 1], bytes[i + 2]);
+            if table.traditional[word] >> bit & 1 == 1 {
+                break;
+            }
+            watch.ideograph(bytes, i, word, bit);
+            i += 3;
         }
         let Some(&b) = bytes.get(i) else {
             break;
@@ -266,6 +370,8 @@ pub fn fold(text: &str) -> Folded<'_> {
             (1, drop.then_some(None))
         } else if (0xE4..=0xE9).contains(&b) && i + 2 < bytes.len() {
             let code = decode3(bytes, i);
+            let (word, bit) = Table::position_utf8(b, bytes[i + 1], bytes[i + 2]);
+            watch.ideograph(bytes, i, word, bit);
             // Decoding is checked only for the rare Traditional character.
             let change = table
                 .is_traditional(code)
@@ -327,6 +433,8 @@ pub fn fold(text: &str) -> Folded<'_> {
 #[derive(Debug, Default)]
 pub struct FoldPlan {
     changes: Vec<(usize, usize, Option<char>)>,
+    /// Where each watched pair may begin ([`fold_watching`]), when pairs were watched.
+    watched_at: Vec<usize>,
     /// Normalization rewrote the text after the changes were noted: fold it afresh.
     stale: bool,
 }
@@ -367,18 +475,45 @@ impl FoldPlan {
             source_len: text.len(),
         }
     }
+
+    /// Where each pair of `watched` may begin in `text` (the normalized text the plan was
+    /// made with, watching `watched`), as [`fold_watching`] notes them.
+    pub fn watched_at(&self, text: &str, watched: &WatchedPairs) -> Cow<'_, [usize]> {
+        if self.stale {
+            let mut found = Vec::new();
+            fold_watching(text, watched, &mut found);
+            return Cow::Owned(found);
+        }
+        Cow::Borrowed(&self.watched_at)
+    }
 }
 
-/// Notes what folding changes as normalization writes the text.
-struct Planner {
+/// Notes what folding changes as normalization writes the text, and where watched pairs
+/// may begin.
+struct Planner<'w> {
     table: &'static Table,
+    watched: &'w WatchedPairs,
+    /// Where an ideograph would end a watched pair begun by the last one seen (none can:
+    /// `usize::MAX`).
+    pair_ends_at: usize,
     plan: FoldPlan,
 }
 
-impl Observer for Planner {
+impl Observer for Planner<'_> {
     #[inline(always)]
     fn ideograph(&mut self, at: usize, [b0, b1, b2]: [u8; 3]) {
-        if !self.table.is_traditional_utf8(b0, b1, b2) {
+        let (word, bit) = Table::position_utf8(b0, b1, b2);
+        // Every ideograph is tested, with no branch but the rare one where a pair is found.
+        let (first, second) = self.watched.bits[word];
+        if (self.pair_ends_at == at) & (second >> bit & 1 == 1) {
+            self.plan.watched_at.push(at - 3);
+        }
+        self.pair_ends_at = if first >> bit & 1 == 1 {
+            at + 3
+        } else {
+            usize::MAX
+        };
+        if self.table.traditional[word] >> bit & 1 == 0 {
             return;
         }
         let code =
@@ -404,10 +539,14 @@ impl Observer for Planner {
 
 /// Normalizes `raw` ([`normalize_marking_stops`]) and plans its folding in the same pass over
 /// its bytes: for the analyzer, which does both to every post that may name a brand. Folding
-/// with a pass of its own cost about 4% of the analysis (BENCHMARKS.md).
-pub fn normalize_for_matching(raw: &str) -> (Normalized, FoldPlan) {
+/// with a pass of its own cost about 4% of the analysis (BENCHMARKS.md). The plan also notes
+/// where each pair of `watched` may begin ([`FoldPlan::watched_at`]; [`WatchedPairs::none`]
+/// watches nothing).
+pub fn normalize_for_matching(raw: &str, watched: &WatchedPairs) -> (Normalized, FoldPlan) {
     let mut planner = Planner {
         table: table(),
+        watched,
+        pair_ends_at: usize::MAX,
         plan: FoldPlan::default(),
     };
     let normalized = normalize_observed(raw, &mut planner);
@@ -460,8 +599,10 @@ mod tests {
             "度", "小", "满", "滿", "貸", "銀", "行", " ", "\t", "-", "_", ".", "*", "/", "|", "~",
             "·", "•", "・", "‧", "･", "∙", "‐", "　", "\u{a0}", "－", "．", "Ａ", "ｂ", "X", "y",
             "7", "，", "。", "！", "?", "\n", "\u{fe0f}", "\u{200b}", "’", "n't", "can't", "é",
-            "😀", "ア", "한", "𠀀",
+            "😀", "ア", "한", "𠀀", "跑", "路",
         ];
+        let watched = WatchedPairs::new([('跑', '路'), ('度', '小'), ('小', '满')]).unwrap();
+        let mut watched_seen = 0;
         let mut seed = 11u64;
         for n in 0..3000 {
             let mut raw = String::new();
@@ -471,14 +612,23 @@ mod tests {
                     .wrapping_add(1442695040888963407);
                 raw.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
             }
-            let (normalized, plan) = normalize_for_matching(&raw);
+            let (normalized, plan) = normalize_for_matching(&raw, &watched);
             assert_eq!(normalized, normalize_marking_stops(&raw), "{raw:?}");
+            let mut pairs = Vec::new();
+            fold_watching(&normalized.text, &watched, &mut pairs);
+            assert_eq!(
+                *plan.watched_at(&normalized.text, &watched),
+                pairs,
+                "{raw:?}"
+            );
+            watched_seen += pairs.len();
             let planned = plan.apply(&normalized.text);
             let afterwards = fold(&normalized.text);
             assert_eq!(planned.text, afterwards.text, "{raw:?}");
             assert_eq!(planned.shifts, afterwards.shifts, "{raw:?}");
             assert_eq!(planned.source_len, afterwards.source_len, "{raw:?}");
         }
+        assert!(watched_seen > 50, "{watched_seen}");
         // The characters shown to the plan are the ASCII separators folding drops.
         for b in 0..128u8 {
             assert_eq!(
@@ -487,6 +637,27 @@ mod tests {
                 "{b}"
             );
         }
+    }
+
+    #[test]
+    fn watching_notes_where_each_pair_may_begin_and_folds_the_same() {
+        let watched = WatchedPairs::new([('跑', '路'), ('失', '联')]).unwrap();
+        let text = "老板跑路了 跑 路，失联失联;跑路滿跑 a跑路跑";
+        let mut found = Vec::new();
+        let folded = fold_watching(text, &watched, &mut found);
+        let plain = fold(text);
+        assert_eq!((&folded.text, &folded.shifts), (&plain.text, &plain.shifts));
+        let mut every: Vec<usize> = ["跑路", "失联"]
+            .iter()
+            .flat_map(|w| text.match_indices(w).map(|(at, _)| at))
+            .collect();
+        every.sort_unstable();
+        // 跑 then 联 would also be noted (first and second characters of some pair), but this
+        // text has none: exactly the pairs, in order; a separator parts a pair, and a first
+        // character at the end has no second.
+        assert_eq!(found, every);
+        assert!(WatchedPairs::new([('a', '路')]).is_err());
+        assert!(WatchedPairs::new([('跑', '。')]).is_err());
     }
 
     #[test]

@@ -30,6 +30,14 @@ use lexicon::Lexicon;
 use sentiment::{RawContribution, Terminator};
 use text::{Boundary, TokenKind};
 
+/// The general model speaks about a brand only in a post this short (140 Chinese characters,
+/// a Weibo post): it learned the mood of short posts and reviews, and a short post's mood is
+/// its verdict on the brand it names. In a long article the brand model reads the article's
+/// own words (`s:text_neg`): entity-grouped F1 0.855 with the general model's feature on every
+/// post, 0.858 with it on posts of up to 420 bytes, and the analysis skips its window pass on
+/// the long ones.
+pub const GENERAL_POST_MAX_BYTES: usize = 420;
+
 /// Frequency given to brand aliases in jieba's dictionary: high enough that an alias is always
 /// cut as one word.
 const ALIAS_FREQ: usize = 100_000;
@@ -58,6 +66,10 @@ pub struct Doc {
     pub clauses: Vec<Clause>,
     /// Weibo emoticons: (token index where one starts, end byte, weight), by token index.
     emoticons: Vec<(usize, usize, f64)>,
+    /// The lexicon's strongly negative words anywhere in the text, segmented or not: (byte
+    /// offset, magnitude), in order ([`sentiment::TextNegatives`]). Empty when the text is
+    /// judged as a whole (every word of it is read then).
+    pub text_negatives: Vec<(usize, f64)>,
 }
 
 /// What the analyzer knows of one word: its lexicon entry and what the learned model knows of
@@ -283,6 +295,9 @@ pub struct Analyzer {
     /// The lexicon and learned-model words, for judgments a model reads (the others look
     /// words up in the lexicon alone: a smaller table, whose lookups stay in cache).
     model_words: Option<words::WordTable<Known>>,
+    /// Finds the lexicon's strongly negative words in a whole text, for judgments about a
+    /// target.
+    text_negatives: sentiment::TextNegatives,
     brands: Vec<BrandMatcher>,
     negative_threshold: f64,
 }
@@ -313,6 +328,7 @@ impl Analyzer {
         Analyzer {
             jieba,
             model_words: None,
+            text_negatives: sentiment::TextNegatives::new(&lexicon),
             lexicon,
             learned: None,
             general: None,
@@ -431,7 +447,11 @@ impl Analyzer {
         targets: &[&BrandMatcher],
         focus: Focus,
     ) -> (Doc, Vec<Vec<Mention>>) {
-        let (text::Normalized { text, stops }, fold_plan) = fold::normalize_for_matching(raw);
+        // About targets, the heaviest negative words of the whole post count too: the pass
+        // that normalizes the text and plans its folding notes where one may begin.
+        let watched = (!targets.is_empty()).then(|| self.text_negatives.pairs());
+        let (text::Normalized { text, stops }, fold_plan) =
+            fold::normalize_for_matching(raw, watched.unwrap_or(fold::WatchedPairs::none()));
         let folded = fold_plan.apply(&text);
         let mentions: Vec<Vec<Mention>> = targets
             .iter()
@@ -510,7 +530,14 @@ impl Analyzer {
         // A run of boundaries ("！！" cut apart, "。\n") leaves empty clauses; they hold nothing.
         clauses.retain(|c| c.start < c.end);
         let known = self.look_up(&text, &tokens, &kinds, !targets.is_empty());
+        let text_negatives = match watched {
+            Some(pairs) => self
+                .text_negatives
+                .confirm(&text, &fold_plan.watched_at(&text, pairs)),
+            None => Vec::new(),
+        };
         let mut doc = Doc {
+            text_negatives,
             text,
             tokens,
             kinds,
@@ -768,6 +795,8 @@ impl Analyzer {
         let model = match mentions.is_empty() {
             _ if !models => None,
             true => self.whole_text_model(),
+            // The brand model learned from Chinese posts: on a post without a Chinese word it
+            // would judge by the mention's position alone, and the English rules know better.
             false => self
                 .learned
                 .as_ref()
@@ -811,7 +840,7 @@ impl Analyzer {
 
     /// The general model's log-odds that a brand's window (`weights`) is negative, read as a
     /// whole text of those clauses: no word is the brand's, the brand's name is one more word.
-    /// `None` without a general model.
+    /// `None` without a general model, and for a post longer than [`GENERAL_POST_MAX_BYTES`].
     fn general_of_window(
         &self,
         doc: &Doc,
@@ -820,6 +849,9 @@ impl Analyzer {
         rule_score: f64,
     ) -> Option<f64> {
         let general = self.general.as_ref()?;
+        if doc.text.len() > GENERAL_POST_MAX_BYTES {
+            return None;
+        }
         Some(general.window_log_odds(
             doc,
             learned::Column::General,
@@ -1510,6 +1542,108 @@ pub(crate) mod tests {
         assert!(whole.iter().any(|n| n == "平台_周末"), "{whole:?}");
     }
 
+    /// A post's strongly negative words reach a brand's judgment from anywhere in the text,
+    /// beyond its window (a headline far above a list that names the brand): `s:text_neg` is
+    /// how much more negative the text is than the window. A whole text has no such feature,
+    /// since all its words are read.
+    #[test]
+    fn negative_words_beyond_the_window_are_read_about_a_brand_only() {
+        let a = analyzer();
+        let text_features = |text: &str, entity: Option<&str>| {
+            let mut found: Vec<(String, f64)> = Vec::new();
+            assert!(a.features(text, entity, &mut |name, value| {
+                if name.starts_with("s:text_") {
+                    found.push((name.to_string(), value));
+                }
+            }));
+            found
+        };
+        let far = "某平台老板跑路，投资人报警。今天开会。下午去公园。晚上吃面。星辰贷发布新版本";
+        let target = a.matcher_for("星辰贷");
+        let judged = a.judge_target(far, &target).unwrap();
+        assert!(
+            !judged.clauses.iter().any(|c| c.contains("跑路")),
+            "跑路 is outside the window: {:?}",
+            judged.clauses
+        );
+        let mass: f64 = a.text_negatives.find(far).iter().map(|w| w.1).sum();
+        assert!(mass > 0.0);
+        assert_eq!(
+            text_features(far, Some("星辰贷")),
+            vec![("s:text_neg".to_string(), mass.ln_1p())]
+        );
+        // In the window, the same words are the rules' to judge: nothing beyond it.
+        let near = "某平台老板跑路，星辰贷发布新版本";
+        let zero = vec![("s:text_neg".to_string(), 0.0)];
+        assert_eq!(text_features(near, Some("星辰贷")), zero);
+        assert_eq!(text_features("星辰贷发布新版本", Some("星辰贷")), zero);
+        assert!(text_features(far, None).is_empty());
+    }
+
+    /// The fold pass notes where a strong negative word may begin, so the words confirmed are
+    /// those of trying every character, with Traditional characters, separators and English
+    /// about; however little of the text a window segments, the whole of it is searched.
+    #[test]
+    fn strong_negatives_are_those_of_a_plain_search_of_the_whole_text() {
+        let a = analyzer();
+        let target = a.matcher_for("星辰贷");
+        let mut texts = vec![
+            "某平台老板跑路，投资人报警。今天开会。下午去公园。晚上吃面。星辰贷发布新版本"
+                .to_string(),
+            "星辰貸 跑 路，老闆失聯；scam 詐騙 暴力催收案 跑路跑路 涉嫌诈骗犯".to_string(),
+        ];
+        // Words of the list glued to each other, to pieces of words and to separators.
+        let pieces = [
+            "跑路",
+            "失联",
+            "暴力催收",
+            "诈骗",
+            "涉嫌",
+            "非法",
+            "集资",
+            "爆雷",
+            "骗子",
+            "路",
+            "高",
+            "利贷",
+            "坑",
+            "不",
+            "貸",
+            " ",
+            "，",
+            "a",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..300 {
+            let mut text = String::from("星辰贷");
+            for _ in 0..14 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            texts.push(text);
+        }
+        let mut with_words = 0;
+        for text in &texts {
+            let (doc, _) = a.prepare(text, &[&target], Focus::Mentions(1));
+            let expected = a.text_negatives.find_naively(&doc.text);
+            with_words += usize::from(!expected.is_empty());
+            assert_eq!(doc.text_negatives, expected, "{text}");
+        }
+        assert!(with_words > 200, "{with_words}");
+        let (doc, _) = a.prepare(&texts[0], &[&target], Focus::Mentions(1));
+        let segmented: usize = doc.tokens.iter().map(|&(s, e)| e - s).sum();
+        assert!(
+            segmented < doc.text.len(),
+            "跑路 is in text no window segments"
+        );
+        assert_eq!(doc.text_negatives.len(), 1);
+        // Judged as a whole, a text's words are all read already: nothing is searched.
+        let (doc, _) = a.prepare(&texts[0], &[], Focus::Whole);
+        assert!(doc.text_negatives.is_empty());
+    }
+
     /// The brand model learned from Chinese posts; an English post is the English rules'.
     #[test]
     fn the_brand_model_judges_posts_with_chinese_only() {
@@ -1893,6 +2027,16 @@ pub(crate) mod tests {
         let j = alone
             .judge_target(inside, &alone.matcher_for("度小满"))
             .unwrap();
+        assert!(!j.negative && (j.score - 0.5).abs() < 1e-6, "{j:?}");
+        // A long article is the brand model's and its words' (s:text_neg): the general model,
+        // which learned the mood of short posts, says nothing of it.
+        let long = format!(
+            "{inside}。{}",
+            "今天开会讨论了新版本的发布计划。".repeat(10)
+        );
+        assert!(long.len() > GENERAL_POST_MAX_BYTES && inside.len() <= GENERAL_POST_MAX_BYTES);
+        assert_eq!(general_feature(&a, &long), None);
+        let j = a.judge_target(&long, &target).unwrap();
         assert!(!j.negative && (j.score - 0.5).abs() < 1e-6, "{j:?}");
         // Texts without a brand are the general model's own.
         let a = Analyzer::new(Lexicon::builtin().unwrap(), &[], 0.5).with_general(Some(general));
