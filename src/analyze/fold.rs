@@ -318,8 +318,7 @@ impl Watch for Watching<'_> {
 /// Folds a normalized text. It runs over every text that may name a brand, so it works on
 /// bytes: ASCII is looked up in a table, a three-byte ideograph is decoded by hand and tested
 /// against the Traditional bitmap, other characters are decoded only when their lead byte can
-/// start a separator. Nothing is copied until the first change, and runs between changes are
-/// copied whole.
+/// start a separator. The changes found are then made by [`apply_changes`].
 pub fn fold(text: &str) -> Folded<'_> {
     fold_with(text, &mut Unwatched)
 }
@@ -338,9 +337,7 @@ pub fn fold_watching<'a>(
 fn fold_with<'a, W: Watch>(text: &'a str, watch: &mut W) -> Folded<'a> {
     let bytes = text.as_bytes();
     let table = table();
-    let mut out: Option<String> = None;
-    let mut shifts: Vec<(usize, usize)> = Vec::new();
-    let mut copied = 0;
+    let mut changes = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         // Step over what never changes (almost all of a post) before anything else.
@@ -393,37 +390,45 @@ fn fold_with<'a, W: Watch>(text: &'a str, watch: &mut W) -> Folded<'a> {
             };
             (width, change)
         };
-        let Some(change) = change else {
-            i += width;
-            continue;
+        if let Some(change) = change {
+            changes.push((i, width, change));
+        }
+        i += width;
+    }
+    apply_changes(text, &changes)
+}
+
+/// `text` with `changes` made ((byte, length, the Simplified form or `None` for a dropped
+/// separator), in order): nothing is copied when there are none, and the runs between them
+/// are copied whole.
+fn apply_changes<'a>(text: &'a str, changes: &[(usize, usize, Option<char>)]) -> Folded<'a> {
+    let mut shifts: Vec<(usize, usize)> = Vec::new();
+    if changes.is_empty() {
+        return Folded {
+            text: Cow::Borrowed(text),
+            shifts,
+            source_len: text.len(),
         };
-        let folded = out.get_or_insert_with(|| String::with_capacity(text.len()));
-        folded.push_str(&text[copied..i]);
-        copied = i + width;
+    }
+    let mut folded = String::with_capacity(text.len());
+    let mut copied = 0;
+    for &(at, width, change) in changes {
+        folded.push_str(&text[copied..at]);
+        copied = at + width;
         match change {
-            Some(replacement) => folded.push(replacement),
+            Some(simplified) => folded.push(simplified),
             None => match shifts.last_mut() {
                 // A run of separators: one shift, to after the last of them.
                 Some(last) if last.0 == folded.len() => last.1 = copied,
                 _ => shifts.push((folded.len(), copied)),
             },
         }
-        i += width;
     }
-    match out {
-        None => Folded {
-            text: Cow::Borrowed(text),
-            shifts,
-            source_len: text.len(),
-        },
-        Some(mut folded) => {
-            folded.push_str(&text[copied..]);
-            Folded {
-                text: Cow::Owned(folded),
-                shifts,
-                source_len: text.len(),
-            }
-        }
+    folded.push_str(&text[copied..]);
+    Folded {
+        text: Cow::Owned(folded),
+        shifts,
+        source_len: text.len(),
     }
 }
 
@@ -446,34 +451,7 @@ impl FoldPlan {
         if self.stale {
             return fold(text);
         }
-        let mut shifts: Vec<(usize, usize)> = Vec::new();
-        if self.changes.is_empty() {
-            return Folded {
-                text: Cow::Borrowed(text),
-                shifts,
-                source_len: text.len(),
-            };
-        }
-        let mut folded = String::with_capacity(text.len());
-        let mut copied = 0;
-        for &(at, width, change) in &self.changes {
-            folded.push_str(&text[copied..at]);
-            copied = at + width;
-            match change {
-                Some(simplified) => folded.push(simplified),
-                None => match shifts.last_mut() {
-                    // A run of separators: one shift, to after the last of them.
-                    Some(last) if last.0 == folded.len() => last.1 = copied,
-                    _ => shifts.push((folded.len(), copied)),
-                },
-            }
-        }
-        folded.push_str(&text[copied..]);
-        Folded {
-            text: Cow::Owned(folded),
-            shifts,
-            source_len: text.len(),
-        }
+        apply_changes(text, &self.changes)
     }
 
     /// Where each pair of `watched` may begin in `text` (the normalized text the plan was
