@@ -8,6 +8,9 @@
 //! first. Folding keeps every remaining character's UTF-8 length (all mapped pairs are BMP
 //! ideographs, three bytes each), so a position in the folded text maps back through the
 //! places where something was dropped.
+//!
+//! The analyzer does not fold in a pass of its own: [`normalize_for_matching`] plans the
+//! folding while the post is normalized, and [`FoldPlan::apply`] makes it.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -318,7 +321,7 @@ impl Watch for Watching<'_> {
 /// Folds a normalized text. It runs over every text that may name a brand, so it works on
 /// bytes: ASCII is looked up in a table, a three-byte ideograph is decoded by hand and tested
 /// against the Traditional bitmap, other characters are decoded only when their lead byte can
-/// start a separator. The changes found are then made by [`apply_changes`].
+/// start a separator. The changes found are then made as a planned fold makes them.
 pub fn fold(text: &str) -> Folded<'_> {
     fold_with(text, &mut Unwatched)
 }

@@ -66,8 +66,8 @@ pub struct Doc {
     pub clauses: Vec<Clause>,
     /// Weibo emoticons: (token index where one starts, end byte, weight), by token index.
     emoticons: Vec<(usize, usize, f64)>,
-    /// The lexicon's strongly negative words anywhere in the text, segmented or not: (byte
-    /// offset, magnitude), in order ([`sentiment::TextNegatives`]). Empty when the text is
+    /// The heaviest negative words of the post ([`sentiment::TEXT_NEGATIVE_WORDS`]) anywhere in
+    /// the text, segmented or not: (byte offset, magnitude), in order. Empty when the text is
     /// judged as a whole (every word of it is read then).
     pub text_negatives: Vec<(usize, f64)>,
 }
@@ -295,8 +295,7 @@ pub struct Analyzer {
     /// The lexicon and learned-model words, for judgments a model reads (the others look
     /// words up in the lexicon alone: a smaller table, whose lookups stay in cache).
     model_words: Option<words::WordTable<Known>>,
-    /// Finds the lexicon's strongly negative words in a whole text, for judgments about a
-    /// target.
+    /// Finds the heaviest negative words in a whole text, for judgments about a target.
     text_negatives: sentiment::TextNegatives,
     brands: Vec<BrandMatcher>,
     negative_threshold: f64,
@@ -795,8 +794,6 @@ impl Analyzer {
         let model = match mentions.is_empty() {
             _ if !models => None,
             true => self.whole_text_model(),
-            // The brand model learned from Chinese posts: on a post without a Chinese word it
-            // would judge by the mention's position alone, and the English rules know better.
             false => self
                 .learned
                 .as_ref()

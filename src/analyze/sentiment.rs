@@ -606,12 +606,12 @@ pub const TEXT_NEGATIVE_WORDS: [&str; 64] = [
 /// ignores negation and degree (which need segmented words), so it is evidence for the learned
 /// model, not a score of its own.
 ///
-/// The search rides on the fold pass ([`fold::fold_watching`]), which tests every ideograph of
-/// a text that may name a brand for a Traditional form anyway: it notes each pair of
-/// characters that may begin one of the words, and only there are the words compared
-/// ([`TextNegatives::confirm`]). Every search with a pass of its own
-/// cost the analysis 4–6% of its throughput (BENCHMARKS.md), aho-corasick's too: its SIMD
-/// prefilter finds no rare byte in Chinese text.
+/// The search rides on the pass that normalizes a post and plans its folding
+/// ([`fold::normalize_for_matching`]), which looks at every ideograph anyway: it notes each
+/// pair of characters that may begin one of the words, and only there are the words compared
+/// ([`TextNegatives::confirm`]). Every search with a pass of its own cost the analysis 4–6% of
+/// its throughput (BENCHMARKS.md), aho-corasick's too: its SIMD prefilter finds no rare byte in
+/// Chinese text. [`TextNegatives::find`] does the same for a text on its own.
 #[derive(Debug, Clone)]
 pub struct TextNegatives {
     /// The words' first two characters, for [`fold::fold_watching`].
