@@ -509,7 +509,13 @@ async fn an_outage_sends_no_page_after_an_ack_and_a_restart_during_it_loses_noth
         })
         .await;
     let notices = daemon.notices().await;
-    assert_eq!(status_of(&notices, "changed"), ["pending"], "{notices:#?}");
+    // Still owed: waiting for its next attempt, or in one (the retry timer may fire between
+    // the wait above and this read), never sent, dropped or given up.
+    let changed = status_of(&notices, "changed");
+    assert!(
+        changed == ["pending"] || changed == ["sending"],
+        "{notices:#?}"
+    );
     daemon.stop().await;
 
     // 4. The Bot API is back: what is owed is sent once, and nothing stale.
